@@ -1,0 +1,104 @@
+"""MTTR per architecture over repeated game days, and the demo's wall time.
+
+Plays the seed incident (examples/order-spike-*.yaml) on each shape N times under the demo's
+steady customer traffic, exactly as `gameday demo` does, and prints per shape: MTTR (breach →
+recovered), downtime, remediation time, peak p95 and error ratio — median, min and max — plus
+the wall time of one full demo (deploy + both shapes + report).
+
+    KUBECONFIG=... python bench/bench_mttr.py [--runs 3] [--out DIR]
+
+Needs the cluster and images (`make cluster images`). Each run is bounded by its scenario's
+duration; the whole benchmark by runs x (2 x ~5 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gameday_operator.demo import SHAPES, DemoError, Kubectl, ShapeRun, Traffic, run_demo
+
+
+def _figures(run: ShapeRun) -> dict[str, float | None]:
+    m = run.measurements
+    peak = m.get("peak") or {}
+
+    def f(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return {
+        "mttr": f(m.get("mttrSeconds")),
+        "downtime": f(m.get("downtimeSeconds")),
+        "remediation": f(m.get("remediationSeconds")),
+        "peak_p95": f(peak.get("p95LatencySeconds")),
+        "peak_errors": f(peak.get("errorRatio")),
+    }
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    return f"{med:8.1f}  [{min(values):.1f} … {max(values):.1f}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="demo runs (each plays both shapes)")
+    parser.add_argument("--out", type=Path, default=Path("bench-mttr"))
+    args = parser.parse_args()
+    kubectl = Kubectl.from_env()
+    per_shape: dict[str, list[ShapeRun]] = {s.name: [] for s in SHAPES}
+    walls: list[float] = []
+    for i in range(args.runs):
+        started = time.monotonic()
+        try:
+            result = run_demo(
+                kubectl,
+                args.out / f"run-{i + 1}",
+                Traffic(),
+                SHAPES,
+                say=lambda text: None,
+                skip_deploy=i > 0,
+            )
+        except DemoError as err:
+            print(err.explain(), file=sys.stderr)
+            return 1
+        walls.append(time.monotonic() - started)
+        for run in result.runs:
+            per_shape[run.shape.name].append(run)
+            fig = _figures(run)
+            print(
+                f"run {i + 1} {run.shape.name:8} {run.phase:9} MTTR {fig['mttr'] or 0:6.1f}s "
+                f"downtime {fig['downtime'] or 0:5.1f}s peak p95 {fig['peak_p95'] or 0:5.2f}s "
+                f"peak errors {fig['peak_errors'] or 0:5.1%} "
+                f"affected {run.blast_radius.get('affectedServices')}",
+                flush=True,
+            )
+        print(f"run {i + 1} demo wall time {walls[-1]:.0f}s", flush=True)
+
+    print()
+    print(f"{'':22}{'median':>8}  [min … max] over {args.runs} run(s)")
+    for name, runs in per_shape.items():
+        recovered = [r for r in runs if r.phase == "Recovered"]
+        print(f"{name}: {len(recovered)}/{len(runs)} recovered")
+        for key, label in (
+            ("mttr", "MTTR (s)"),
+            ("downtime", "downtime (s)"),
+            ("remediation", "remediation (s)"),
+            ("peak_p95", "peak p95 (s)"),
+        ):
+            values = [v for r in recovered if (v := _figures(r)[key]) is not None]
+            print(f"  {label:20}{_spread(values)}")
+        errors = [100 * v for r in recovered if (v := _figures(r)["peak_errors"]) is not None]
+        print(f"  {'peak errors (%)':20}{_spread(errors)}")
+    print(f"demo wall time (s)    {_spread(walls)}  (first run includes deployment)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

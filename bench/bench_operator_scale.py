@@ -1,0 +1,475 @@
+"""Benchmark of the operator at scale: memory (RSS) and CPU with many scenarios over many pods.
+
+kwok fakes the nodes and the pods, so thousands are cheap:
+  * kwok runs against the cluster managing only Nodes annotated kwok.x-k8s.io/node=fake;
+    the fake Nodes carry a NoSchedule taint, so real workloads never land there, and only the
+    benchmark's pods tolerate it;
+  * --targets Deployments of one replica each (pods from their ReplicaSets, scheduled onto the
+    fake nodes), plus bare pods with the same `app` label bound to the fake nodes, up to --pods
+    in all (the ReplicaSet controller of a shared cluster creates ~20 pods/s; bare pods keep
+    its queue free). The operator's pod listing for a target sees all of them;
+  * --scenarios FailureScenarios spread over the targets, each injecting CPUStress into one of
+    its target's pods (an ephemeral container in a fake pod) and then holding in Injecting
+    (remediation.after 30m), so the operator ticks every one of them.
+
+The operator runs as a process (`kopf run`, default tick unless --tick). Printed: the time to
+get every scenario to Injecting, the operator's RSS and CPU over --window seconds of steady
+state, and how far behind the ticks fall (now - status.progress.lastTickAt). Everything is
+deleted afterwards (scenarios first, with the operator still running, then pods, namespace,
+nodes, kwok). Every wait is bounded; if the setup does not reach the asked scale in time,
+the scale it reached is what is measured and printed.
+
+    .venv/bin/python bench/bench_operator_scale.py --scenarios 1000 --pods 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kubernetes import client, config  # noqa: E402
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
+from tests.fixtures.cluster import CACHE, KUBECONFIG, Cluster, wait_until  # noqa: E402
+from tests.fixtures.operator import deployed_operator_stopped, start_operator  # noqa: E402
+
+GROUP, VERSION, PLURAL = "gameday.io", "v1alpha1", "failurescenarios"
+CRD = REPO / "crds" / "failurescenario.yaml"
+FAKE = "kwok.x-k8s.io/node"
+TOLERATION = {"key": FAKE, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def fake_node(name: str) -> dict[str, Any]:
+    capacity = {"cpu": "64", "memory": "512Gi", "pods": "1000"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {FAKE: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "type": "kwok", FAKE: "fake"},
+        },
+        "spec": {"taints": [{"key": FAKE, "value": "fake", "effect": "NoSchedule"}]},
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+def pod_spec(node: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "tolerations": [TOLERATION],
+        "nodeSelector": {"type": "kwok"},
+        "containers": [
+            {
+                "name": "app",
+                "image": "localhost/gameday-echo:dev",
+                "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+            }
+        ],
+    }
+    if node is not None:
+        spec["nodeName"] = node
+    return spec
+
+
+def deployment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec(None)},
+        },
+    }
+
+
+def bare_pod(name: str, app: str, node: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": pod_spec(node),
+    }
+
+
+def scenario(name: str, target: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "FailureScenario",
+        "metadata": {"name": name},
+        "spec": {
+            "target": {"architecture": "monolith", "deployment": target},
+            "faults": [
+                {"type": "CPUStress", "selector": {"mode": "One"}, "cpuStress": {"load": 5}}
+            ],
+            "duration": "1h",
+            "remediation": {"mode": "Auto", "after": "30m"},
+        },
+    }
+
+
+class ProcSampler:
+    """RSS and CPU time of one process, sampled every second in the background."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float, int]] = []  # (monotonic, cpu seconds, rss bytes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def read(self) -> tuple[float, int]:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        rss = int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * PAGE
+        return cpu, rss
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                cpu, rss = self.read()
+            except OSError:
+                return
+            self.samples.append((time.monotonic(), cpu, rss))
+            self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def between(self, t0: float, t1: float) -> tuple[float, float, float]:
+        """(mean cores, peak RSS MiB, mean RSS MiB) between two monotonic times."""
+        window = [s for s in self.samples if t0 <= s[0] <= t1]
+        if len(window) < 2:
+            return 0.0, 0.0, 0.0
+        cores = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+        rss = [s[2] / 2**20 for s in window]
+        return cores, max(rss), statistics.mean(rss)
+
+
+def run_parallel(fn: Any, items: list[Any], workers: int = 8) -> list[Exception]:
+    errors: list[Exception] = []
+
+    def call(item: Any) -> None:
+        for attempt in range(5):
+            try:
+                fn(item)
+                return
+            except ApiException as exc:
+                if exc.status == 409:
+                    return
+                if exc.status in (429, 500, 503, 504) and attempt < 4:
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                errors.append(exc)
+                return
+            except Exception as exc:
+                errors.append(exc)
+                return
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(call, items))
+    return errors
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--targets", type=int, default=100)
+    parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--window", type=float, default=60.0, help="steady-state seconds")
+    parser.add_argument("--setup-timeout", type=float, default=600.0)
+    parser.add_argument("--tick", default="", help="GAMEDAY_TICK_INTERVAL (default: operator's)")
+    args = parser.parse_args()
+
+    kubeconfig = os.environ.get("KUBECONFIG") or str(KUBECONFIG)
+    api = config.new_client_from_config(kubeconfig)
+    api.configuration.connection_pool_maxsize = 16
+    core = client.CoreV1Api(api)
+    apps = client.AppsV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    kubectl = [str(CACHE / "bin" / "kubectl"), "--kubeconfig", kubeconfig]
+    subprocess.run(
+        [*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(CRD)],
+        check=True,
+        capture_output=True,
+    )
+    run = uuid.uuid4().hex[:6]
+    ns = f"bench-scale-{run}"
+    nodes = [f"kwok-{run}-{i}" for i in range(args.nodes)]
+    targets = [f"t{i:04d}" for i in range(args.targets)]
+    kwok: subprocess.Popen[bytes] | None = None
+    operator: subprocess.Popen[bytes] | None = None
+    stand_aside = ExitStack()
+    figures: dict[str, Any] = {}
+    try:
+        kwok = subprocess.Popen(
+            [
+                str(CACHE / "bin" / "kwok"),
+                "--kubeconfig",
+                kubeconfig,
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={FAKE}=fake",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(f"/tmp/{ns}-kwok.log", "wb"),  # noqa: SIM115
+        )
+        core.create_namespace(
+            client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=ns, labels={"gameday.io/enabled": "true"})
+            )
+        )
+        errors = run_parallel(lambda n: core.create_node(fake_node(n)), nodes)
+        assert not errors, errors[:3]
+        wait_until(
+            lambda: (
+                all(
+                    any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+                    for n in core.list_node(label_selector="type=kwok").items
+                    if n.metadata.name in nodes
+                )
+                and len(nodes) > 0
+            ),
+            120,
+            "the fake nodes to be Ready (kwok)",
+        )
+        wait_until(lambda: core.read_namespaced_service_account("default", ns), 60, "SA")
+        t0 = time.monotonic()
+        errors = run_parallel(
+            lambda t: apps.create_namespaced_deployment(ns, deployment(t)), targets
+        )
+        assert not errors, errors[:3]
+        bare = max(0, args.pods - args.targets)
+        per_target = bare // max(1, args.targets)
+        pods = [
+            (f"{t}-bare-{j}", t, nodes[(i * per_target + j) % len(nodes)])
+            for i, t in enumerate(targets)
+            for j in range(per_target)
+        ]
+        deadline = time.monotonic() + args.setup_timeout
+        errors = run_parallel(
+            lambda p: (
+                core.create_namespaced_pod(ns, bare_pod(*p))
+                if time.monotonic() < deadline
+                else None
+            ),
+            pods,
+            workers=16,
+        )
+        created_in = time.monotonic() - t0
+
+        def ready_targets() -> int:
+            return sum(
+                1
+                for d in apps.list_namespaced_deployment(ns).items
+                if (d.status.ready_replicas or 0) >= 1
+            )
+
+        try:
+            wait_until(
+                lambda: ready_targets() == len(targets),
+                max(30.0, deadline - time.monotonic()),
+                "every target Deployment Ready on the fake nodes",
+                interval=2,
+            )
+        except AssertionError as exc:
+            print(f"setup did not finish: {exc}", flush=True)
+
+        def running_pods() -> int:
+            n = 0
+            cont: str | None = None
+            while True:
+                page = core.list_namespaced_pod(ns, limit=2000, _continue=cont)
+                n += sum(1 for p in page.items if p.status.phase == "Running")
+                cont = page.metadata._continue
+                if not cont:
+                    return n
+
+        expected = len(targets) + len(pods)
+        try:
+            # kwok marks pods Running some time after they exist: measure at full scale.
+            wait_until(
+                lambda: running_pods() >= expected,
+                max(60.0, deadline - time.monotonic()),
+                f"{expected} pods Running (kwok)",
+                interval=5,
+            )
+        except AssertionError as exc:
+            print(f"setup did not finish: {exc}", flush=True)
+        running = running_pods()
+        figures["pods running"] = running
+        figures["targets ready"] = ready_targets()
+        print(
+            f"setup: {running} pods Running on {len(nodes)} fake nodes, "
+            f"{figures['targets ready']}/{len(targets)} targets ready, "
+            f"{len(errors)} pod create errors, {created_in:.0f}s",
+            flush=True,
+        )
+
+        env = {"GAMEDAY_TICK_INTERVAL": args.tick} if args.tick else {}
+        # The deployed operator (if any) would take this namespace's scenarios too.
+        stand_aside.enter_context(deployed_operator_stopped(Cluster(Path(kubeconfig), api)))
+        operator = start_operator(ns, kubeconfig, Path(f"/tmp/{ns}-operator.log"), env)
+        sampler = ProcSampler(operator.pid)
+        time.sleep(3)
+        idle_cpu, idle_rss = sampler.read()
+        names = [f"s{i:05d}" for i in range(args.scenarios)]
+        t_apply = time.monotonic()
+        errors = run_parallel(
+            lambda n: custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                ns,
+                PLURAL,
+                scenario(n, targets[int(n[1:]) % len(targets)]),
+            ),
+            names,
+        )
+        assert not errors, errors[:3]
+
+        def phases() -> Counter[str]:
+            items = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+            return Counter((i.get("status") or {}).get("phase") or "-" for i in items)
+
+        # Every scenario Injecting, or no more progress for a minute (a target whose fake
+        # pod turned unready keeps its scenarios waiting in Baseline, as on a real cluster).
+        last_count, last_change = -1, time.monotonic()
+        give_up = time.monotonic() + args.setup_timeout
+        while time.monotonic() < give_up:
+            count = phases()["Injecting"]
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            if count == args.scenarios or time.monotonic() - last_change > 60:
+                break
+            time.sleep(5)
+        figures[f"apply → {last_count} Injecting (s)"] = round(last_change - t_apply, 1)
+        w0 = time.monotonic()
+        lags: list[float] = []
+        while time.monotonic() - w0 < args.window:
+            items = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+            now = datetime.now(UTC).timestamp()
+            for item in items:
+                last = ((item.get("status") or {}).get("progress") or {}).get("lastTickAt")
+                if last:
+                    at = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+                    lags.append(now - at)
+            time.sleep(10)
+        w1 = time.monotonic()
+        cores, peak, mean = sampler.between(w0, w1)
+        load_cores, load_peak, _ = sampler.between(t_apply, w0)
+        figures["phases"] = dict(phases())
+        figures["targets ready at the end"] = ready_targets()
+        figures["operator RSS idle (MiB)"] = round(idle_rss / 2**20, 1)
+        figures["operator RSS steady peak / mean (MiB)"] = f"{peak:.1f} / {mean:.1f}"
+        figures["operator RSS peak while applying (MiB)"] = round(load_peak, 1)
+        figures["operator CPU steady (cores)"] = round(cores, 3)
+        figures["operator CPU while applying (cores)"] = round(load_cores, 3)
+        if lags:
+            figures["tick lag p50 / p95 / max (s)"] = (
+                f"{statistics.median(lags):.1f} / {percentile(lags, 95):.1f} / {max(lags):.1f}"
+            )
+        sampler.stop()
+        del idle_cpu
+        report(args, figures)
+        figures = {}
+    finally:
+        print("cleaning up ...", flush=True)
+        t_clean = time.monotonic()
+        try:
+            if operator is not None and operator.poll() is None:
+                try:
+                    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
+                    wait_until(
+                        lambda: (
+                            not custom.list_namespaced_custom_object(
+                                GROUP, VERSION, ns, PLURAL, limit=1
+                            )["items"]
+                        ),
+                        600,
+                        "the scenarios to be reverted and gone",
+                        interval=5,
+                    )
+                    figures["delete all scenarios → gone (s)"] = round(
+                        time.monotonic() - t_clean, 1
+                    )
+                except Exception as exc:
+                    print(f"scenario cleanup: {exc}", flush=True)
+                operator.terminate()
+                operator.wait(timeout=60)
+            # Scenarios left behind (operator gone) must not pin the namespace.
+            for item in custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]:
+                custom.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    ns,
+                    PLURAL,
+                    item["metadata"]["name"],
+                    {"metadata": {"finalizers": None}},
+                )
+            apps.delete_collection_namespaced_deployment(ns)
+
+            def pods_gone() -> bool:
+                # Fake pods go at once with grace 0 (no kubelet to wait for); a collection
+                # of thousands can outlast one request's timeout, hence the repeats.
+                if not core.list_namespaced_pod(ns, limit=1).items:
+                    return True
+                core.delete_collection_namespaced_pod(
+                    ns, grace_period_seconds=0, _request_timeout=120
+                )
+                return False
+
+            wait_until(pods_gone, 600, "the fake pods to go", interval=2)
+            core.delete_namespace(ns, propagation_policy="Background")
+            stand_aside.close()
+            for n in nodes:
+                try:
+                    core.delete_node(n)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+        finally:
+            if kwok is not None:
+                kwok.terminate()
+                kwok.wait(timeout=30)
+    for key, value in figures.items():  # what the cleanup measured
+        print(f"  {key:<42} {value}")
+
+
+def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    tick = args.tick or os.environ.get("GAMEDAY_TICK_INTERVAL") or "2s (default)"
+    print(
+        f"\noperator at scale: {args.scenarios} scenarios over {args.targets} targets, "
+        f"{args.pods} pods asked, tick {tick}",
+        flush=True,
+    )
+    for key, value in figures.items():
+        print(f"  {key:<42} {value}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

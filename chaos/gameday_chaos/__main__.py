@@ -1,0 +1,3 @@
+from gameday_chaos.cli import main
+
+main()

@@ -1,0 +1,374 @@
+"""`gameday-chaos`: the fault injectors and the load generator.
+
+Each command logs JSON lines to stderr and prints one JSON summary to stdout when it ends.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from gameday_chaos import logs, units
+
+
+def _duration(
+    ctx: click.Context | None, param: click.Parameter | None, value: str | None
+) -> float | None:
+    if value is None:
+        return None
+    try:
+        return units.parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def _finish(summary: dict[str, Any], code: int) -> NoReturn:
+    logs.emit_summary(summary)
+    sys.exit(code)
+
+
+@click.group()
+def main() -> None:
+    """Fault injectors and load generator for gameday."""
+    logs.configure()
+
+
+@main.group()
+def stress() -> None:
+    """CPU or memory stress within the limits of the cgroup this runs in."""
+
+
+@stress.command("cpu")
+@click.option(
+    "--load", "load_pct", type=float, required=True, help="Percent of the CPU limit to burn."
+)
+@click.option(
+    "--workers", type=int, default=None, help="Worker processes (default: enough for the load)."
+)
+@click.option("--duration", callback=_duration, required=True, help="e.g. 30s, 5m.")
+@click.option("--oom-score-adj", type=click.IntRange(-1000, 1000), default=None)
+@click.option(
+    "--engine",
+    type=click.Choice(["loop", "stress-ng"]),
+    default="loop",
+    show_default=True,
+    help="Our CPU-time-driven duty cycle, or stress-ng with the same plan.",
+)
+@click.option(
+    "--limit-cpus",
+    type=float,
+    default=None,
+    help="CPU limit to take the share of, instead of the one found in the cgroup.",
+)
+def stress_cpu(
+    load_pct: float,
+    workers: int | None,
+    duration: float,
+    oom_score_adj: int | None,
+    engine: str,
+    limit_cpus: float | None,
+) -> None:
+    from gameday_chaos import stress as stress_module
+
+    try:
+        summary, code = stress_module.run_cpu(
+            load_pct,
+            workers,
+            duration,
+            oom_score_adj,
+            "stress-ng" if engine == "stress-ng" else "loop",
+            limit_cpus,
+        )
+    except stress_module.PlanError as error:
+        raise click.UsageError(str(error)) from error
+    _finish(summary, code)
+
+
+@stress.command("memory")
+@click.option("--size", required=True, help="Bytes to keep resident, e.g. 256Mi, 1Gi.")
+@click.option("--duration", callback=_duration, required=True)
+@click.option("--oom-score-adj", type=click.IntRange(-1000, 1000), default=None)
+def stress_memory(size: str, duration: float, oom_score_adj: int | None) -> None:
+    from gameday_chaos import stress as stress_module
+
+    try:
+        summary, code = stress_module.run_memory(units.parse_size(size), duration, oom_score_adj)
+    except (ValueError, stress_module.PlanError) as error:
+        raise click.UsageError(str(error)) from error
+    _finish(summary, code)
+
+
+@main.command()
+@click.option("--url", required=True, help="e.g. http://shop/orders")
+@click.option("--rps", type=float, required=True, help="Target arrival rate (requests per second).")
+@click.option(
+    "--ramp-seconds",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Linear ramp from --start-rps.",
+)
+@click.option("--start-rps", type=float, default=0.0, show_default=True)
+@click.option("--duration", callback=_duration, required=True)
+@click.option("--method", type=click.Choice(["POST", "GET"]), default="POST", show_default=True)
+@click.option("--concurrency-limit", type=click.IntRange(1), default=2000, show_default=True)
+@click.option(
+    "--timeout", callback=_duration, default="30s", show_default=True, help="Per request."
+)
+@click.option(
+    "--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path), default=None
+)
+@click.option("--accepted-log", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None)
+def load(
+    url: str,
+    rps: float,
+    ramp_seconds: float,
+    start_rps: float,
+    duration: float,
+    method: str,
+    concurrency_limit: int,
+    timeout: float,
+    summary_path: Path | None,
+    accepted_log: Path | None,
+    metrics_port: int | None,
+) -> None:
+    """Open-loop HTTP load: order POSTs (or GETs) at a scheduled arrival rate."""
+    import asyncio
+
+    from gameday_chaos import load as load_module
+
+    try:
+        schedule = load_module.RateSchedule(rps, duration, ramp_seconds, start_rps)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    config = load_module.LoadConfig(
+        url=url,
+        schedule=schedule,
+        method=method,
+        concurrency_limit=concurrency_limit,
+        timeout=timeout,
+        summary_path=summary_path,
+        accepted_log_path=accepted_log,
+        metrics_port=metrics_port,
+    )
+    summary = asyncio.run(load_module.run_load(config))
+    _finish(summary, 0)
+
+
+@main.group()
+def latency() -> None:
+    """Network latency: a delaying TCP proxy, or tc netem on an interface."""
+
+
+def _endpoint(
+    ctx: click.Context | None, param: click.Parameter | None, value: str | None
+) -> units.Endpoint | None:
+    if value is None:
+        return None
+    try:
+        return units.parse_endpoint(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+@latency.command("proxy")
+@click.option("--listen", callback=_endpoint, default="0.0.0.0:15432", show_default=True)
+@click.option(
+    "--upstream", callback=_endpoint, required=True, help="host:port of the real service."
+)
+@click.option("--latency", "latency_", callback=_duration, default="0ms", show_default=True)
+@click.option("--jitter", callback=_duration, default="0ms", show_default=True)
+@click.option(
+    "--direction",
+    type=click.Choice(["both", "upstream", "downstream"]),
+    default="both",
+    show_default=True,
+    help="Which way chunks are delayed; with both, a round trip gains twice the latency.",
+)
+@click.option(
+    "--duration", callback=_duration, default=None, help="How long the flags' latency lasts."
+)
+@click.option(
+    "--admin", callback=_endpoint, default=None, help="host:port of the /latency admin endpoint."
+)
+@click.option(
+    "--exit-after", callback=_duration, default=None, help="Stop the proxy itself after this."
+)
+def latency_proxy(
+    listen: units.Endpoint,
+    upstream: units.Endpoint,
+    latency_: float,
+    jitter: float,
+    direction: str,
+    duration: float | None,
+    admin: units.Endpoint | None,
+    exit_after: float | None,
+) -> None:
+    """A TCP proxy adding latency ± jitter to each chunk, in order; runs until SIGTERM."""
+    import asyncio
+    import time
+    from typing import cast
+
+    from gameday_chaos import latency as latency_module
+
+    if jitter > latency_:
+        raise click.UsageError("--jitter must not exceed --latency")
+    setting = latency_module.LatencySetting(
+        latency_,
+        jitter,
+        None if duration is None else time.monotonic() + duration,
+        cast(latency_module.Direction, direction),
+    )
+    summary = asyncio.run(latency_module.run_proxy(listen, upstream, setting, admin, exit_after))
+    _finish(summary, 0)
+
+
+@latency.command("netem")
+@click.option("--interface", required=True)
+@click.option("--latency", "latency_", callback=_duration, default=None)
+@click.option("--jitter", callback=_duration, default="0ms", show_default=True)
+@click.option("--duration", callback=_duration, default=None)
+@click.option(
+    "--revert", is_flag=True, help="Only remove a netem root qdisc left on the interface."
+)
+def latency_netem(
+    interface: str, latency_: float | None, jitter: float, duration: float | None, revert: bool
+) -> None:
+    """tc netem delay on an interface's egress, removed at the end and on SIGTERM."""
+    from gameday_chaos import latency as latency_module
+
+    if revert:
+        try:
+            removed = latency_module.revert_netem(interface)
+        except RuntimeError as error:
+            _finish(
+                {
+                    "kind": "latency-netem",
+                    "interface": interface,
+                    "outcome": "failed",
+                    "reason": str(error),
+                },
+                2,
+            )
+        _finish(
+            {
+                "kind": "latency-netem",
+                "interface": interface,
+                "outcome": "reverted",
+                "removed": removed,
+            },
+            0,
+        )
+    if latency_ is None or duration is None:
+        raise click.UsageError("--latency and --duration are required (or --revert)")
+    if jitter > latency_:
+        raise click.UsageError("--jitter must not exceed --latency")
+    summary, code = latency_module.run_netem(interface, latency_, jitter, duration)
+    _finish(summary, code)
+
+
+def _dsn(dsn: str | None, dsn_env: str | None) -> str:
+    import os
+
+    if (dsn is None) == (dsn_env is None):
+        raise click.UsageError("give exactly one of --dsn and --dsn-env")
+    if dsn_env is not None:
+        value = os.environ.get(dsn_env)
+        if not value:
+            raise click.UsageError(f"environment variable {dsn_env} is not set")
+        return value
+    assert dsn is not None
+    return dsn
+
+
+@main.group(invoke_without_command=True)
+@click.option("--dsn", default=None, help="PostgreSQL connection string.")
+@click.option("--dsn-env", default=None, help="Environment variable holding the connection string.")
+@click.option(
+    "--mode", type=click.Choice(["LockContention", "DropIndex", "HeavyQuery"]), default=None
+)
+@click.option("--table", default="orders", show_default=True)
+@click.option(
+    "--index", default=None, help="DropIndex: the index (default: first not backing a constraint)."
+)
+@click.option("--duration", callback=_duration, default=None)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--hold", callback=_duration, default="5s", show_default=True, help="LockContention: lock held."
+)
+@click.option(
+    "--gap",
+    callback=_duration,
+    default="500ms",
+    show_default=True,
+    help="LockContention: released.",
+)
+@click.option(
+    "--lock-mode", default="SHARE", show_default=True, help="LockContention: LOCK TABLE mode."
+)
+@click.option(
+    "--multiplier",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="HeavyQuery: rows x N.",
+)
+@click.pass_context
+def db(
+    ctx: click.Context,
+    dsn: str | None,
+    dsn_env: str | None,
+    mode: str | None,
+    table: str,
+    index: str | None,
+    duration: float | None,
+    concurrency: int,
+    hold: float,
+    gap: float,
+    lock_mode: str,
+    multiplier: int,
+) -> None:
+    """Database faults: LockContention, DropIndex, HeavyQuery; `db restore` after a crash."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = (dsn, dsn_env)
+        return
+    from typing import cast
+
+    from gameday_chaos import db as db_module
+
+    if mode is None or duration is None:
+        raise click.UsageError("--mode and --duration are required")
+    try:
+        summary = db_module.run(
+            _dsn(dsn, dsn_env),
+            cast(db_module.Mode, mode),
+            table,
+            index,
+            duration,
+            concurrency,
+            hold,
+            gap,
+            lock_mode.upper(),
+            multiplier,
+        )
+    except db_module.FaultError as error:
+        _finish({"kind": "db", "mode": mode, "outcome": "failed", "reason": str(error)}, 2)
+    _finish(summary, 0)
+
+
+@db.command("restore")
+@click.option("--dsn", default=None)
+@click.option("--dsn-env", default=None)
+@click.pass_context
+def db_restore(ctx: click.Context, dsn: str | None, dsn_env: str | None) -> None:
+    """Recreates every index a killed injector saved and dropped."""
+    from gameday_chaos import db as db_module
+
+    outer_dsn, outer_env = ctx.obj or (None, None)
+    with db_module.connect(_dsn(dsn or outer_dsn, dsn_env or outer_env)) as conn:
+        restored = db_module.restore_saved_indexes(conn)
+    _finish({"kind": "db-restore", "outcome": "restored", "restored": restored}, 0)

@@ -1,0 +1,387 @@
+"""An open-loop HTTP load generator.
+
+Request i has an intended send time fixed by the arrival-rate schedule before the run starts.
+It is sent at that time whatever the server is doing (the in-flight count is bounded only by a
+large safety limit, and requests skipped at that limit are counted), and its latency is measured
+from the intended send time, so a server stall shows in full in the latencies of every request
+that should have been sent during it (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import signal
+import ssl
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from hdrh.histogram import HdrHistogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import Counter as PromCounter
+
+from gameday_chaos.logs import event, now_iso
+
+log = logging.getLogger(__name__)
+
+SKU_COUNT = 100
+# Latencies are recorded in microseconds, up to an hour, with 3 significant digits.
+HISTOGRAM_MAX_MICROS = 3_600_000_000
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+# ---- the pure core: schedule, payloads, summary -------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateSchedule:
+    """Arrival rate rising linearly from start_rps to rps over ramp_seconds, then constant."""
+
+    rps: float
+    duration: float
+    ramp_seconds: float = 0.0
+    start_rps: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rps <= 0:
+            raise ValueError("--rps must be positive")
+        if self.duration <= 0:
+            raise ValueError("--duration must be positive")
+        if self.ramp_seconds < 0 or self.start_rps < 0:
+            raise ValueError("ramp and start rate must not be negative")
+
+    def arrivals_by(self, t: float) -> float:
+        """Expected number of arrivals in [0, t): the integral of the rate."""
+        ramp = min(self.ramp_seconds, self.duration)
+        if t <= ramp:
+            return self.start_rps * t + (self.rps - self.start_rps) * t * t / (
+                2 * self.ramp_seconds
+            )
+        return (self.start_rps + self.rps) * ramp / 2 + self.rps * (t - ramp)
+
+    def count(self) -> int:
+        """Requests in the run: arrivals i = 0, 1, ... whose send time falls before the end."""
+        return math.ceil(self.arrivals_by(self.duration) - 1e-9)
+
+    def send_offset(self, i: int) -> float:
+        """Intended send time of request i, in seconds from the start: solves arrivals_by(t) = i."""
+        ramp = min(self.ramp_seconds, self.duration)
+        in_ramp = (self.start_rps + self.rps) * ramp / 2 if ramp > 0 else 0.0
+        if ramp > 0 and i < in_ramp:
+            a = (self.rps - self.start_rps) / (2 * self.ramp_seconds)
+            b = self.start_rps
+            if a == 0:
+                return i / b
+            return (-b + math.sqrt(b * b + 4 * a * i)) / (2 * a)
+        return ramp + (i - in_ramp) / self.rps
+
+
+def order_payload(n: int) -> dict[str, Any]:
+    # The shop seeds sku-0001 .. sku-0100: every order names one of them.
+    sku = (n - 1) % SKU_COUNT + 1
+    return {"sku": f"sku-{sku:04d}", "quantity": 1, "customer": f"load-{n}"}
+
+
+def idempotency_key(run_id: str, n: int) -> str:
+    return f"load-{run_id}-{n}"
+
+
+def accepted_record(key: str, http_status: int, body: Any, at: str) -> dict[str, Any] | None:
+    """The accepted-orders log line for a 2xx order response, None for any other response.
+
+    `status` is the order's status as the service reported it, or the HTTP status when the
+    response carries none.
+    """
+    if not 200 <= http_status < 300:
+        return None
+    data = body if isinstance(body, dict) else {}
+    order_id = data.get("order_id", data.get("id"))
+    status = data.get("status")
+    return {
+        "order_id": None if order_id is None else str(order_id),
+        "idempotency_key": key,
+        "status": status if isinstance(status, str) else str(http_status),
+        "at": at,
+    }
+
+
+def outcome_label(status_code: int | None, exception: BaseException | None) -> str:
+    """The label a result is counted under: the status code, "timeout", or the exception's name."""
+    if exception is not None:
+        return (
+            "timeout" if isinstance(exception, httpx.TimeoutException) else type(exception).__name__
+        )
+    return str(status_code)
+
+
+def is_error(label: str) -> bool:
+    return not (label.isdigit() and 200 <= int(label) < 400)
+
+
+def latency_summary(histogram: HdrHistogram) -> dict[str, float]:
+    if histogram.get_total_count() == 0:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+    return {
+        "p50": histogram.get_value_at_percentile(50) / 1e6,
+        "p95": histogram.get_value_at_percentile(95) / 1e6,
+        "p99": histogram.get_value_at_percentile(99) / 1e6,
+        "max": histogram.get_max_value() / 1e6,
+        "mean": round(histogram.get_mean_value() / 1e6, 6),
+    }
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    url: str
+    schedule: RateSchedule
+    method: str = "POST"
+    concurrency_limit: int = 2000
+    timeout: float = 30.0
+    summary_path: Path | None = None
+    accepted_log_path: Path | None = None
+    metrics_port: int | None = None
+
+    @property
+    def sends_orders(self) -> bool:
+        return self.method == "POST"
+
+
+@dataclass
+class LoadResult:
+    histogram: HdrHistogram = field(
+        default_factory=lambda: HdrHistogram(1, HISTOGRAM_MAX_MICROS, 3)
+    )
+    send_lag: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, HISTOGRAM_MAX_MICROS, 3))
+    outcomes: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    completed: int = 0
+    dropped_at_limit: int = 0
+    accepted_orders: int = 0
+
+
+def build_summary(
+    config: LoadConfig, result: LoadResult, send_window: float, drain_seconds: float, stopped: bool
+) -> dict[str, Any]:
+    errors = {label: count for label, count in sorted(result.outcomes.items()) if is_error(label)}
+    if result.dropped_at_limit:
+        errors["dropped_concurrency_limit"] = result.dropped_at_limit
+    error_count = sum(errors.values())
+    attempted = result.sent + result.dropped_at_limit
+    return {
+        "url": config.url,
+        "method": config.method,
+        "target_rps": config.schedule.rps,
+        "ramp_seconds": config.schedule.ramp_seconds,
+        "planned": config.schedule.count(),
+        "achieved_rps": round(result.sent / send_window, 3) if send_window > 0 else 0.0,
+        "sent": result.sent,
+        "completed": result.completed,
+        "dropped_concurrency_limit": result.dropped_at_limit,
+        "accepted_orders": result.accepted_orders,
+        "responses": dict(sorted(result.outcomes.items())),
+        "errors": errors,
+        "error_ratio": round(error_count / attempted, 6) if attempted else 0.0,
+        "latency_seconds": latency_summary(result.histogram),
+        "send_lag_seconds": {
+            "p99": result.send_lag.get_value_at_percentile(99) / 1e6,
+            "max": result.send_lag.get_max_value() / 1e6,
+        },
+        "duration_seconds": round(send_window, 3),
+        "drain_seconds": round(drain_seconds, 3),
+        "stopped_by_signal": stopped,
+    }
+
+
+# ---- the shell: sockets, files, metrics, signals -------------------------------------------
+
+
+class _Lanes:
+    """One single-connection client per concurrent request, reused from a free list.
+
+    httpx's connection pool scans all its connections on every state change, so one client
+    with hundreds of requests in flight (a stalled server) costs quadratic time and delays
+    the sending. Lanes keep each pool at one connection; clients share one TLS context,
+    which is what makes a client cheap to create.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._tls = ssl.create_default_context()
+        self._timeout = httpx.Timeout(timeout)
+        self._limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self._free: list[httpx.AsyncClient] = []
+        self._all: list[httpx.AsyncClient] = []
+
+    def take(self) -> httpx.AsyncClient:
+        if self._free:
+            return self._free.pop()
+        client = httpx.AsyncClient(verify=self._tls, timeout=self._timeout, limits=self._limits)
+        self._all.append(client)
+        return client
+
+    def give_back(self, client: httpx.AsyncClient) -> None:
+        self._free.append(client)
+
+    @property
+    def opened(self) -> int:
+        return len(self._all)
+
+    async def aclose(self) -> None:
+        for client in self._all:
+            await client.aclose()
+
+
+class _Metrics:
+    def __init__(self, port: int | None) -> None:
+        self.registry = CollectorRegistry()
+        self.duration = Histogram(
+            "gameday_load_request_duration_seconds",
+            "Latency from each request's intended send time to its outcome.",
+            ["code"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sent = PromCounter(
+            "gameday_load_requests_sent", "Requests sent.", registry=self.registry
+        )
+        self.dropped = PromCounter(
+            "gameday_load_requests_dropped",
+            "Requests not sent: concurrency limit reached.",
+            registry=self.registry,
+        )
+        self.errors = PromCounter(
+            "gameday_load_errors", "Failed requests by outcome.", ["code"], registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "gameday_load_in_flight", "Requests awaiting an outcome.", registry=self.registry
+        )
+        self.target = Gauge(
+            "gameday_load_target_rps", "Scheduled arrival rate.", registry=self.registry
+        )
+        if port is not None:
+            start_http_server(port, registry=self.registry)
+
+
+async def run_load(config: LoadConfig) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    metrics = _Metrics(config.metrics_port)
+    metrics.target.set(config.schedule.rps)
+    result = LoadResult()
+    run_id = uuid.uuid4().hex[:12]
+    accepted_log: IO[str] | None = None
+    if config.accepted_log_path is not None:
+        accepted_log = config.accepted_log_path.open("a", buffering=1)
+    in_flight: set[asyncio.Task[None]] = set()
+    lanes = _Lanes(config.timeout)
+    event(
+        log,
+        "load_started",
+        url=config.url,
+        target_rps=config.schedule.rps,
+        ramp_seconds=config.schedule.ramp_seconds,
+        duration=config.schedule.duration,
+        planned=config.schedule.count(),
+        run_id=run_id,
+    )
+
+    async def one(n: int, intended: float) -> None:
+        status: int | None = None
+        body: Any = None
+        failure: BaseException | None = None
+        key = idempotency_key(run_id, n)
+        client = lanes.take()
+        try:
+            if config.sends_orders:
+                response = await client.post(
+                    config.url, json=order_payload(n), headers={"Idempotency-Key": key}
+                )
+            else:
+                response = await client.request(config.method, config.url)
+            status = response.status_code
+            if config.sends_orders and 200 <= status < 300:
+                with contextlib.suppress(ValueError):
+                    body = response.json()
+        except httpx.HTTPError as error:
+            failure = error
+        finally:
+            lanes.give_back(client)
+        latency = loop.time() - intended
+        label = outcome_label(status, failure)
+        result.histogram.record_value(max(1, int(latency * 1e6)))
+        result.outcomes[label] += 1
+        result.completed += 1
+        metrics.duration.labels(code=label).observe(latency)
+        metrics.in_flight.dec()
+        if is_error(label):
+            metrics.errors.labels(code=label).inc()
+        elif status is not None and config.sends_orders:
+            record = accepted_record(key, status, body, now_iso())
+            if record is not None:
+                result.accepted_orders += 1
+                if accepted_log is not None:
+                    accepted_log.write(json.dumps(record) + "\n")
+
+    started_wall = time.monotonic()
+    try:
+        start = loop.time()
+        for n in range(config.schedule.count()):
+            intended = start + config.schedule.send_offset(n)
+            wait = intended - loop.time()
+            if wait > 0.05:
+                # Long gaps (a slow start of a ramp) stay interruptible by SIGTERM.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+            elif wait > 0:
+                await asyncio.sleep(wait)
+            if stop.is_set():
+                break
+            if len(in_flight) >= config.concurrency_limit:
+                result.dropped_at_limit += 1
+                metrics.dropped.inc()
+                continue
+            result.send_lag.record_value(max(1, int((loop.time() - intended) * 1e6)))
+            task = asyncio.create_task(one(n, intended))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            result.sent += 1
+            metrics.sent.inc()
+            metrics.in_flight.inc()
+        if not stop.is_set():
+            # The window is the configured duration even though the last request goes out
+            # a little before its end: the rate is sent / window.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), start + config.schedule.duration - loop.time())
+        send_window = loop.time() - start
+        drain_started = loop.time()
+        if in_flight:
+            await asyncio.wait(set(in_flight), timeout=config.timeout + 5)
+        for task in set(in_flight):
+            task.cancel()
+        drain_seconds = loop.time() - drain_started
+    finally:
+        await lanes.aclose()
+        if accepted_log is not None:
+            accepted_log.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    summary = build_summary(config, result, send_window, drain_seconds, stop.is_set())
+    event(
+        log,
+        "load_finished",
+        wall_seconds=round(time.monotonic() - started_wall, 3),
+        connections_opened=lanes.opened,
+        **summary,
+    )
+    if config.summary_path is not None:
+        config.summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary

@@ -1,0 +1,93 @@
+"""Parsing of the human-sized quantities the CLI accepts: durations, byte sizes, endpoints.
+
+Pure functions; they raise ValueError with a message meant for the user.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?|[kmgt]|B|b)?$")
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "b": 1,
+    "k": 1000,
+    "K": 1000,
+    "M": 1000**2,
+    "m": 1000**2,
+    "G": 1000**3,
+    "g": 1000**3,
+    "T": 1000**4,
+    "t": 1000**4,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "200ms", "30s", "5m", "1h30m" or a bare number of seconds."""
+    value = text.strip()
+    if not value:
+        raise ValueError("empty duration")
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        if seconds < 0:
+            raise ValueError(f"negative duration: {text!r}")
+        return seconds
+    position = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if position != len(value) or position == 0:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 200ms, 30s, 5m, 1h30m)")
+    return total
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a Kubernetes-style quantity such as "256Mi", "1Gi", "500M" or "4096"."""
+    match = _SIZE.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (use e.g. 256Mi, 1Gi, 500M)")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[unit])
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """A "host:port" pair; IPv6 hosts in brackets ("[::1]:5432")."""
+    value = text.strip()
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(f"not host:port: {text!r}")
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = value.rpartition(":")
+        if not sep:
+            raise ValueError(f"not host:port: {text!r}")
+    if not host:
+        raise ValueError(f"missing host in {text!r}")
+    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        raise ValueError(f"bad port in {text!r}")
+    return Endpoint(host, int(port_text))

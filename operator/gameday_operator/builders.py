@@ -1,0 +1,410 @@
+"""Pure builders: the manifests and patches the operator sends, as plain dicts.
+
+Nothing here talks to the cluster; the shell passes in what it read and sends what comes back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from gameday_operator.engine import RolloutState
+from gameday_operator.model import (
+    DBSlowQuery,
+    JsonDict,
+    MonolithRemediation,
+    MsaRemediation,
+    NetworkLatency,
+    PodSelector,
+    SelectorMode,
+    TrafficSpike,
+)
+from gameday_operator.units import format_cpu, format_duration, format_memory, parse_quantity
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gameday"}
+SCENARIO_LABEL = "gameday.io/scenario"
+RESTARTED_AT = "gameday.io/restartedAt"
+DSN_ENV = "GAMEDAY_DSN"
+
+# ------------------------------------------------------------------------------ pod selection
+
+
+def select_pods(pods: Sequence[str], selector: PodSelector, seed: str) -> tuple[str, ...]:
+    """The pods a fault goes into: deterministic for one seed (the scenario's uid).
+
+    The same scenario always picks the same pods out of the same set, so a retried or resumed
+    injection lands where the first one did.
+    """
+    ordered = sorted(
+        set(pods), key=lambda name: hashlib.sha256(f"{seed}/{name}".encode()).hexdigest()
+    )
+    if selector.mode is SelectorMode.ALL:
+        count = len(ordered)
+    elif selector.mode is SelectorMode.ONE:
+        count = 1
+    elif selector.mode is SelectorMode.FIXED:
+        count = selector.value or 0
+    else:
+        count = math.ceil(len(ordered) * (selector.value or 0) / 100)
+    return tuple(sorted(ordered[: min(count, len(ordered))]))
+
+
+# ------------------------------------------------------------------------------------ rollout
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    """What `kubectl rollout status` reads of a Deployment."""
+
+    generation: int
+    observed_generation: int
+    replicas: int
+    status_replicas: int
+    updated_replicas: int
+    ready_replicas: int
+    available_replicas: int
+    progressing_reason: str = ""
+
+
+def rollout_state(d: DeploymentView) -> tuple[RolloutState, str]:
+    """Complete, progressing (with what it waits for) or failed, as `kubectl rollout status`."""
+    if d.observed_generation < d.generation:
+        return RolloutState.PROGRESSING, "waiting for the rollout to be observed"
+    if d.progressing_reason == "ProgressDeadlineExceeded":
+        return RolloutState.FAILED, "rollout exceeded its progress deadline"
+    if d.updated_replicas < d.replicas:
+        return (
+            RolloutState.PROGRESSING,
+            f"{d.updated_replicas} of {d.replicas} new replicas updated",
+        )
+    if d.status_replicas > d.updated_replicas:
+        return (
+            RolloutState.PROGRESSING,
+            f"{d.status_replicas - d.updated_replicas} old replicas pending termination",
+        )
+    if d.available_replicas < d.updated_replicas:
+        return (
+            RolloutState.PROGRESSING,
+            f"{d.available_replicas} of {d.updated_replicas} updated replicas available",
+        )
+    return RolloutState.COMPLETE, ""
+
+
+# --------------------------------------------------------------------------- monolith resize
+
+
+def _scaled(value: str | None, factor: float, cap: Decimal, fmt: Any) -> str | None:
+    if value is None:
+        return None
+    raised = parse_quantity(value) * Decimal(str(factor))
+    return str(fmt(min(raised, cap)))
+
+
+def resized_resources(current: Mapping[str, Any], spec: MonolithRemediation) -> JsonDict:
+    """The container's requests/limits raised by the factors and capped at the maxima.
+
+    Only values that exist are raised: a container with no CPU limit keeps none.
+    """
+    out: JsonDict = {}
+    for part in ("requests", "limits"):
+        values = current.get(part) or {}
+        new: dict[str, str] = {}
+        cpu = _scaled(values.get("cpu"), spec.cpu_factor, spec.max_cpu, format_cpu)
+        mem = _scaled(values.get("memory"), spec.memory_factor, spec.max_memory, format_memory)
+        if cpu is not None:
+            new["cpu"] = cpu
+        if mem is not None:
+            new["memory"] = mem
+        if new:
+            out[part] = new
+    return out
+
+
+def resources_revert(applied: Mapping[str, Any], previous: Mapping[str, Any]) -> JsonDict:
+    """A strategic-merge value that turns `applied` resources back into `previous`."""
+    out: JsonDict = {}
+    for part in ("requests", "limits"):
+        keys = set((applied.get(part) or {}).keys()) | set((previous.get(part) or {}).keys())
+        if keys:
+            out[part] = {k: (previous.get(part) or {}).get(k) for k in sorted(keys)}
+    return out
+
+
+def deployment_template_patch(
+    container: str,
+    resources: Mapping[str, Any] | None,
+    restarted_at: str | None,
+    strategy: Mapping[str, Any] | None = None,
+) -> JsonDict:
+    """Strategic-merge patch: one container's resources, the restart annotation, the strategy.
+
+    `restarted_at=None` removes the annotation; the template change makes the Deployment
+    replace every pod (a full rollout, as `kubectl rollout restart`).
+    """
+    template: JsonDict = {"metadata": {"annotations": {RESTARTED_AT: restarted_at}}}
+    if resources is not None:
+        template["spec"] = {"containers": [{"name": container, "resources": dict(resources)}]}
+    spec: JsonDict = {"template": template}
+    if strategy is not None:
+        spec["strategy"] = dict(strategy)
+    return {"spec": spec}
+
+
+def recreate_strategy() -> JsonDict:
+    return {"type": "Recreate", "rollingUpdate": None}
+
+
+def rolling_strategy(max_surge: int | str, max_unavailable: int | str) -> JsonDict:
+    return {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable},
+    }
+
+
+def pod_resize_patch(container: str, resources: Mapping[str, Any]) -> JsonDict:
+    """Patch for the pods/resize subresource (in-place vertical resize)."""
+    return {"spec": {"containers": [{"name": container, "resources": dict(resources)}]}}
+
+
+# -------------------------------------------------------------------------------- msa: HPA
+
+
+DEFAULT_HPA_MAX_REPLICAS = 10
+
+
+def hpa_max_replicas(msa: MsaRemediation, otherwise: int) -> int:
+    """The spec's maxReplicas as given (a cap), else `otherwise` raised to minReplicas."""
+    if msa.max_replicas is not None:
+        return msa.max_replicas
+    return max(otherwise, msa.min_replicas)
+
+
+def hpa_spec(deployment: str, msa: MsaRemediation) -> JsonDict:
+    max_replicas = hpa_max_replicas(msa, DEFAULT_HPA_MAX_REPLICAS)
+    return {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "minReplicas": msa.min_replicas,
+        "maxReplicas": max_replicas,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": msa.target_cpu_utilization,
+                    },
+                },
+            }
+        ],
+    }
+
+
+def hpa(name: str, namespace: str, deployment: str, msa: MsaRemediation, scenario: str) -> JsonDict:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, SCENARIO_LABEL: scenario},
+        },
+        "spec": hpa_spec(deployment, msa),
+    }
+
+
+def hpa_scale_out_patch(current_spec: Mapping[str, Any], msa: MsaRemediation) -> JsonDict:
+    """Merge patch for an existing HPA: the remediation's minReplicas, and its maxReplicas
+    when it names one (a cap on the scale-out, below the HPA's own if need be); else the HPA's
+    own maximum, raised to minReplicas if lower."""
+    max_replicas = hpa_max_replicas(msa, int(current_spec.get("maxReplicas") or 0))
+    return {"spec": {"minReplicas": msa.min_replicas, "maxReplicas": max_replicas}}
+
+
+# ----------------------------------------------------------------------------- chaos commands
+
+
+def stress_cpu_args(
+    load: int, workers: int, duration_seconds: float, limit_cpus: Decimal | None = None
+) -> list[str]:
+    """`limit_cpus` is the app container's CPU limit: an ephemeral container's own cgroup has
+    none, and on cgroup v1 the pod's is hidden from it, so the stress is told what to take
+    its share of (without it, it would burn `load`% of a whole CPU)."""
+    args = [
+        "stress",
+        "cpu",
+        "--load",
+        str(load),
+        "--workers",
+        str(workers),
+        "--duration",
+        format_duration(duration_seconds),
+    ]
+    if limit_cpus is not None:
+        args += ["--limit-cpus", f"{limit_cpus.normalize():f}"]
+    return args
+
+
+def stress_memory_args(size: str, duration_seconds: float) -> list[str]:
+    return ["stress", "memory", "--size", size, "--duration", format_duration(duration_seconds)]
+
+
+def netem_args(n: NetworkLatency, duration_seconds: float) -> list[str]:
+    return [
+        "latency",
+        "netem",
+        "--interface",
+        n.interface,
+        "--latency",
+        format_duration(n.latency_seconds),
+        "--jitter",
+        format_duration(n.jitter_seconds),
+        "--duration",
+        format_duration(duration_seconds),
+    ]
+
+
+def db_args(d: DBSlowQuery, duration_seconds: float) -> list[str]:
+    args = ["db", "--dsn-env", DSN_ENV, "--mode", d.mode.value, "--table", d.table]
+    if d.index is not None:
+        args += ["--index", d.index]
+    return [*args, "--duration", format_duration(duration_seconds)]
+
+
+def db_restore_args() -> list[str]:
+    return ["db", "restore", "--dsn-env", DSN_ENV]
+
+
+def load_args(t: TrafficSpike, duration_seconds: float) -> list[str]:
+    return [
+        "load",
+        "--url",
+        t.url,
+        "--rps",
+        str(t.rps),
+        "--ramp-seconds",
+        str(t.ramp_seconds),
+        "--duration",
+        format_duration(duration_seconds),
+        "--concurrency-limit",
+        str(t.concurrency),
+        "--summary",
+        "/tmp/load-summary.json",
+        "--accepted-log",
+        "/tmp/load-accepted.log",
+    ]
+
+
+def proxy_latency_body(n: NetworkLatency, duration_seconds: float) -> JsonDict:
+    return {
+        "latency_ms": round(n.latency_seconds * 1000),
+        "jitter_ms": round(n.jitter_seconds * 1000),
+        "duration_s": round(duration_seconds),
+    }
+
+
+# ------------------------------------------------------------------- ephemeral containers, Jobs
+
+
+def ephemeral_container_name(uid: str, fault_index: int) -> str:
+    return f"gameday-{uid.replace('-', '')[:10]}-f{fault_index}"
+
+
+def ephemeral_container(
+    name: str,
+    image: str,
+    args: Sequence[str],
+    *,
+    pull_policy: str = "IfNotPresent",
+    net_admin: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> JsonDict:
+    """An ephemeral container running `gameday-chaos` inside a target pod.
+
+    It shares the pod's cgroup (so it competes for the pod's own limits) and its network
+    namespace; only a netem container gets NET_ADMIN, nothing else gets added capabilities.
+    """
+    security: JsonDict = {"allowPrivilegeEscalation": False}
+    if net_admin:
+        security["capabilities"] = {"add": ["NET_ADMIN"]}
+    container: JsonDict = {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": ["gameday-chaos"],
+        "args": list(args),
+        "securityContext": security,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    return container
+
+
+def ephemeral_containers_patch(existing: Sequence[Mapping[str, Any]], new: JsonDict) -> JsonDict:
+    """Body for the pods/ephemeralcontainers subresource: the existing list plus one."""
+    return {"spec": {"ephemeralContainers": [*existing, new]}}
+
+
+def job_name(scenario: str, uid: str, fault_index: int, what: str) -> str:
+    base = f"gd-{scenario[:28].rstrip('-')}-{uid.replace('-', '')[:6]}-f{fault_index}-{what}"
+    return base[:63].rstrip("-")
+
+
+def job(
+    name: str,
+    namespace: str,
+    image: str,
+    args: Sequence[str],
+    *,
+    scenario: str,
+    pull_policy: str = "IfNotPresent",
+    deadline_seconds: int | None = None,
+    dsn_secret: tuple[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    ttl_seconds_after_finished: int | None = None,
+) -> JsonDict:
+    """A run-once Job for `gameday-chaos` (load, db, db restore)."""
+    labels = {**MANAGED_BY, SCENARIO_LABEL: scenario}
+    env_list: list[JsonDict] = [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
+    if dsn_secret is not None:
+        env_list.append(
+            {
+                "name": DSN_ENV,
+                "valueFrom": {"secretKeyRef": {"name": dsn_secret[0], "key": dsn_secret[1]}},
+            }
+        )
+    container: JsonDict = {
+        "name": "chaos",
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": ["gameday-chaos"],
+        "args": list(args),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if env_list:
+        container["env"] = env_list
+    spec: JsonDict = {
+        "backoffLimit": 0,
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"restartPolicy": "Never", "containers": [container]},
+        },
+    }
+    if deadline_seconds is not None:
+        spec["activeDeadlineSeconds"] = deadline_seconds
+    if ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": spec,
+    }

@@ -1,0 +1,692 @@
+"""The phase machine: scenario + status + what was seen + the clock → next status and intents.
+
+Pure: no I/O, no clock of its own. The shell (the tick handler) gathers `Facts`, calls `step`,
+carries out the returned intents (recording every change in status before making it) and
+writes the returned status.
+
+    Pending → Baseline → Injecting → Degraded → Remediating → Verifying → Recovered
+                                   ↘ (duration elapsed / abort / failure) → Failed | Aborted
+
+A terminal phase keeps asking for `REVERT_ALL` until no action is live, then stamps completedAt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from gameday_operator.figures import is_down
+from gameday_operator.model import (
+    MAX_SAMPLES,
+    Architecture,
+    BlastRadius,
+    Condition,
+    Figures,
+    Phase,
+    RemediationMode,
+    Sample,
+    Scenario,
+    Status,
+)
+from gameday_operator.observation import Observation
+
+# Condition types (Kubernetes API conventions: positive polarity, one per aspect).
+ACCEPTED = "Accepted"
+FAULTS_INJECTED = "FaultsInjected"
+DEGRADED = "Degraded"
+REMEDIATED = "Remediated"
+RECOVERED = "Recovered"
+OBSERVING = "ObservationAvailable"
+REVERTED = "Reverted"
+COMPLETED = "Completed"
+
+
+class Intent(StrEnum):
+    """What the shell must do after this step, in this order."""
+
+    INJECT = "Inject"
+    PROPOSE = "Propose"
+    REMEDIATE = "Remediate"
+    REVERT_ALL = "RevertAll"
+
+
+class RolloutState(StrEnum):
+    COMPLETE = "Complete"
+    PROGRESSING = "Progressing"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The target Deployment as the shell read it."""
+
+    exists: bool = True
+    desired_replicas: int = 1
+    ready_replicas: int = 0
+    rollout: RolloutState = RolloutState.COMPLETE
+    rollout_message: str = ""
+
+    @property
+    def fully_ready(self) -> bool:
+        return (
+            self.exists
+            and self.rollout is RolloutState.COMPLETE
+            and self.ready_replicas >= self.desired_replicas > 0
+        )
+
+
+@dataclass(frozen=True)
+class Facts:
+    now: datetime
+    workload: Workload
+    observation: Observation | None = None  # None: time-based mode (no Prometheus)
+    approved: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    sample_interval_seconds: float = 5.0
+    max_samples: int = MAX_SAMPLES
+    max_observation_failures: int = 5
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Step:
+    status: Status
+    intents: tuple[Intent, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+# ------------------------------------------------------------------------------- conditions
+
+
+def set_condition(
+    status: Status,
+    type_: str,
+    value: bool | None,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int,
+) -> Status:
+    """Upsert one condition; lastTransitionTime moves only when the status value changes."""
+    text = "Unknown" if value is None else ("True" if value else "False")
+    old = status.condition(type_)
+    since = old.last_transition_time if old is not None and old.status == text else now
+    cond = Condition(type_, text, reason, message, since, generation)
+    if old is None:
+        return replace(status, conditions=(*status.conditions, cond))
+    return replace(
+        status, conditions=tuple(cond if c.type == type_ else c for c in status.conditions)
+    )
+
+
+# -------------------------------------------------------------------------------- the SLO
+
+
+def breached_services(scenario: Scenario, obs: Observation) -> tuple[str, ...]:
+    """Watched services whose p95 or error ratio is over the SLO."""
+    ss = scenario.spec.steady_state
+    out = []
+    for service in scenario.spec.services:
+        f = obs.figures(service)
+        if f is None:
+            continue
+        if (f.p95_seconds is not None and f.p95_seconds > ss.p95_seconds) or (
+            f.error_ratio is not None and f.error_ratio > ss.error_ratio
+        ):
+            out.append(service)
+    return tuple(out)
+
+
+def slo_holds(scenario: Scenario, obs: Observation) -> bool:
+    """Every watched service has figures and all are within the SLO. No data is no pass."""
+    ss = scenario.spec.steady_state
+    for service in scenario.spec.services:
+        f = obs.figures(service)
+        if f is None or f.p95_seconds is None or f.error_ratio is None:
+            return False
+        if f.p95_seconds > ss.p95_seconds or f.error_ratio > ss.error_ratio:
+            return False
+    return True
+
+
+def worst_error_ratio(scenario: Scenario, obs: Observation) -> float | None:
+    ratios = [
+        f.error_ratio
+        for s in scenario.spec.services
+        if (f := obs.figures(s)) is not None and f.error_ratio is not None
+    ]
+    return max(ratios) if ratios else None
+
+
+def combined_figures(scenario: Scenario, obs: Observation) -> Figures:
+    """One row for the whole system: the worst latency and error ratio, the busiest rate.
+
+    Rates are not summed: every request enters through one service and an MSA request is
+    counted again at each hop, so the busiest service's rate is the system's.
+    """
+    rows = [f for s in scenario.spec.services if (f := obs.figures(s)) is not None]
+
+    def highest(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return max(present) if present else None
+
+    return Figures(
+        p50_seconds=highest([f.p50_seconds for f in rows]),
+        p95_seconds=highest([f.p95_seconds for f in rows]),
+        p99_seconds=highest([f.p99_seconds for f in rows]),
+        error_ratio=highest([f.error_ratio for f in rows]),
+        rps=highest([f.rps for f in rows]),
+    )
+
+
+def peak_of(a: Figures, b: Figures) -> Figures:
+    def hi(x: float | None, y: float | None) -> float | None:
+        if x is None:
+            return y
+        if y is None:
+            return x
+        return max(x, y)
+
+    return Figures(
+        p50_seconds=hi(a.p50_seconds, b.p50_seconds),
+        p95_seconds=hi(a.p95_seconds, b.p95_seconds),
+        p99_seconds=hi(a.p99_seconds, b.p99_seconds),
+        error_ratio=hi(a.error_ratio, b.error_ratio),
+        rps=hi(a.rps, b.rps),
+    )
+
+
+# ------------------------------------------------------------------------------ the machine
+
+
+def start(scenario: Scenario, status: Status, now: datetime) -> Status:
+    """The status of a newly accepted scenario: Pending, startedAt, Accepted=True."""
+    s = replace(
+        status,
+        phase=Phase.PENDING,
+        observed_generation=scenario.generation,
+        reason="Accepted",
+        message="scenario accepted; the game day starts at the next tick",
+        timeline=replace(status.timeline, started_at=status.timeline.started_at or now),
+    )
+    return set_condition(
+        s,
+        ACCEPTED,
+        True,
+        "Accepted",
+        "spec valid, namespace enabled, target found",
+        now,
+        scenario.generation,
+    )
+
+
+def reject(generation: int, status: Status, reason: str, message: str, now: datetime) -> Status:
+    """The status of a scenario the operator will not run: Failed, Accepted=False."""
+    s = replace(
+        status,
+        phase=Phase.FAILED,
+        observed_generation=generation,
+        reason=reason,
+        message=message,
+        timeline=replace(
+            status.timeline,
+            started_at=status.timeline.started_at or now,
+            completed_at=status.timeline.completed_at or now,
+        ),
+    )
+    s = set_condition(s, ACCEPTED, False, reason, message, now, generation)
+    return set_condition(s, COMPLETED, True, reason, message, now, generation)
+
+
+def finish(
+    scenario: Scenario, status: Status, phase: Phase, reason: str, message: str, now: datetime
+) -> Status:
+    """Enter a terminal phase; the revert follows from `step`."""
+    assert phase.terminal
+    s = replace(
+        status,
+        phase=phase,
+        reason=reason,
+        message=message,
+        progress=replace(status.progress, slo_holding_since=None),
+    )
+    g = scenario.generation
+    if phase is Phase.RECOVERED:
+        s = set_condition(s, RECOVERED, True, reason, message, now, g)
+    else:
+        s = set_condition(s, RECOVERED, False, reason, message, now, g)
+    return s
+
+
+def step(scenario: Scenario, status: Status, facts: Facts, settings: Settings = Settings()) -> Step:
+    """One tick of the phase machine."""
+    now = facts.now
+    g = scenario.generation
+    s = status
+    if s.phase is None:
+        s = start(scenario, s, now)
+    events: list[Event] = []
+    intents: list[Intent] = []
+    before = s.phase
+
+    s = _account(scenario, s, facts, settings)
+
+    if s.phase is not None and not s.phase.terminal:
+        s = _decide(scenario, s, facts, settings, intents, events)
+
+    if s.phase is not None and s.phase.terminal:
+        if s.live_actions:
+            intents.append(Intent.REVERT_ALL)
+            s = set_condition(
+                s,
+                REVERTED,
+                False,
+                "Reverting",
+                f"reverting {len(s.live_actions)} change(s)",
+                now,
+                g,
+            )
+        elif s.timeline.completed_at is None:
+            s = set_condition(s, REVERTED, True, "Reverted", "every change was reverted", now, g)
+            if s.condition(FAULTS_INJECTED) is not None:
+                s = set_condition(s, FAULTS_INJECTED, False, "Reverted", "faults reverted", now, g)
+            s = set_condition(s, COMPLETED, True, s.reason, s.message, now, g)
+            s = replace(s, timeline=replace(s.timeline, completed_at=now))
+            events.append(
+                Event(
+                    "Normal" if s.phase is Phase.RECOVERED else "Warning",
+                    "GameDayCompleted",
+                    f"{s.phase}: {s.message}",
+                )
+            )
+
+    if s.phase is not before and s.phase is not None and s.phase.terminal and before is not None:
+        events.insert(
+            0,
+            Event(
+                "Normal" if s.phase is Phase.RECOVERED else "Warning",
+                s.reason or s.phase.value,
+                s.message,
+            ),
+        )
+    s = replace(
+        s,
+        observed_generation=g,
+        progress=replace(s.progress, last_tick_at=now),
+        blast_radius=_blast_radius(scenario, s),
+    )
+    return Step(status=s, intents=tuple(intents), events=tuple(events))
+
+
+def _system_down(scenario: Scenario, facts: Facts) -> bool:
+    ready = facts.workload.ready_replicas if facts.workload.exists else None
+    if is_down(ready, None):
+        return True
+    obs = facts.observation
+    if obs is None or obs.problem is not None:
+        return False
+    return any(
+        is_down(None, f.error_ratio)
+        for f in (obs.figures(service) for service in scenario.spec.services)
+        if f is not None
+    )
+
+
+def _account(scenario: Scenario, s: Status, facts: Facts, settings: Settings) -> Status:
+    """Samples, peaks and downtime from this tick's facts."""
+    now = facts.now
+    obs = facts.observation
+    phase = s.phase or Phase.PENDING
+    injected = s.timeline.injected_at is not None and s.timeline.completed_at is None
+    m = s.measurements
+
+    # Downtime: time between ticks during which the system was down, by the same rule the
+    # report applies to samples (no Ready pod of the target, or every request failing).
+    last = s.progress.last_tick_at
+    if injected and last is not None and _system_down(scenario, facts):
+        m = replace(m, downtime_seconds=m.downtime_seconds + max(0.0, (now - last).total_seconds()))
+
+    if obs is not None and obs.problem is None and injected and not phase.terminal:
+        m = replace(m, peak=peak_of(m.peak, combined_figures(scenario, obs)))
+
+    samples = s.samples
+    last_sample = samples[-1].at if samples else None
+    due = last_sample is None or (now - last_sample).total_seconds() >= (
+        settings.sample_interval_seconds
+    )
+    if due and s.timeline.completed_at is None:
+        ready = facts.workload.ready_replicas if facts.workload.exists else None
+        new: list[Sample] = []
+        if obs is not None and obs.problem is None and obs.services:
+            for service in scenario.spec.services:
+                f = obs.figures(service)
+                new.append(
+                    Sample(
+                        at=now,
+                        phase=phase,
+                        service=service,
+                        p95_seconds=f.p95_seconds if f else None,
+                        error_ratio=f.error_ratio if f else None,
+                        rps=f.rps if f else None,
+                        ready_replicas=ready if service in scenario.spec.target_services else None,
+                    )
+                )
+        else:
+            new.append(
+                Sample(
+                    at=now,
+                    phase=phase,
+                    service=scenario.spec.target.deployment,
+                    ready_replicas=ready,
+                )
+            )
+        samples = (*samples, *new)[-settings.max_samples :]
+    return replace(s, measurements=m, samples=samples)
+
+
+def _decide(
+    scenario: Scenario,
+    s: Status,
+    facts: Facts,
+    settings: Settings,
+    intents: list[Intent],
+    events: list[Event],
+) -> Status:
+    spec = scenario.spec
+    now = facts.now
+    g = scenario.generation
+    obs = facts.observation
+    tl = s.timeline
+    started = tl.started_at or now
+
+    # Guardrail 1: the duration bounds everything.
+    if (now - started).total_seconds() >= spec.duration_seconds:
+        if tl.breach_detected_at is None and tl.injected_at is not None:
+            return finish(
+                scenario,
+                s,
+                Phase.RECOVERED,
+                "NoBreach",
+                f"the SLO held for the whole {spec.duration_seconds:g}s; nothing to remediate",
+                now,
+            )
+        return finish(
+            scenario,
+            s,
+            Phase.FAILED,
+            "DurationElapsed",
+            f"not recovered within the scenario's duration of {spec.duration_seconds:g}s "
+            f"(phase was {s.phase.value if s.phase else 'Pending'})",
+            now,
+        )
+
+    # Guardrail 2: the target must exist.
+    if not facts.workload.exists:
+        return finish(
+            scenario,
+            s,
+            Phase.FAILED,
+            "TargetNotFound",
+            f"Deployment {scenario.namespace}/{spec.target.deployment} is gone",
+            now,
+        )
+
+    # The observation: problems are retried a bounded number of times, never read as a pass.
+    if obs is not None:
+        if obs.problem is not None:
+            failures = s.progress.observation_failures + 1
+            # Unobserved time never counts towards a window of the SLO holding.
+            s = replace(
+                s,
+                progress=replace(s.progress, observation_failures=failures, slo_holding_since=None),
+            )
+            s = set_condition(s, OBSERVING, False, "ObservationFailed", obs.problem, now, g)
+            if failures >= settings.max_observation_failures:
+                return finish(
+                    scenario,
+                    s,
+                    Phase.FAILED,
+                    "ObservationFailed",
+                    f"no usable observation {failures} times in a row: {obs.problem}",
+                    now,
+                )
+            return s
+        s = replace(s, progress=replace(s.progress, observation_failures=0))
+        s = set_condition(
+            s, OBSERVING, True, "Observed", "figures for the watched services", now, g
+        )
+        # Guardrail 3: abort above the error-ratio ceiling once faults are in.
+        worst = worst_error_ratio(scenario, obs)
+        if tl.injected_at is not None and worst is not None and worst > spec.abort_error_ratio:
+            return finish(
+                scenario,
+                s,
+                Phase.ABORTED,
+                "AbortThresholdExceeded",
+                f"error ratio {worst:.3f} is above abort.errorRatioAbove "
+                f"{spec.abort_error_ratio:g}; reverting everything",
+                now,
+            )
+
+    phase = s.phase or Phase.PENDING
+    if phase is Phase.PENDING:
+        s = replace(
+            s,
+            phase=Phase.BASELINE,
+            reason="MeasuringBaseline",
+            message="measuring the steady state before injecting",
+        )
+        phase = Phase.BASELINE
+
+    if phase is Phase.BASELINE:
+        if not facts.workload.fully_ready:
+            return replace(
+                s,
+                reason="WaitingForTarget",
+                message=f"waiting for {spec.target.deployment} to be fully ready "
+                f"({facts.workload.ready_replicas}/{facts.workload.desired_replicas})",
+            )
+        if obs is not None:
+            if not slo_holds(scenario, obs):
+                return finish(
+                    scenario,
+                    s,
+                    Phase.FAILED,
+                    "SteadyStateNotMet",
+                    "the SLO did not hold before any fault was injected; "
+                    "the game day would prove nothing",
+                    now,
+                )
+            s = replace(
+                s,
+                measurements=replace(s.measurements, baseline=combined_figures(scenario, obs)),
+            )
+        intents.append(Intent.INJECT)
+        events.append(
+            Event(
+                "Normal",
+                "InjectingFaults",
+                f"injecting {len(spec.faults)} fault(s) into {spec.target.deployment}",
+            )
+        )
+        s = replace(
+            s,
+            phase=Phase.INJECTING,
+            reason="FaultsInjected",
+            message=f"{len(spec.faults)} fault(s) injected; watching the SLO",
+            timeline=replace(s.timeline, injected_at=now),
+        )
+        return set_condition(
+            s, FAULTS_INJECTED, True, "Injected", f"{len(spec.faults)} fault(s) injected", now, g
+        )
+
+    if phase is Phase.INJECTING:
+        assert tl.injected_at is not None
+        if obs is not None:
+            breached = breached_services(scenario, obs)
+            if not breached:
+                return s
+            why = f"SLO breached by {', '.join(breached)}"
+        else:
+            waited = (now - tl.injected_at).total_seconds()
+            if waited < spec.remediation.after_seconds:
+                return s
+            why = f"degraded by time: {spec.remediation.after_seconds:g}s after injection"
+        events.append(Event("Warning", "SteadyStateBreached", why))
+        s = replace(
+            s,
+            phase=Phase.DEGRADED,
+            reason="SteadyStateBreached",
+            message=why,
+            timeline=replace(s.timeline, breach_detected_at=now),
+        )
+        s = set_condition(s, DEGRADED, True, "SteadyStateBreached", why, now, g)
+        phase = Phase.DEGRADED
+
+    if phase is Phase.DEGRADED:
+        mode = spec.remediation.mode
+        if mode is RemediationMode.NONE:
+            return _verify(scenario, s, facts, events, self_healing=True)
+        if mode is RemediationMode.MANUAL and not facts.approved:
+            if not s.proposals:
+                intents.append(Intent.PROPOSE)
+            s = replace(
+                s,
+                reason="AwaitingApproval",
+                message="remediation proposed; annotate the scenario with "
+                'gameday.io/approve="true" to apply it',
+            )
+            return set_condition(s, REMEDIATED, False, "AwaitingApproval", s.message, now, g)
+        intents.append(Intent.REMEDIATE)
+        what = (
+            "vertical resize and full rollout"
+            if spec.target.architecture is Architecture.MONOLITH
+            else "HPA scale-out and rolling update of the target service"
+        )
+        events.append(Event("Normal", "RemediationStarted", f"{what} of {spec.target.deployment}"))
+        s = replace(
+            s,
+            phase=Phase.REMEDIATING,
+            reason="Remediating",
+            message=what,
+            timeline=replace(s.timeline, remediation_started_at=now),
+        )
+        return set_condition(s, REMEDIATED, False, "Progressing", what, now, g)
+
+    if phase is Phase.REMEDIATING:
+        w = facts.workload
+        if w.rollout is RolloutState.FAILED:
+            s = set_condition(s, REMEDIATED, False, "RolloutFailed", w.rollout_message, now, g)
+            return finish(scenario, s, Phase.FAILED, "RolloutFailed", w.rollout_message, now)
+        needed = w.desired_replicas
+        if spec.target.architecture is Architecture.MSA:
+            needed = max(needed, spec.remediation.msa.min_replicas)
+        if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < needed:
+            return replace(
+                s,
+                message=f"rollout in progress: {w.ready_replicas}/{needed} ready"
+                + (f" ({w.rollout_message})" if w.rollout_message else ""),
+            )
+        started_r = s.timeline.remediation_started_at or now
+        took = (now - started_r).total_seconds()
+        msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
+        events.append(Event("Normal", "RemediationComplete", msg))
+        s = replace(
+            s,
+            phase=Phase.VERIFYING,
+            reason="Verifying",
+            message=f"{msg}; verifying the SLO holds for {spec.steady_state.window_seconds:g}s",
+            timeline=replace(s.timeline, remediated_at=now),
+            measurements=replace(s.measurements, remediation_seconds=took),
+        )
+        s = set_condition(s, REMEDIATED, True, "RolloutComplete", msg, now, g)
+        phase = Phase.VERIFYING
+
+    if phase is Phase.VERIFYING:
+        return _verify(scenario, s, facts, events, self_healing=False)
+    return s
+
+
+def _verify(
+    scenario: Scenario, s: Status, facts: Facts, events: list[Event], *, self_healing: bool
+) -> Status:
+    """Recovered once the SLO (or, with no Prometheus, full readiness) holds for a window."""
+    now = facts.now
+    obs = facts.observation
+    window = scenario.spec.steady_state.window_seconds
+    if obs is not None:
+        holds = slo_holds(scenario, obs)
+    else:
+        # Time-based mode: nothing to measure but the target itself; with no remediation
+        # there is no signal at all, so the run lasts its duration.
+        holds = facts.workload.fully_ready and not self_healing
+    if not holds:
+        return replace(s, progress=replace(s.progress, slo_holding_since=None))
+    since = s.progress.slo_holding_since or now
+    s = replace(s, progress=replace(s.progress, slo_holding_since=since))
+    if (now - since).total_seconds() < window:
+        return replace(
+            s, message=f"SLO holding for {(now - since).total_seconds():.0f}s of {window:g}s"
+        )
+    breach = s.timeline.breach_detected_at or now
+    mttr = (now - breach).total_seconds()
+    recovered = combined_figures(scenario, obs) if obs is not None else Figures()
+    s = replace(
+        s,
+        timeline=replace(s.timeline, recovered_at=now),
+        measurements=replace(s.measurements, mttr_seconds=mttr, recovered=recovered),
+    )
+    s = set_condition(
+        s,
+        DEGRADED,
+        False,
+        "SteadyStateRestored",
+        f"SLO held for {window:g}s",
+        now,
+        scenario.generation,
+    )
+    how = "recovered without remediation" if self_healing else "recovered"
+    return finish(
+        scenario,
+        s,
+        Phase.RECOVERED,
+        "Recovered",
+        f"{how}: SLO held for {window:g}s; MTTR {mttr:.1f}s",
+        now,
+    )
+
+
+def _blast_radius(scenario: Scenario, s: Status) -> BlastRadius:
+    """Services the incident or the remediation reached, and those it left alone."""
+    spec = scenario.spec
+    if s.timeline.injected_at is None:
+        return s.blast_radius
+    affected: set[str] = set(spec.target_services)
+    ss = spec.steady_state
+    for sample in s.samples:
+        if sample.phase in (Phase.PENDING, Phase.BASELINE):
+            continue
+        if (sample.p95_seconds is not None and sample.p95_seconds > ss.p95_seconds) or (
+            sample.error_ratio is not None and sample.error_ratio > ss.error_ratio
+        ):
+            affected.add(sample.service)
+    ordered = [x for x in spec.services if x in affected] + sorted(affected - set(spec.services))
+    return BlastRadius(
+        affected=tuple(ordered),
+        unaffected=tuple(x for x in spec.services if x not in affected),
+    )
+
+
+def fail(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Status:
+    """The shell could not carry out an intent: end the run (the next step reverts)."""
+    return finish(scenario, status, Phase.FAILED, reason, message, now)

@@ -1,0 +1,143 @@
+"""Shared by the faults that run inside the target's pods as ephemeral containers.
+
+Why ephemeral containers: they join the pod's cgroup and network namespace, so stress competes
+for the pod's own limits and netem shapes the pod's own traffic, with no privileged DaemonSet.
+They cannot be removed once added, so each runs `gameday-chaos ... --duration` bounded by what
+is left of the scenario, and a revert stops it early: the operator execs `kill -TERM 1` in it.
+Without `targetContainerName` the container has its own PID namespace where the injector is
+PID 1; the injector handles SIGTERM (stops its workers, clears netem), so the signal is
+delivered and the container exits. A pod replaced by a rollout takes its containers with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from gameday_operator import builders
+from gameday_operator.actuators import ActuatorError, Context
+from gameday_operator.model import Action, ActionState, Fault, JsonDict
+
+log = logging.getLogger(__name__)
+
+STOP = ["sh", "-c", "kill -TERM 1"]
+
+
+def target_pods(ctx: Context) -> list[JsonDict]:
+    """Running, not terminating pods of the target Deployment."""
+    deployment = ctx.kube.get_deployment(ctx.namespace, ctx.scenario.spec.target.deployment)
+    if deployment is None:
+        raise ActuatorError(
+            f"Deployment {ctx.namespace}/{ctx.scenario.spec.target.deployment} not found"
+        )
+    labels = deployment["spec"]["selector"].get("matchLabels") or {}
+    pods = ctx.kube.list_pods(ctx.namespace, labels)
+    return [
+        p
+        for p in pods
+        if (p.get("status") or {}).get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def app_container(pod: JsonDict, wanted: str | None) -> JsonDict:
+    containers = pod["spec"]["containers"]
+    if wanted is None:
+        return dict(containers[0])
+    for c in containers:
+        if c["name"] == wanted:
+            return dict(c)
+    raise ActuatorError(f"pod {pod['metadata']['name']} has no container {wanted!r}")
+
+
+class EphemeralFault:
+    """A fault that runs `gameday-chaos` in an ephemeral container of each selected pod.
+
+    `args` builds the command from the fault, the seconds left and the pod's target container.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        args: Callable[[Fault, float, JsonDict], list[str]],
+        *,
+        net_admin: bool = False,
+        stop: list[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.kinds: tuple[str, ...] = (kind,)
+        self._args = args
+        self._net_admin = net_admin
+        self._stop = stop or STOP
+
+    def build(self, ctx: Context, item: Any) -> list[Action]:
+        fault: Fault = item
+        pods = target_pods(ctx)
+        names = builders.select_pods(
+            [p["metadata"]["name"] for p in pods], fault.selector, ctx.scenario.uid
+        )
+        if not names:
+            raise ActuatorError(
+                f"no running pod of {ctx.scenario.spec.target.deployment} to "
+                f"inject {fault.type.value} into"
+            )
+        by_name = {p["metadata"]["name"]: p for p in pods}
+        container_name = builders.ephemeral_container_name(ctx.scenario.uid, fault.index)
+        actions = []
+        for pod in names:
+            app = app_container(by_name[pod], ctx.scenario.spec.target.container)
+            spec = builders.ephemeral_container(
+                container_name,
+                ctx.config.chaos_image,
+                self._args(fault, ctx.remaining_seconds, app),
+                pull_policy=ctx.config.chaos_pull_policy,
+                net_admin=self._net_admin,
+            )
+            actions.append(
+                Action(
+                    id=f"f{fault.index}-{pod}",
+                    at=ctx.now,
+                    kind=self.kind,
+                    target=f"pod/{pod}",
+                    detail={"pod": pod, "container": container_name, "spec": spec},
+                )
+            )
+        return actions
+
+    def apply(self, ctx: Context, action: Action) -> Action:
+        pod_name = action.detail["pod"]
+        pod = ctx.kube.get_pod(ctx.namespace, pod_name)
+        if pod is None:
+            raise ActuatorError(f"pod {pod_name} is gone")
+        existing = {c["name"] for c in pod["spec"].get("ephemeralContainers") or []}
+        if action.detail["container"] not in existing:
+            ctx.kube.add_ephemeral_container(ctx.namespace, pod_name, action.detail["spec"])
+        return action
+
+    def revert(self, ctx: Context, action: Action) -> None:
+        pod_name = action.detail["pod"]
+        container = action.detail["container"]
+        pod = ctx.kube.get_pod(ctx.namespace, pod_name)
+        if pod is None:
+            return  # replaced (by the rollout): its containers went with it
+        statuses = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
+        state = next((s.get("state") or {} for s in statuses if s["name"] == container), {})
+        if "running" not in state:
+            if action.state is ActionState.PENDING and "waiting" in state:
+                log.info(
+                    "ephemeral container %s in %s not started yet; it stops by --duration",
+                    container,
+                    pod_name,
+                )
+            return
+        try:
+            ctx.kube.exec(ctx.namespace, pod_name, container, self._stop)
+        except ApiException as exc:
+            if exc.status in (400, 404):  # the container exited meanwhile
+                return
+            raise

@@ -1,0 +1,209 @@
+"""A thin adapter over the kubernetes (sync) client: raw dicts in and out, 404 → None.
+
+Every call carries the configured request timeout. Patches name their content type
+explicitly. Nothing here decides anything; callers do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+
+from gameday_operator.model import GROUP, PLURAL, VERSION, JsonDict
+
+log = logging.getLogger(__name__)
+
+MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+def load_client_config() -> None:
+    """In-cluster credentials when running in a pod, else the local kubeconfig.
+
+    KUBECONFIG is read now, not when the kubernetes package was imported (its default), so a
+    process that sets it after that import still gets the cluster it names.
+    """
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+
+
+def is_status(exc: BaseException, *codes: int) -> bool:
+    return isinstance(exc, ApiException) and exc.status in codes
+
+
+class Kube:
+    def __init__(
+        self, api_client: kubernetes.client.ApiClient | None = None, timeout: float = 30.0
+    ) -> None:
+        self.api = api_client or kubernetes.client.ApiClient()
+        self.core = kubernetes.client.CoreV1Api(self.api)
+        self.apps = kubernetes.client.AppsV1Api(self.api)
+        self.batch = kubernetes.client.BatchV1Api(self.api)
+        self.autoscaling = kubernetes.client.AutoscalingV2Api(self.api)
+        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+        self.timeout = timeout
+
+    # -------------------------------------------------------------------------- plumbing
+
+    def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> JsonDict:
+        resp = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+        data = resp.data
+        return json.loads(data) if data else {}
+
+    def _get(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> JsonDict | None:
+        try:
+            return self._raw(fn, *args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _delete(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """True if it was there; a 404 is fine (already gone)."""
+        try:
+            self._raw(fn, *args, **kwargs)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    # ------------------------------------------------------------------------- scenarios
+
+    def get_scenario(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+        )
+
+    def patch_scenario_status(self, namespace: str, name: str, status: JsonDict) -> JsonDict:
+        """Merge-patch the status subresource (lists are replaced whole)."""
+        return self._raw(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE,
+        )
+
+    # ------------------------------------------------------------------ namespaces, apps
+
+    def get_namespace(self, name: str) -> JsonDict | None:
+        return self._get(self.core.read_namespace, name)
+
+    def get_deployment(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(self.apps.read_namespaced_deployment, name, namespace)
+
+    def patch_deployment(
+        self,
+        namespace: str,
+        name: str,
+        body: JsonDict | Sequence[JsonDict],
+        content_type: str = STRATEGIC,
+    ) -> JsonDict:
+        return self._raw(
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            body,
+            _content_type=content_type,
+        )
+
+    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[JsonDict]:
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        out = self._raw(self.core.list_namespaced_pod, namespace, label_selector=label_selector)
+        return list(out.get("items") or [])
+
+    def get_pod(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(self.core.read_namespaced_pod, name, namespace)
+
+    def add_ephemeral_container(self, namespace: str, pod: str, container: JsonDict) -> JsonDict:
+        return self._raw(
+            self.core.patch_namespaced_pod_ephemeralcontainers,
+            pod,
+            namespace,
+            {"spec": {"ephemeralContainers": [container]}},
+            _content_type=STRATEGIC,
+        )
+
+    def resize_pod(self, namespace: str, pod: str, body: JsonDict) -> JsonDict:
+        return self._raw(
+            self.core.patch_namespaced_pod_resize, pod, namespace, body, _content_type=STRATEGIC
+        )
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
+        """Run a command in a (possibly ephemeral) container and return its output."""
+        out: str = stream(
+            self.core.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            container=container,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _request_timeout=self.timeout,
+        )
+        return out
+
+    # ---------------------------------------------------------------------- autoscaling
+
+    def get_hpa(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(
+            self.autoscaling.read_namespaced_horizontal_pod_autoscaler, name, namespace
+        )
+
+    def create_hpa(self, namespace: str, body: JsonDict) -> JsonDict:
+        return self._raw(
+            self.autoscaling.create_namespaced_horizontal_pod_autoscaler, namespace, body
+        )
+
+    def patch_hpa(self, namespace: str, name: str, body: JsonDict) -> JsonDict:
+        return self._raw(
+            self.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+            name,
+            namespace,
+            body,
+            _content_type=MERGE,
+        )
+
+    def delete_hpa(self, namespace: str, name: str) -> bool:
+        return self._delete(
+            self.autoscaling.delete_namespaced_horizontal_pod_autoscaler, name, namespace
+        )
+
+    # ----------------------------------------------------------------------------- jobs
+
+    def get_job(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(self.batch.read_namespaced_job, name, namespace)
+
+    def create_job(self, namespace: str, body: JsonDict) -> bool:
+        """Create a Job; False if one of that name exists already (409 is fine)."""
+        try:
+            self._raw(self.batch.create_namespaced_job, namespace, body)
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    def delete_job(self, namespace: str, name: str) -> bool:
+        return self._delete(
+            self.batch.delete_namespaced_job,
+            name,
+            namespace,
+            body={"propagationPolicy": "Background"},
+        )

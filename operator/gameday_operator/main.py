@@ -1,0 +1,84 @@
+"""The operator's entry point: kopf decorators, startup settings, nothing else.
+
+kopf run --all-namespaces -m gameday_operator.main
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from gameday_operator import (
+    runtime,
+    scenario_create,
+    scenario_delete,
+    scenario_resume,
+    scenario_tick,
+)
+from gameday_operator.config import Config
+from gameday_operator.kube import Kube, load_client_config
+from gameday_operator.model import GROUP, PLURAL, VERSION
+from gameday_operator.runtime import LoggerLike
+from gameday_operator.sources import prometheus_source
+
+CONFIG = Config.from_env()  # validated at import: a bad GAMEDAY_* variable stops the start
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+def _running(status: Any, **_: Any) -> bool:
+    status = status or {}
+    return bool(status.get("phase")) and not (status.get("timeline") or {}).get("completedAt")
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = int(CONFIG.watch_timeout_seconds)
+    settings.watching.client_timeout = int(CONFIG.watch_timeout_seconds) + 10
+    settings.networking.request_timeout = CONFIG.request_timeout_seconds
+    settings.posting.level = logging.INFO
+    load_client_config()
+    rt = runtime.Runtime(
+        config=CONFIG,
+        kube=Kube(timeout=CONFIG.request_timeout_seconds),
+        source=prometheus_source(CONFIG),
+    )
+    rt.metrics.serve(CONFIG.metrics_port)
+    runtime.install(rt)
+    logger.info("gameday operator configured: %s", CONFIG)
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster credentials in a pod, else the kubeconfig that KUBECONFIG names now.
+
+    kopf's default login goes through the kubernetes client, whose default kubeconfig path is
+    fixed when it is imported; an embedding process may set KUBECONFIG after that.
+    """
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.create(*RESOURCE)
+def create(body: kopf.Body, logger: LoggerLike, **kwargs: Any) -> None:
+    scenario_create.handle(runtime.current(), body, logger, **kwargs)
+
+
+@kopf.on.resume(*RESOURCE)
+def resume(body: kopf.Body, logger: LoggerLike, **kwargs: Any) -> None:
+    scenario_resume.handle(runtime.current(), body, logger, **kwargs)
+
+
+@kopf.on.delete(*RESOURCE)
+def delete(body: kopf.Body, logger: LoggerLike, **kwargs: Any) -> None:
+    scenario_delete.handle(runtime.current(), body, logger, **kwargs)
+
+
+@kopf.timer(*RESOURCE, interval=CONFIG.tick_seconds, sharp=True, when=_running)
+def tick(body: kopf.Body, logger: LoggerLike, **kwargs: Any) -> None:
+    scenario_tick.handle(runtime.current(), body, logger, **kwargs)

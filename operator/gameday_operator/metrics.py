@@ -1,0 +1,119 @@
+"""The operator's own metrics on /metrics: scenarios by phase, changes by kind and state, MTTR and
+remediation durations by architecture.
+
+Every status the operator writes passes through `record`, which compares it with the last status
+it saw for that scenario. The first status seen for a scenario (at start, or after a restart) is
+a baseline, not counted: like any Prometheus counter, these count what this process did.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from gameday_operator.model import ActionState, Phase, Status
+
+log = logging.getLogger(__name__)
+
+DURATION_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+
+
+@dataclass
+class _Seen:
+    phase: Phase | None
+    action_states: dict[str, ActionState]
+    completed: bool
+
+
+@dataclass
+class OperatorMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _seen: dict[str, _Seen] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _serving: bool = False
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.scenarios = Gauge(
+            "gameday_scenarios",
+            "FailureScenarios this operator tracks, by phase",
+            ["phase"],
+            registry=r,
+        )
+        self.actions = Counter(
+            "gameday_actions_total",
+            "Changes the operator made or undid, by kind and the state they reached",
+            ["kind", "state"],
+            registry=r,
+        )
+        self.mttr = Histogram(
+            "gameday_mttr_seconds",
+            "Breach detected to SLO recovered, per finished scenario",
+            ["architecture"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.remediation = Histogram(
+            "gameday_remediation_seconds",
+            "Remediation started to remediated, per finished scenario",
+            ["architecture"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        for phase in Phase:
+            self.scenarios.labels(phase=phase.value).set(0)
+
+    def record(self, key: str, architecture: str, status: Status) -> None:
+        states = {a.id: a.state for a in status.actions}
+        completed = status.timeline.completed_at is not None
+        with self._lock:
+            before = self._seen.get(key)
+            if before is not None:
+                by_id = {a.id: a for a in status.actions}
+                for action_id, state in states.items():
+                    if before.action_states.get(action_id) != state:
+                        self.actions.labels(kind=by_id[action_id].kind, state=state.value).inc()
+                if completed and not before.completed:
+                    m = status.measurements
+                    if m.mttr_seconds is not None:
+                        self.mttr.labels(architecture=architecture).observe(m.mttr_seconds)
+                    if m.remediation_seconds is not None:
+                        self.remediation.labels(architecture=architecture).observe(
+                            m.remediation_seconds
+                        )
+            self._seen[key] = _Seen(status.phase, states, completed)
+            self._count_phases()
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+            self._count_phases()
+
+    def _count_phases(self) -> None:
+        counts = {phase: 0 for phase in Phase}
+        for seen in self._seen.values():
+            if seen.phase is not None:
+                counts[seen.phase] += 1
+        for phase, n in counts.items():
+            self.scenarios.labels(phase=phase.value).set(n)
+
+    def serve(self, port: int) -> bool:
+        """Serves /metrics on all interfaces in a background thread, once per process (0 turns
+        it off). A port already taken is logged, not fatal: game days matter more than metrics."""
+        with self._lock:
+            if not port or self._serving:
+                return self._serving
+            try:
+                start_http_server(port, registry=self.registry)
+            except OSError as exc:
+                log.warning("operator metrics not served on port %d: %s", port, exc)
+                return False
+            self._serving = True
+            return True
+
+
+# One per process: an operator restarted in the same process keeps serving the same registry.
+METRICS = OperatorMetrics()

@@ -1,0 +1,317 @@
+"""One game-day run, reduced to what the comparison report shows: pure, no I/O.
+
+Reads a FailureScenario as the API returns it (spec + status). Figures the operator recorded
+in `status.measurements` win; what an interrupted or older run left out is computed from
+`status.samples` and `status.timeline` with `gameday_operator.figures`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gameday_operator import figures as fig
+from gameday_operator.figures import ShapeVerdict, Slo
+from gameday_operator.model import (
+    BlastRadius,
+    Figures,
+    Sample,
+    Timeline,
+    parse_figures,
+    parse_time,
+    parse_timeline,
+)
+
+ARCHITECTURES = ("monolith", "msa")
+MILESTONES: tuple[tuple[str, str], ...] = (
+    ("injected_at", "fault injected"),
+    ("breach_detected_at", "breach detected"),
+    ("remediation_started_at", "remediation started"),
+    ("remediated_at", "remediation done"),
+    ("recovered_at", "recovered"),
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    kind: str
+    target: str
+    at: datetime | None
+    detail: str
+    state: str
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Audit:
+    """`shop audit --json` for the run's orders."""
+
+    checked: int
+    lost: int
+    duplicates: int
+    wrong_status: int
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Audit:
+        return cls(
+            checked=int(raw.get("checked", 0)),
+            lost=len(raw.get("lost") or []),
+            duplicates=len(raw.get("duplicates") or []),
+            wrong_status=len(raw.get("wrong_status") or []),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    name: str
+    namespace: str
+    architecture: str
+    deployment: str
+    phase: str
+    slo: Slo
+    services: tuple[str, ...]
+    timeline: Timeline
+    mttr_seconds: float | None
+    downtime_seconds: float | None
+    remediation_seconds: float | None
+    baseline: Figures
+    peak: Figures
+    recovered: Figures
+    blast_radius: BlastRadius
+    actions: tuple[Action, ...]
+    samples: tuple[Sample, ...]
+    shape: ShapeVerdict
+    audit: Audit | None
+
+    @property
+    def title(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def milestones(self) -> list[tuple[datetime, str]]:
+        marks = [(getattr(self.timeline, key), label) for key, label in MILESTONES]
+        return [(at, label) for at, label in marks if at is not None]
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _merge(recorded: Figures, computed: Figures) -> Figures:
+    """Recorded figures first, computed ones where nothing was recorded."""
+    return Figures(
+        p50_seconds=recorded.p50_seconds if recorded.p50_seconds is not None
+        else computed.p50_seconds,
+        p95_seconds=recorded.p95_seconds if recorded.p95_seconds is not None
+        else computed.p95_seconds,
+        p99_seconds=recorded.p99_seconds if recorded.p99_seconds is not None
+        else computed.p99_seconds,
+        error_ratio=recorded.error_ratio if recorded.error_ratio is not None
+        else computed.error_ratio,
+        rps=recorded.rps if recorded.rps is not None else computed.rps,
+    )  # fmt: skip
+
+
+def _services(
+    spec: Mapping[str, Any], architecture: str, samples: Sequence[Sample]
+) -> tuple[str, ...]:
+    listed = (spec.get("steadyState") or {}).get("services")
+    if listed:
+        return tuple(str(s) for s in listed)
+    seen = tuple(dict.fromkeys(s.service for s in samples))
+    if seen:
+        return seen
+    return ("gateway", "order", "inventory", "payment") if architecture == "msa" else ("monolith",)
+
+
+def summarize(scenario: Mapping[str, Any], audit: Mapping[str, Any] | None = None) -> RunSummary:
+    """A FailureScenario (as `kubectl get fsc NAME -o yaml` shows it) → its summary."""
+    metadata = scenario.get("metadata") or {}
+    spec = scenario.get("spec") or {}
+    status = scenario.get("status") or {}
+    target = spec.get("target") or {}
+    steady = spec.get("steadyState") or {}
+    architecture = str(target.get("architecture", "unknown"))
+
+    samples = tuple(
+        sorted((Sample.from_dict(s) for s in status.get("samples") or []), key=lambda s: s.at)
+    )
+    timeline = parse_timeline(status.get("timeline"))
+    slo = Slo(
+        p95_seconds=float(steady.get("p95LatencySeconds", 1.0)),
+        error_ratio=float(steady.get("errorRatio", 0.01)),
+    )
+    services = _services(spec, architecture, samples)
+    measured = status.get("measurements") or {}
+    computed = fig.aggregates(samples, timeline)
+
+    mttr = _float(measured.get("mttrSeconds"))
+    downtime = _float(measured.get("downtimeSeconds"))
+    remediation = _float(measured.get("remediationSeconds"))
+    if downtime is None and samples:
+        downtime = fig.downtime_seconds(samples, fig.run_end(samples, timeline))
+
+    radius_raw = status.get("blastRadius")
+    if radius_raw:
+        radius = BlastRadius(
+            affected=tuple(radius_raw.get("affectedServices") or ()),
+            unaffected=tuple(radius_raw.get("unaffectedServices") or ()),
+        )
+    else:
+        radius = fig.blast_radius(samples, slo, timeline, services)
+
+    actions = tuple(
+        Action(
+            id=str(a.get("id", "")),
+            kind=str(a.get("kind", "")),
+            target=str(a.get("target", "")),
+            at=parse_time(a.get("at")),
+            detail=detail_text(a.get("detail")),
+            state=str(a.get("state", "")),
+            duration_seconds=_float(a.get("durationSeconds")),
+        )
+        for a in status.get("actions") or []
+    )
+    return RunSummary(
+        name=str(metadata.get("name", "")),
+        namespace=str(metadata.get("namespace", "")),
+        architecture=architecture,
+        deployment=str(target.get("deployment", "")),
+        phase=str(status.get("phase", "Unknown")),
+        slo=slo,
+        services=services,
+        timeline=timeline,
+        mttr_seconds=mttr if mttr is not None else fig.mttr_seconds(timeline),
+        downtime_seconds=downtime,
+        remediation_seconds=(
+            remediation if remediation is not None else fig.remediation_seconds(timeline)
+        ),
+        baseline=_merge(parse_figures(measured.get("baseline")), computed.baseline),
+        peak=_merge(parse_figures(measured.get("peak")), computed.peak),
+        recovered=_merge(parse_figures(measured.get("recovered")), computed.recovered),
+        blast_radius=radius,
+        actions=actions,
+        samples=samples,
+        shape=fig.incident_shape(
+            samples,
+            timeline,
+            recorded_baseline_p95=parse_figures(measured.get("baseline")).p95_seconds,
+        ),
+        audit=Audit.from_json(audit) if audit is not None else None,
+    )
+
+
+# --- text for tables (pure; shared by HTML and Markdown) --------------------------------------
+
+# Detail fields that hold whole manifests: kept in status for the revert, too long for a table.
+MANIFEST_FIELDS = frozenset({"manifest", "spec", "restore", "previous"})
+
+
+def detail_text(raw: Any, limit: int = 160) -> str:
+    """An action's detail for a table: its short fields, not the manifests it carries."""
+    if raw is None:
+        return ""
+    if isinstance(raw, Mapping):
+        parts = []
+        for key, value in raw.items():
+            if key in MANIFEST_FIELDS and isinstance(value, Mapping):
+                continue
+            text = (
+                json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+                if isinstance(value, Mapping | list)
+                else str(value)
+            )
+            parts.append(f"{key}={text}")
+        out = ", ".join(parts)
+    else:
+        out = str(raw)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+MISSING = "n/a"
+
+
+def seconds_text(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    if value >= 120:
+        return f"{value:.0f} s ({value / 60:.1f} min)"
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+def latency_text(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def ratio_text(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1%}"
+
+
+def services_text(services: Sequence[str]) -> str:
+    return ", ".join(services) if services else "none"
+
+
+def audit_text(audit: Audit | None, field: str) -> str:
+    if audit is None:
+        return "not audited"
+    count = int(getattr(audit, field))
+    return f"{count} of {audit.checked}"
+
+
+def shape_text(shape: ShapeVerdict) -> str:
+    factor = MISSING if shape.latency_factor is None else f"{shape.latency_factor:.1f}x"
+    errors = ratio_text(shape.peak_error_ratio)
+    head = "held" if shape.held else "did not hold"
+    reasons = "" if shape.held else " (" + "; ".join(shape.reasons) + ")"
+    return f"{head}: p95 {factor} baseline, errors up to {errors}{reasons}"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    monolith: str
+    msa: str
+
+
+def comparison_rows(monolith: RunSummary, msa: RunSummary) -> list[Row]:
+    """The side-by-side table, in the order a reader asks the questions."""
+
+    def row(label: str, render: Any) -> Row:
+        return Row(label, str(render(monolith)), str(render(msa)))
+
+    return [
+        row("Final phase", lambda r: r.phase),
+        row("MTTR (breach to recovered)", lambda r: seconds_text(r.mttr_seconds)),
+        row("Downtime", lambda r: seconds_text(r.downtime_seconds)),
+        row("Remediation took", lambda r: seconds_text(r.remediation_seconds)),
+        row("Baseline p95 latency", lambda r: latency_text(r.baseline.p95_seconds)),
+        row("Peak p95 latency", lambda r: latency_text(r.peak.p95_seconds)),
+        row("Recovered p95 latency", lambda r: latency_text(r.recovered.p95_seconds)),
+        row("Peak error ratio", lambda r: ratio_text(r.peak.error_ratio)),
+        row("Orders lost", lambda r: audit_text(r.audit, "lost")),
+        row("Orders duplicated", lambda r: audit_text(r.audit, "duplicates")),
+        row("Orders with wrong status", lambda r: audit_text(r.audit, "wrong_status")),
+        row("Affected services", lambda r: services_text(r.blast_radius.affected)),
+        row("Unaffected services", lambda r: services_text(r.blast_radius.unaffected)),
+        row("Actions taken", lambda r: str(len(r.actions))),
+        row("Seed incident shape", lambda r: shape_text(r.shape)),
+    ]
+
+
+def pick_sides(runs: Sequence[RunSummary]) -> tuple[RunSummary, RunSummary]:
+    """Puts runs on their side by `spec.target.architecture`; exactly one each."""
+    by_arch: dict[str, list[RunSummary]] = {a: [] for a in ARCHITECTURES}
+    for run in runs:
+        if run.architecture not in by_arch:
+            raise ValueError(f"{run.title}: unknown architecture {run.architecture!r}")
+        by_arch[run.architecture].append(run)
+    for arch, found in by_arch.items():
+        if len(found) != 1:
+            names = ", ".join(r.title for r in found) or "none"
+            raise ValueError(f"need exactly one {arch} run, got {len(found)} ({names})")
+    return by_arch["monolith"][0], by_arch["msa"][0]

@@ -1,0 +1,107 @@
+"""A new FailureScenario: check what only the operator can check, then accept or reject it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from gameday_operator import engine
+from gameday_operator.model import (
+    ENABLED_LABEL,
+    Scenario,
+    SpecError,
+    Status,
+    parse_scenario,
+    parse_status,
+)
+from gameday_operator.runtime import LoggerLike, Runtime
+from gameday_operator.shell import utcnow
+
+
+def reject(
+    rt: Runtime,
+    body: kopf.Body,
+    scenario: Scenario | None,
+    reason: str,
+    message: str,
+    logger: LoggerLike,
+) -> None:
+    """Failed + Accepted=False + a Warning Event; nothing in the cluster is touched."""
+    meta = body["metadata"]
+    generation = scenario.generation if scenario else int(meta.get("generation") or 0)
+    status = engine.reject(generation, parse_status(body.get("status")), reason, message, utcnow())
+    rt.kube.patch_scenario_status(meta["namespace"], meta["name"], status.to_dict())
+    kopf.warn(body, reason=reason, message=message)
+    logger.warning(
+        "rejected scenario %s/%s: %s: %s", meta["namespace"], meta["name"], reason, message
+    )
+    raise kopf.PermanentError(f"{reason}: {message}")
+
+
+def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
+    meta = body["metadata"]
+    current = parse_status(body.get("status"))
+    if current.phase is not None:
+        return None  # already accepted or rejected (idempotent on retries and restarts)
+    try:
+        scenario = parse_scenario(body)
+    except SpecError as exc:
+        reject(rt, body, None, "InvalidSpec", str(exc), logger)
+        return None
+    if rt.config.require_namespace_label:
+        ns = rt.kube.get_namespace(scenario.namespace) or {}
+        labels = (ns.get("metadata") or {}).get("labels") or {}
+        if labels.get(ENABLED_LABEL) != "true":
+            reject(
+                rt,
+                body,
+                scenario,
+                "NamespaceNotEnabled",
+                f'namespace {scenario.namespace} is not labeled {ENABLED_LABEL}="true"; '
+                "the operator runs game days only where they are opted in",
+                logger,
+            )
+    target = scenario.spec.target
+    d = rt.kube.get_deployment(scenario.namespace, target.deployment)
+    if d is None:
+        reject(
+            rt,
+            body,
+            scenario,
+            "TargetNotFound",
+            f"Deployment {scenario.namespace}/{target.deployment} not found",
+            logger,
+        )
+        return None
+    names = [c["name"] for c in d["spec"]["template"]["spec"]["containers"]]
+    if target.container is not None and target.container not in names:
+        reject(
+            rt,
+            body,
+            scenario,
+            "TargetNotFound",
+            f"Deployment {target.deployment} has no container {target.container!r} "
+            f"(has {', '.join(names)})",
+            logger,
+        )
+    status = engine.start(scenario, current, utcnow())
+    rt.kube.patch_scenario_status(meta["namespace"], meta["name"], status.to_dict())
+    kopf.info(
+        body,
+        reason="Accepted",
+        message=f"{len(scenario.spec.faults)} fault(s) against {target.architecture} "
+        f"Deployment {target.deployment} for up to {scenario.spec.duration_seconds:g}s",
+    )
+    logger.info(
+        "accepted scenario: %d fault(s) against %s Deployment %s/%s",
+        len(scenario.spec.faults),
+        target.architecture,
+        scenario.namespace,
+        target.deployment,
+    )
+    return status
+
+
+def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
+    accept(rt, body, logger)

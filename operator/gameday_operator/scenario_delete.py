@@ -1,0 +1,48 @@
+"""A FailureScenario is being deleted: revert every change it made before it goes."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import kopf
+
+from gameday_operator import shell
+from gameday_operator.actuators import ActuatorError, Context
+from gameday_operator.model import Scenario, SpecError, parse_scenario, parse_status
+from gameday_operator.runtime import LoggerLike, Runtime
+
+
+def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
+    meta = body["metadata"]
+    lock = rt.lock(meta["uid"])
+    if not lock.acquire(timeout=1.0):
+        raise kopf.TemporaryError("a tick is running for this scenario", delay=2)
+    rt.metrics.forget(meta["uid"])
+    try:
+        raw = rt.kube.get_scenario(meta["namespace"], meta["name"]) or dict(body)
+        status = parse_status(raw.get("status"))
+        if not status.live_actions:
+            logger.info("deleted with nothing to revert")
+            return
+        try:
+            scenario = parse_scenario(raw)
+        except SpecError:
+            return
+        ctx = Context(
+            kube=rt.kube, config=rt.config, scenario=scenario, body=raw, now=shell.utcnow()
+        )
+
+        def emit(type_: str, reason: str, message: str) -> None:
+            kopf.event(cast(kopf.Body, raw), type=type_, reason=reason, message=message)
+
+        try:
+            shell.revert_all(rt, ctx, status, _writer(rt, scenario), emit, logger)
+        except ActuatorError as exc:
+            raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=5) from exc
+    finally:
+        lock.release()
+    rt.forget(meta["uid"])
+
+
+def _writer(rt: Runtime, scenario: Scenario) -> shell.Writer:
+    return shell.Writer(rt, scenario)

@@ -1,0 +1,56 @@
+"""The timer that drives the phase machine: read, decide (engine), act (shell), write."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import kopf
+
+from gameday_operator import engine, shell
+from gameday_operator.actuators import Context
+from gameday_operator.model import SpecError, parse_scenario, parse_status
+from gameday_operator.runtime import LoggerLike, Runtime
+
+
+def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
+    meta = body["metadata"]
+    lock = rt.lock(meta["uid"])
+    if not lock.acquire(blocking=False):
+        return  # the delete handler (or a slow tick) holds it; try at the next tick
+    try:
+        tick(rt, meta["namespace"], meta["name"], logger)
+    finally:
+        lock.release()
+
+
+def tick(rt: Runtime, namespace: str, name: str, logger: LoggerLike) -> None:
+    # Always read fresh: the body kopf holds may predate our own last status write.
+    raw = rt.kube.get_scenario(namespace, name)
+    if raw is None or raw["metadata"].get("deletionTimestamp"):
+        return
+    status = parse_status(raw.get("status"))
+    if status.phase is None or status.timeline.completed_at is not None:
+        return
+    try:
+        scenario = parse_scenario(raw)
+    except SpecError:
+        return  # rejected at creation; the spec is immutable
+    now = shell.utcnow()
+    ctx = Context(kube=rt.kube, config=rt.config, scenario=scenario, body=raw, now=now)
+    write = shell.Writer(rt, scenario)
+    write.record(status)  # the baseline the metrics count this tick's changes from
+
+    def emit(type_: str, reason: str, message: str) -> None:
+        kopf.event(cast(kopf.Body, raw), type=type_, reason=reason, message=message)
+
+    status = shell.resume_pending(rt, ctx, status, write, logger)
+    facts = shell.gather(rt, scenario, raw, now)
+    step = engine.step(scenario, status, facts, rt.settings)
+    if step.status.phase is not status.phase:
+        logger.info("phase %s → %s: %s", status.phase, step.status.phase, step.status.message)
+    status = step.status
+    for event in step.events:
+        emit(event.type, event.reason, event.message)
+    for intent in step.intents:
+        status = shell.execute(rt, ctx, status, intent, write, emit, logger)
+    write(status)

@@ -1,0 +1,233 @@
+"""Carries out the engine's intents: record every change in status, then make it.
+
+Order of writes, so that a restarted operator can always finish or undo:
+  1. plan all actions of an intent, record them as Pending (one status write);
+  2. apply each, then mark it Applied (or Failed) (one status write each);
+  3. a revert undoes live actions newest first, marking each Reverted as it goes.
+Pending actions found at the start of a tick (the operator died between 1 and 2) are applied
+again: apply is idempotent and uses only what was recorded, so nothing happens twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from gameday_operator import engine
+from gameday_operator.actuators import ActuatorError, Context
+from gameday_operator.builders import DeploymentView, rollout_state
+from gameday_operator.engine import Facts, Intent, Workload
+from gameday_operator.model import (
+    APPROVE_ANNOTATION,
+    Action,
+    ActionState,
+    Proposal,
+    Scenario,
+    Status,
+)
+from gameday_operator.runtime import LoggerLike, Runtime
+
+log = logging.getLogger(__name__)
+Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event on the scenario
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Writer:
+    """Writes the status subresource; each write is the whole operator-owned status."""
+
+    def __init__(self, rt: Runtime, scenario: Scenario) -> None:
+        self.rt = rt
+        self.scenario = scenario
+
+    def __call__(self, status: Status) -> Status:
+        self.rt.kube.patch_scenario_status(
+            self.scenario.namespace, self.scenario.name, status.to_dict()
+        )
+        self.record(status)
+        return status
+
+    def record(self, status: Status) -> None:
+        """Counts what changed since the last status seen for this scenario (metrics)."""
+        architecture = self.scenario.spec.target.architecture.value
+        self.rt.metrics.record(self.scenario.uid, architecture, status)
+
+
+def workload(rt: Runtime, scenario: Scenario) -> Workload:
+    d = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
+    if d is None:
+        return Workload(exists=False, desired_replicas=0)
+    spec = d.get("spec") or {}
+    st = d.get("status") or {}
+    progressing: dict[str, Any] = next(
+        (c for c in st.get("conditions") or [] if c.get("type") == "Progressing"), {}
+    )
+    view = DeploymentView(
+        generation=int(d["metadata"].get("generation") or 0),
+        observed_generation=int(st.get("observedGeneration") or 0),
+        replicas=int(spec.get("replicas", 1)),
+        status_replicas=int(st.get("replicas") or 0),
+        updated_replicas=int(st.get("updatedReplicas") or 0),
+        ready_replicas=int(st.get("readyReplicas") or 0),
+        available_replicas=int(st.get("availableReplicas") or 0),
+        progressing_reason=str(progressing.get("reason") or ""),
+    )
+    state, message = rollout_state(view)
+    return Workload(
+        exists=True,
+        desired_replicas=view.replicas,
+        ready_replicas=view.ready_replicas,
+        rollout=state,
+        rollout_message=message,
+    )
+
+
+def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Facts:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return Facts(
+        now=now,
+        workload=workload(rt, scenario),
+        observation=rt.source(scenario, now),
+        approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
+    )
+
+
+def plan(rt: Runtime, ctx: Context, intent: Intent) -> list[Action]:
+    spec = ctx.scenario.spec
+    if intent is Intent.INJECT:
+        actions: list[Action] = []
+        for fault in spec.faults:
+            actions += rt.faults.get(fault.type).build(ctx, fault)
+        return actions
+    return rt.remediations.get(spec.target.architecture).build(ctx, None)
+
+
+def apply_one(
+    rt: Runtime, ctx: Context, status: Status, action: Action, write: Writer, logger: LoggerLike
+) -> Status:
+    actuator = rt.kinds.get(action.kind)
+    began = time.monotonic()
+    if actuator is None:
+        failed = replace(action, state=ActionState.FAILED, error=f"unknown kind {action.kind}")
+        return write(status.with_action(failed))
+    try:
+        done = actuator.apply(ctx, action)
+    except Exception as exc:
+        logger.warning("apply %s %s on %s failed: %s", action.kind, action.id, action.target, exc)
+        failed = replace(action, state=ActionState.FAILED, error=str(exc)[:500])
+        write(status.with_action(failed))
+        raise
+    took = time.monotonic() - began
+    logger.info("applied %s %s to %s in %.2fs", action.kind, action.id, action.target, took)
+    return write(
+        status.with_action(replace(done, state=ActionState.APPLIED, duration_seconds=took))
+    )
+
+
+def execute(
+    rt: Runtime,
+    ctx: Context,
+    status: Status,
+    intent: Intent,
+    write: Writer,
+    emit: Emit,
+    logger: LoggerLike,
+) -> Status:
+    """Carry out one intent; a failure ends the run (the next tick reverts)."""
+    sc = ctx.scenario
+    if intent is Intent.REVERT_ALL:
+        return revert_all(rt, ctx, status, write, emit, logger)
+    try:
+        planned = plan(rt, ctx, intent)
+    except (ActuatorError, Exception) as exc:
+        reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
+        emit("Warning", reason, f"could not plan: {exc}")
+        return write(engine.fail(sc, status, reason, f"could not plan: {exc}", ctx.now))
+    if intent is Intent.PROPOSE:
+        proposals = tuple(Proposal(kind=a.kind, target=a.target, detail=a.detail) for a in planned)
+        emit(
+            "Normal",
+            "RemediationProposed",
+            "; ".join(f"{p.kind} {p.target}" for p in proposals)
+            + f' — annotate {APPROVE_ANNOTATION}="true" to apply',
+        )
+        return write(replace(status, proposals=proposals))
+    fresh = [a for a in planned if status.action(a.id) is None]
+    for action in fresh:
+        status = status.with_action(action)
+    status = write(status)  # recorded before anything is changed
+    for action in fresh:
+        try:
+            status = apply_one(rt, ctx, status, action, write, logger)
+        except Exception as exc:
+            reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
+            emit("Warning", reason, f"{action.kind} {action.target}: {exc}")
+            failed = status.with_action(
+                replace(action, state=ActionState.FAILED, error=str(exc)[:500])
+            )
+            return write(
+                engine.fail(sc, failed, reason, f"{action.kind} {action.target}: {exc}", ctx.now)
+            )
+    if intent is Intent.INJECT:
+        emit(
+            "Normal",
+            "FaultInjected",
+            f"{len(fresh)} change(s): " + ", ".join(f"{a.kind} {a.target}" for a in fresh),
+        )
+    else:
+        emit("Normal", "RemediationApplied", ", ".join(f"{a.kind} {a.target}" for a in fresh))
+    return status
+
+
+def resume_pending(
+    rt: Runtime, ctx: Context, status: Status, write: Writer, logger: LoggerLike
+) -> Status:
+    """Apply again what was recorded but not confirmed (the operator stopped in between)."""
+    for action in status.actions:
+        if action.state is ActionState.PENDING and not (status.phase and status.phase.terminal):
+            logger.info(
+                "resuming recorded action %s (%s on %s)", action.id, action.kind, action.target
+            )
+            try:
+                status = apply_one(rt, ctx, status, action, write, logger)
+            except Exception as exc:
+                return write(engine.fail(ctx.scenario, status, "ResumeFailed", str(exc), ctx.now))
+    return status
+
+
+def revert_all(
+    rt: Runtime, ctx: Context, status: Status, write: Writer, emit: Emit, logger: LoggerLike
+) -> Status:
+    """Undo every live action, newest first. Raises if any could not be undone (retry)."""
+    errors: list[str] = []
+    for action in reversed(status.live_actions):
+        actuator = rt.kinds.get(action.kind)
+        if actuator is None:
+            errors.append(f"{action.id}: no actuator for kind {action.kind}")
+            continue
+        try:
+            actuator.revert(ctx, action)
+        except Exception as exc:
+            logger.warning(
+                "revert %s %s on %s failed: %s", action.kind, action.id, action.target, exc
+            )
+            errors.append(f"{action.kind} {action.target}: {exc}")
+            status = write(status.with_action(replace(action, error=str(exc)[:500])))
+            continue
+        logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
+        status = write(
+            status.with_action(
+                replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=None)
+            )
+        )
+    if errors:
+        emit("Warning", "RevertFailed", "; ".join(errors)[:1000])
+        raise ActuatorError("; ".join(errors))
+    emit("Normal", "Reverted", "every fault and change was reverted")
+    return status

@@ -1,0 +1,99 @@
+"""Durations and Kubernetes quantities: parsing and formatting, pure."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_SECONDS = {
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "ms": Decimal("0.001"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+
+_SUFFIXES = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+_QUANTITY = re.compile(
+    r"^([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
+)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration ("1m30s", "200ms"). Raises ValueError."""
+    s = text.strip()
+    if s in ("0", ""):
+        if s == "0":
+            return 0.0
+        raise ValueError("empty duration")
+    pos = 0
+    total = Decimal(0)
+    for m in _DURATION_PART.finditer(s):
+        if m.start() != pos:
+            break
+        total += Decimal(m.group(1)) * _DURATION_SECONDS[m.group(2)]
+        pos = m.end()
+    if pos != len(s):
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1m30s, 200ms)")
+    return float(total)
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Go-style duration for whole seconds or milliseconds."""
+    ms = round(seconds * 1000)
+    if ms % 1000:
+        return f"{ms}ms"
+    return f"{ms // 1000}s"
+
+
+def parse_quantity(text: str | int | float) -> Decimal:
+    """A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3") as a Decimal. Raises ValueError."""
+    if isinstance(text, int | float):
+        return Decimal(str(text))
+    m = _QUANTITY.match(text.strip())
+    if not m:
+        raise ValueError(f"not a quantity: {text!r} (expected e.g. 500m, 2, 256Mi, 8Gi)")
+    try:
+        number = Decimal(m.group(1))
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
+        raise ValueError(f"not a quantity: {text!r}") from exc
+    if m.group(2) is not None:
+        return number * (Decimal(10) ** int(m.group(2)))
+    return number * _SUFFIXES[m.group(3) or ""]
+
+
+def format_cpu(cores: Decimal) -> str:
+    """CPU cores as a quantity: whole cores as "2", otherwise millicores "1500m"."""
+    milli = int((cores * 1000).to_integral_value(rounding="ROUND_CEILING"))
+    if milli % 1000 == 0:
+        return str(milli // 1000)
+    return f"{milli}m"
+
+
+def format_memory(size: Decimal) -> str:
+    """Bytes as the largest exact binary unit ("512Mi", "3Gi"), else plain bytes."""
+    n = int(size.to_integral_value(rounding="ROUND_CEILING"))
+    for unit, factor in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if n % factor == 0 and n >= factor:
+            return f"{n // factor}{unit}"
+    return str(n)

@@ -1,0 +1,3 @@
+"""Fixtures shared by every tier: real host services and the local cluster."""
+
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.cluster", "tests.fixtures.operator"]

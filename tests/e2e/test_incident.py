@@ -1,0 +1,96 @@
+"""The whole incident, as `gameday demo` plays it, on the local node or kind.
+
+One run of the demo's own steps (deploy, steady customers, the seed FailureScenario on the
+monolith then on the order service, audit, revert checks, report); the tests assert what it
+produced: how each shape failed and recovered, what it touched and what it left alone, that
+no order went wrong and that every fault is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gameday_operator.demo import DemoResult, Kubectl, ShapeRun, run_demo
+from tests.fixtures.cluster import Cluster
+
+# Two game days of a few minutes each, plus deployment on a fresh node.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def demo(deployed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
+    kubectl = Kubectl.from_env(deployed.kubeconfig)
+    yield run_demo(kubectl, tmp_path_factory.mktemp("demo"))
+
+
+def _run(demo: DemoResult, name: str) -> ShapeRun:
+    return next(r for r in demo.runs if r.shape.name == name)
+
+
+def _action_kinds(run: ShapeRun) -> set[str]:
+    return {str(a.get("kind")) for a in run.status.get("actions") or []}
+
+
+def test_the_monolith_breaches_everywhere_and_recovers_by_resize_and_full_rollout(
+    demo: DemoResult,
+) -> None:
+    run = _run(demo, "monolith")
+    assert run.phase == "Recovered", run.status.get("message")
+    assert run.blast_radius["affectedServices"] == ["monolith"]
+    assert run.blast_radius.get("unaffectedServices", []) == []
+    assert "VerticalResize" in _action_kinds(run)
+    assert run.measurements["downtimeSeconds"] > 0
+    assert run.measurements["mttrSeconds"] > 0
+    peak = run.measurements["peak"]["p95LatencySeconds"]
+    assert peak > run.scenario["spec"]["steadyState"]["p95LatencySeconds"]
+
+
+def test_msa_breaches_order_only_and_recovers_by_scale_out_without_downtime(
+    demo: DemoResult,
+) -> None:
+    run = _run(demo, "msa")
+    assert run.phase == "Recovered", run.status.get("message")
+    assert run.blast_radius["affectedServices"] == ["order"]
+    assert run.blast_radius["unaffectedServices"] == ["gateway", "inventory", "payment"]
+    assert {"HPAScaleOut", "RollingUpdate"} <= _action_kinds(run)
+    assert run.measurements["downtimeSeconds"] == 0
+    assert run.measurements["mttrSeconds"] > 0
+
+
+def test_services_outside_the_target_are_left_exactly_as_they_were(demo: DemoResult) -> None:
+    run = _run(demo, "msa")
+    assert run.untouched_changed == []
+
+
+@pytest.mark.parametrize("name", ["monolith", "msa"])
+def test_no_order_is_lost_duplicated_or_in_a_wrong_status(demo: DemoResult, name: str) -> None:
+    found = _run(demo, name).audit
+    assert found["checked"] > 0
+    assert found["lost"] == []
+    assert found["duplicates"] == []
+    assert found["wrong_status"] == []
+
+
+@pytest.mark.parametrize("name", ["monolith", "msa"])
+def test_every_fault_is_reverted(demo: DemoResult, name: str) -> None:
+    run = _run(demo, name)
+    assert run.leftovers == []
+    conditions = {c["type"]: c["status"] for c in run.status.get("conditions") or []}
+    assert conditions.get("Completed") == "True"
+
+
+def test_the_report_renders_with_every_figure(demo: DemoResult) -> None:
+    assert demo.report is not None
+    html = demo.report.html.read_text()
+    markdown = demo.report.markdown.read_text()
+    assert len(demo.report.plots) == 2
+    for plot in demo.report.plots:
+        assert Path(plot).stat().st_size > 1000
+        assert Path(plot).name in markdown
+    for label in ("MTTR", "Downtime", "Affected services", "Seed incident shape"):
+        assert label in markdown, label
+    assert html.count("<img") >= 2
+    assert demo.problems() == []

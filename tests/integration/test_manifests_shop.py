@@ -1,0 +1,426 @@
+"""Both shapes of the shop from manifests/monolith and manifests/msa on the real cluster, side by
+side: everything becomes Available, orders go through the public entry (from a pod and from
+this host through the ClusterIP), the DSN Secrets reach the databases, the order HPA reads real
+CPU, each pod's CPU limit is a pod-level quota, and the latency proxy is in the database path.
+
+The namespaces are fixed (shop-monolith, shop-msa). One already there is updated in place and
+kept; one this module creates is deleted afterwards (GAMEDAY_KEEP_SHOPS=1 keeps it)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import statistics
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.fixtures.cluster import REPO, Cluster, wait_until
+
+pytestmark = pytest.mark.cluster
+
+# A cold node unpacks the images on first use; that alone can take minutes on a busy disk.
+DEPLOY_TIMEOUT = 420
+# With 200 ms each way every database round trip costs 0.4 s more; an order makes several
+# (the monolith seven, the order service three).
+INJECTED_MS = 200
+MIN_RISE_SECONDS = 0.8
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    entry: str  # the public Service, port 80
+    client: str  # the Deployment whose pod sends requests from inside the cluster
+    db_app: str  # the Deployment that reaches its database through the latency proxy
+    dsn_secret: str
+    deployments: frozenset[str]
+
+    @property
+    def namespace(self) -> str:
+        return f"shop-{self.name}"
+
+
+MONOLITH = Shape(
+    "monolith",
+    entry="shop",
+    client="shop-monolith",
+    db_app="shop-monolith",
+    dsn_secret="shop-db",
+    deployments=frozenset({"shop-monolith", "postgres", "db-latency", "redis"}),
+)
+MSA = Shape(
+    "msa",
+    entry="gateway",
+    client="gateway",
+    db_app="order",
+    dsn_secret="order-db",
+    deployments=frozenset(
+        {
+            "gateway",
+            "order",
+            "inventory",
+            "payment",
+            "order-db",
+            "inventory-db",
+            "payment-db",
+            "order-cache",
+            "inventory-cache",
+            "order-db-latency",
+        }
+    ),
+)
+SHAPES = (MONOLITH, MSA)
+
+# Runs in a shop pod (the image's venv has httpx and psycopg). Prints one JSON line.
+#   orders BASE N [PAUSE]   N orders, each: POST, replay of the same key, GET until final;
+#                           PAUSE seconds between orders.
+#   dsn DSN ID      the order's status read with that DSN, and the database's name.
+#   http METHOD URL [JSON]   one request; its status and JSON body.
+IN_POD = r"""
+import json, sys, time, uuid
+mode = sys.argv[1]
+if mode == "orders":
+    import httpx
+    base, n = sys.argv[2], int(sys.argv[3])
+    pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    out = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for i in range(n):
+            if i:
+                time.sleep(pause)
+            key = str(uuid.uuid4())
+            body = {"sku": "sku-%04d" % (i % 50 + 1), "quantity": 1, "customer": "manifests-test"}
+            t0 = time.monotonic()
+            first = http.post("/orders", json=body, headers={"Idempotency-Key": key})
+            seconds = time.monotonic() - t0
+            replay = http.post("/orders", json=body, headers={"Idempotency-Key": key})
+            order = first.json()
+            deadline = time.monotonic() + 45
+            while True:
+                got = http.get("/orders/%s" % order["order_id"])
+                if got.json()["status"] != "PENDING" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            out.append({"key": key, "code": first.status_code, "first": order,
+                        "seconds": seconds, "replay_code": replay.status_code,
+                        "replay": replay.json(), "final": got.json()})
+    print(json.dumps(out))
+elif mode == "dsn":
+    import psycopg
+    with psycopg.connect(sys.argv[2], connect_timeout=10) as conn:
+        db = conn.execute("SELECT current_database()").fetchone()[0]
+        query = "SELECT status FROM orders WHERE order_id = %s"
+        row = conn.execute(query, (sys.argv[3],)).fetchone()
+    print(json.dumps({"database": db, "status": row[0] if row else None}))
+elif mode == "http":
+    import httpx
+    body = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+    r = httpx.request(sys.argv[2], sys.argv[3], json=body, timeout=10)
+    print(json.dumps({"code": r.status_code, "body": r.json()}))
+"""
+
+
+# ---- deploying -------------------------------------------------------------------------------
+
+
+def namespace_phase(cluster: Cluster, name: str) -> str | None:
+    try:
+        ns = cluster.core.read_namespace(name)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    return str(ns.status.phase)
+
+
+def all_available(cluster: Cluster, shape: Shape) -> bool:
+    found = {
+        d.metadata.name: d for d in cluster.apps.list_namespaced_deployment(shape.namespace).items
+    }
+    if not shape.deployments <= set(found):
+        return False
+    for d in found.values():
+        s = d.status
+        want = d.spec.replicas or 0
+        available = any(c.type == "Available" and c.status == "True" for c in s.conditions or [])
+        if not (
+            available
+            and s.observed_generation == d.metadata.generation
+            and (s.updated_replicas or 0) == want
+            and (s.available_replicas or 0) == want
+        ):
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def shops_deployed(cluster: Cluster, timeout: float = DEPLOY_TIMEOUT) -> Iterator[dict[str, Shape]]:
+    """Both shapes Available; namespaces this created are removed on exit (unless
+    GAMEDAY_KEEP_SHOPS=1), those that were there already are left as they were."""
+    created: list[str] = []
+    for shape in SHAPES:
+        if namespace_phase(cluster, shape.namespace) == "Terminating":
+            wait_until(
+                lambda ns=shape.namespace: namespace_phase(cluster, ns) is None,
+                240,
+                f"the previous {shape.namespace} to be deleted",
+                interval=2,
+            )
+        if namespace_phase(cluster, shape.namespace) is None:
+            created.append(shape.namespace)
+        cluster.kubectl("apply", "-k", str(REPO / "manifests" / shape.name), timeout=180)
+    try:
+        for shape in SHAPES:
+            wait_until(
+                lambda s=shape: all_available(cluster, s),
+                timeout,
+                f"every Deployment in {shape.namespace} to be Available",
+                interval=2,
+            )
+        yield {s.name: s for s in SHAPES}
+    finally:
+        if os.environ.get("GAMEDAY_KEEP_SHOPS") != "1":
+            for ns in created:
+                cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def shops(kube_cluster: Cluster) -> Iterator[dict[str, Shape]]:
+    with shops_deployed(kube_cluster) as deployed:
+        yield deployed
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def ready_pod(cluster: Cluster, shape: Shape, deployment: str) -> client.V1Pod:
+    def find() -> client.V1Pod | None:
+        pods = cluster.core.list_namespaced_pod(
+            shape.namespace, label_selector=f"app.kubernetes.io/name={deployment}"
+        ).items
+        for p in pods:
+            if p.metadata.deletion_timestamp is None and any(
+                c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
+            ):
+                return p
+        return None
+
+    return wait_until(find, 60, f"a ready {deployment} pod in {shape.namespace}")
+
+
+def in_pod(cluster: Cluster, shape: Shape, *args: str, timeout: float = 180) -> Any:
+    pod = ready_pod(cluster, shape, shape.client).metadata.name
+    out = cluster.kubectl(
+        "exec",
+        "-n",
+        shape.namespace,
+        pod,
+        "-c",
+        "app",
+        "--",
+        "/opt/venv/bin/python",
+        "-c",
+        IN_POD,
+        *args,
+        timeout=timeout,
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def place_orders(
+    cluster: Cluster, shape: Shape, n: int, pause_seconds: float = 0.0
+) -> list[dict[str, Any]]:
+    """N orders through the public entry from a shop pod, one after another."""
+    orders: list[dict[str, Any]] = in_pod(
+        cluster, shape, "orders", f"http://{shape.entry}", str(n), str(pause_seconds)
+    )
+    assert len(orders) == n
+    return orders
+
+
+def cluster_ip(cluster: Cluster, shape: Shape, service: str) -> str:
+    return str(cluster.core.read_namespaced_service(service, shape.namespace).spec.cluster_ip)
+
+
+def secret_value(cluster: Cluster, shape: Shape, name: str, key: str) -> str:
+    data = cluster.core.read_namespaced_secret(name, shape.namespace).data or {}
+    assert key in data, f"Secret {name} has no key {key}"
+    return base64.b64decode(data[key]).decode()
+
+
+def pod_cpu_quota(pod: client.V1Pod) -> float | None:
+    """The pod-level CFS quota in CPUs (cgroup v1 or v2), None when unlimited."""
+    uid = pod.metadata.uid
+    for root, name in (
+        ("/sys/fs/cgroup/cpu/kubepods", "cpu.cfs_quota_us"),
+        ("/sys/fs/cgroup", "cpu.max"),
+    ):
+        for candidate in Path(root).rglob(f"*pod{uid}*"):
+            path = candidate / name
+            if not path.exists():
+                continue
+            if name == "cpu.max":
+                quota, period = path.read_text().split()
+                return None if quota == "max" else int(quota) / int(period)
+            quota_us = int(path.read_text())
+            period_us = int((candidate / "cpu.cfs_period_us").read_text())
+            return None if quota_us < 0 else quota_us / period_us
+    raise AssertionError(f"no pod cgroup found for {pod.metadata.name} ({uid})")
+
+
+def cpus(value: str) -> float:
+    return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
+# ---- tests -----------------------------------------------------------------------------------
+
+
+def test_both_shapes_run_side_by_side_with_every_deployment_available(
+    kube_cluster: Cluster, shops: dict[str, Shape]
+) -> None:
+    for shape in shops.values():
+        names = {
+            d.metadata.name
+            for d in kube_cluster.apps.list_namespaced_deployment(shape.namespace).items
+        }
+        assert names == shape.deployments
+        assert all_available(kube_cluster, shape)
+        ns = kube_cluster.core.read_namespace(shape.namespace)
+        assert ns.metadata.labels["gameday.io/enabled"] == "true"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_orders_through_the_public_entry_from_a_pod_are_confirmed_and_replayed(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    for order in place_orders(kube_cluster, shape, 3):
+        assert order["code"] == 201, order
+        assert order["first"]["status"] in {"CONFIRMED", "PENDING"}, order
+        assert order["first"]["idempotency_key"] == order["key"]
+        # The same key and body answer the recorded order, never a second one.
+        assert order["replay_code"] == 200, order
+        assert order["replay"]["order_id"] == order["first"]["order_id"]
+        assert order["final"]["order_id"] == order["first"]["order_id"]
+        assert order["final"]["status"] == "CONFIRMED", order
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_orders_through_the_cluster_ip_from_this_host(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    base = f"http://{cluster_ip(kube_cluster, shape, shape.entry)}"
+    key = str(uuid.uuid4())
+    body = {"sku": "sku-0007", "quantity": 2, "customer": "manifests-host"}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get("/products/sku-0007").json()["sku"] == "sku-0007"
+        placed = http.post("/orders", json=body, headers={"Idempotency-Key": key})
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["order_id"]
+
+        def confirmed() -> bool:
+            return http.get(f"/orders/{order_id}").json()["status"] == "CONFIRMED"
+
+        wait_until(confirmed, 45, f"order {order_id} CONFIRMED")
+        assert http.get(f"/orders/{uuid.uuid4()}").status_code == 404
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_the_dsn_secret_reaches_the_database_holding_the_orders(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    [order] = place_orders(kube_cluster, shape, 1)
+    order_id = order["first"]["order_id"]
+    # `dsn` is what the app uses (through the proxy) and what a DBSlowQuery fault reads;
+    # `direct-dsn` is the same database without the proxy.
+    seen = [
+        in_pod(
+            kube_cluster,
+            shape,
+            "dsn",
+            secret_value(kube_cluster, shape, shape.dsn_secret, key),
+            order_id,
+        )
+        for key in ("dsn", "direct-dsn")
+    ]
+    assert seen[0] == seen[1]
+    assert seen[0]["status"] == "CONFIRMED"
+
+
+def test_the_order_hpa_targets_order_and_reads_its_cpu(
+    kube_cluster: Cluster, shops: dict[str, Shape]
+) -> None:
+    ns = MSA.namespace
+    autoscaling = client.AutoscalingV2Api(kube_cluster.api)
+
+    def active() -> client.V2HorizontalPodAutoscaler | None:
+        hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("order", ns)
+        conditions = {c.type: c.status for c in hpa.status.conditions or []}
+        metrics = hpa.status.current_metrics or []
+        ok = conditions.get("ScalingActive") == "True" and any(
+            m.resource is not None and m.resource.current.average_utilization is not None
+            for m in metrics
+        )
+        return hpa if ok else None
+
+    # metrics-server needs a scrape or two of the pods before the HPA has a utilisation.
+    hpa = wait_until(active, 180, "the order HPA to read the order pods' CPU", interval=3)
+    ref = hpa.spec.scale_target_ref
+    assert (ref.api_version, ref.kind, ref.name) == ("apps/v1", "Deployment", "order")
+    assert hpa.spec.min_replicas >= 1 and hpa.spec.max_replicas > hpa.spec.min_replicas
+    order = kube_cluster.apps.read_namespaced_deployment("order", ns)
+    assert order.spec.replicas >= hpa.spec.min_replicas
+    assert hpa.status.current_replicas == order.spec.replicas
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_each_shop_pod_is_bound_by_a_pod_level_cpu_quota(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    # Every container has a CPU limit, so the kubelet caps the pod as a whole: what an
+    # ephemeral stress container burns comes out of the same quota, and a resize raises it.
+    pods = kube_cluster.core.list_namespaced_pod(
+        shape.namespace, label_selector="app.kubernetes.io/component=app"
+    ).items
+    assert pods
+    for pod in pods:
+        if pod.status.phase != "Running" or pod.metadata.deletion_timestamp:
+            continue
+        limit = sum(cpus(c.resources.limits["cpu"]) for c in pod.spec.containers)
+        assert pod_cpu_quota(pod) == pytest.approx(limit), pod.metadata.name
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_the_latency_proxy_is_in_the_database_path(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    admin = f"http://{cluster_ip(kube_cluster, shape, 'db-latency-admin')}:15000/latency"
+
+    def order_seconds() -> float:
+        orders = place_orders(kube_cluster, shape, 3)
+        assert all(o["code"] == 201 for o in orders), orders
+        return statistics.median(o["seconds"] for o in orders)
+
+    with httpx.Client(timeout=10) as http:
+        assert http.get(admin).json()["active"] is False
+        baseline = order_seconds()
+        try:
+            # Always with an expiry: the proxy reverts by itself should this test die here.
+            on = http.post(admin, json={"latency_ms": INJECTED_MS, "duration_s": 120})
+            assert on.status_code == 200 and on.json()["active"] is True, on.text
+            slowed = order_seconds()
+        finally:
+            off = http.delete(admin)
+        assert off.status_code == 200 and off.json()["active"] is False
+        restored = order_seconds()
+    assert slowed >= baseline + MIN_RISE_SECONDS, (baseline, slowed)
+    assert restored < baseline + 0.3, (baseline, slowed, restored)

@@ -1,0 +1,138 @@
+"""`shop audit` on a real monolith database: clean after a clean run, and it finds the lost
+order, the duplicate and the wrong status a test plants."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from shop.config import Role
+from shop.launch import Shape, Stack, plan_stack, start_stack
+from tests.fixtures.services import PostgresServer, RedisServer, free_port
+
+
+@pytest.fixture
+def monolith(
+    postgres_server: PostgresServer, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[tuple[Stack, str]]:
+    # A fresh database per test: the planted damage (a dropped unique index) breaks ordering.
+    dsn = postgres_server.create_database("shop_audit_monolith")
+    redis.Redis.from_url(redis_server.url(8)).flushdb()
+    specs = plan_stack(
+        Shape.MONOLITH,
+        ports={Role.MONOLITH: free_port()},
+        database_urls={Role.MONOLITH: dsn},
+        redis_urls={Role.MONOLITH: redis_server.url(8)},
+        settings={"SHOP_LOG_LEVEL": "WARNING"},
+    )
+    stack = start_stack(specs, Shape.MONOLITH, tmp_path / "logs")
+    try:
+        yield stack, dsn
+    finally:
+        stack.stop()
+
+
+def accepted_orders(url: str, count: int) -> list[dict[str, object]]:
+    """Places orders the way the load generator does and keeps what it was told."""
+    told = []
+    for i in range(count):
+        answer = httpx.post(
+            f"{url}/orders",
+            json={"sku": "sku-0030", "quantity": 1, "customer": f"c{i}"},
+            headers={"Idempotency-Key": f"audit-{i}"},
+        )
+        assert answer.status_code == 201
+        told.append({**answer.json(), "at": time.time()})
+    return told
+
+
+def audit(log: Path, dsn: str) -> tuple[int, dict[str, list[dict[str, object]]]]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shop.cli",
+            "audit",
+            "--accepted-log",
+            str(log),
+            "--database-url",
+            dsn,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_audit_finds_nothing_then_what_was_planted(
+    monolith: tuple[Stack, str], tmp_path: Path
+) -> None:
+    stack, dsn = monolith
+    told = accepted_orders(stack.entry_url, 6)
+    log = tmp_path / "accepted.jsonl"
+    log.write_text("".join(json.dumps(t) + "\n" for t in told))
+
+    code, clean = audit(log, dsn)
+    assert (code, clean) == (0, {"checked": 6, "lost": [], "duplicates": [], "wrong_status": []})
+
+    lost, duplicated, wronged = (str(told[i]["order_id"]) for i in (0, 1, 2))
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DELETE FROM orders WHERE order_id = %s", (lost,))
+        # As a DropIndex fault that took the unique index would allow: a second order, and
+        # a second charge, under one idempotency key.
+        conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_idempotency_key_key")
+        conn.execute(
+            "INSERT INTO orders (order_id, idempotency_key, customer, sku, quantity, status, step)"
+            " SELECT 'planted-copy', idempotency_key, customer, sku, quantity, status, step"
+            " FROM orders WHERE order_id = %s",
+            (duplicated,),
+        )
+        conn.execute(
+            "INSERT INTO payments (payment_id, order_id, amount_cents, card, status)"
+            " VALUES ('planted-charge', 'planted-copy', 100, '', 'CAPTURED')"
+        )
+        conn.execute("UPDATE orders SET status = 'FAILED' WHERE order_id = %s", (wronged,))
+
+    code, found = audit(log, dsn)
+    assert code == 1
+    assert found["checked"] == 6
+    assert [f["order_id"] for f in found["lost"]] == [lost]
+    assert sorted((f["kind"], f["idempotency_key"]) for f in found["duplicates"]) == [
+        ("charge", "audit-1"),
+        ("order", "audit-1"),
+    ]
+    problems = {(f["order_id"], f["problem"]) for f in found["wrong_status"]}
+    assert (wronged, "told confirmed, stored otherwise") in problems
+    assert (wronged, "failed but still charged") in problems
+    assert {order_id for order_id, _ in problems} == {wronged}
+
+
+def test_audit_reports_orders_left_pending(monolith: tuple[Stack, str], tmp_path: Path) -> None:
+    stack, dsn = monolith
+    told = accepted_orders(stack.entry_url, 1)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "UPDATE orders SET status = 'PENDING', created_at = now() - interval '10 minutes'"
+            " WHERE order_id = %s",
+            (told[0]["order_id"],),
+        )
+    log = tmp_path / "accepted.jsonl"
+    log.write_text(json.dumps({**told[0], "status": "PENDING"}) + "\n")
+    code, found = audit(log, dsn)
+    assert code == 1
+    assert {"order_id": told[0]["order_id"], "problem": "pending too long"}.items() <= next(
+        f for f in found["wrong_status"] if f["order_id"] == told[0]["order_id"]
+    ).items()

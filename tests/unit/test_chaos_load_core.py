@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import itertools
+
+import httpx
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from gameday_chaos.load import (
+    LoadConfig,
+    LoadResult,
+    RateSchedule,
+    accepted_record,
+    build_summary,
+    idempotency_key,
+    is_error,
+    latency_summary,
+    order_payload,
+    outcome_label,
+)
+from shop.config import ShopConfig
+from shop.domain import seed_sku
+
+
+def test_constant_schedule() -> None:
+    schedule = RateSchedule(rps=100, duration=10)
+    assert schedule.count() == 1000
+    assert schedule.send_offset(0) == 0
+    assert schedule.send_offset(1) == pytest.approx(0.01)
+    assert schedule.send_offset(999) == pytest.approx(9.99)
+
+
+def test_fractional_rate_counts_arrivals_before_the_end() -> None:
+    assert RateSchedule(rps=3, duration=1.5).count() == 5  # at 0, 1/3, 2/3, 1, 4/3
+    assert RateSchedule(rps=0.5, duration=10).count() == 5
+
+
+def test_ramp_from_zero() -> None:
+    schedule = RateSchedule(rps=100, duration=6, ramp_seconds=4)
+    # 200 arrivals during the ramp (area of the triangle), 100 per second after it.
+    assert schedule.arrivals_by(4) == pytest.approx(200)
+    assert schedule.count() == 400
+    assert schedule.send_offset(0) == 0
+    assert schedule.send_offset(50) == pytest.approx(2.0)
+    assert schedule.send_offset(200) == pytest.approx(4.0)
+    assert schedule.send_offset(300) == pytest.approx(5.0)
+
+
+def test_ramp_from_a_start_rate() -> None:
+    schedule = RateSchedule(rps=30, duration=20, ramp_seconds=10, start_rps=10)
+    assert schedule.arrivals_by(10) == pytest.approx(200)
+    assert schedule.count() == 500
+    for i in (1, 17, 150, 199, 200, 321):
+        assert schedule.arrivals_by(schedule.send_offset(i)) == pytest.approx(i)
+
+
+def test_flat_ramp_is_constant_rate() -> None:
+    schedule = RateSchedule(rps=10, duration=5, ramp_seconds=2, start_rps=10)
+    assert [schedule.send_offset(i) for i in range(3)] == pytest.approx([0, 0.1, 0.2])
+
+
+def test_ramp_longer_than_run() -> None:
+    schedule = RateSchedule(rps=100, duration=2, ramp_seconds=4)
+    # Only the first half of the ramp runs: 0 to 50 rps over 2 s.
+    assert schedule.count() == 50
+
+
+def test_offsets_are_increasing() -> None:
+    schedule = RateSchedule(rps=250, duration=10, ramp_seconds=3, start_rps=5)
+    offsets = [schedule.send_offset(i) for i in range(schedule.count())]
+    assert all(b > a for a, b in itertools.pairwise(offsets))
+    assert offsets[-1] < 10
+
+
+@pytest.mark.parametrize(
+    ("rps", "duration", "ramp", "start"),
+    [(0, 1, 0, 0), (-1, 1, 0, 0), (1, 0, 0, 0), (1, 1, -1, 0), (1, 1, 0, -2)],
+)
+def test_schedule_rejects(rps: float, duration: float, ramp: float, start: float) -> None:
+    with pytest.raises(ValueError):
+        RateSchedule(rps, duration, ramp, start)
+
+
+def test_order_payload_and_keys() -> None:
+    assert order_payload(7) == {"sku": "sku-0007", "quantity": 1, "customer": "load-7"}
+    assert order_payload(142)["sku"] == "sku-0042"
+    # Only SKUs the shop seeds (sku-0001 .. sku-0100), each of them, whatever n starts at.
+    skus = {order_payload(n)["sku"] for n in range(0, 200)}
+    assert skus == {seed_sku(i) for i in range(1, ShopConfig().seed_skus + 1)}
+    assert idempotency_key("abc", 3) == "load-abc-3"
+    assert len({idempotency_key("r", n) for n in range(1000)}) == 1000
+
+
+def test_accepted_record() -> None:
+    at = "2026-01-01T00:00:00.000000Z"
+    assert accepted_record("k", 201, {"order_id": 12, "status": "pending"}, at) == {
+        "order_id": "12",
+        "idempotency_key": "k",
+        "status": "pending",
+        "at": at,
+    }
+    assert accepted_record("k", 200, {"id": "o-1"}, at) == {
+        "order_id": "o-1",
+        "idempotency_key": "k",
+        "status": "200",
+        "at": at,
+    }
+    assert accepted_record("k", 202, None, at) == {
+        "order_id": None,
+        "idempotency_key": "k",
+        "status": "202",
+        "at": at,
+    }
+    assert accepted_record("k", 500, {"order_id": 1}, at) is None
+    assert accepted_record("k", 409, {"order_id": 1}, at) is None
+
+
+def test_outcome_labels() -> None:
+    request = httpx.Request("GET", "http://x/")
+    assert outcome_label(201, None) == "201"
+    assert outcome_label(None, httpx.ReadTimeout("t", request=request)) == "timeout"
+    assert outcome_label(None, httpx.PoolTimeout("t")) == "timeout"
+    assert outcome_label(None, httpx.ConnectError("c", request=request)) == "ConnectError"
+    assert [
+        is_error(x) for x in ("200", "201", "302", "404", "500", "timeout", "ConnectError")
+    ] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
+
+
+def test_latency_summary_in_seconds() -> None:
+    histogram = HdrHistogram(1, 3_600_000_000, 3)
+    for micros in [100_000] * 98 + [200_000, 2_000_000]:
+        histogram.record_value(micros)
+    summary = latency_summary(histogram)
+    assert summary["p50"] == pytest.approx(0.1, rel=1e-3)
+    assert summary["p99"] == pytest.approx(0.2, rel=1e-3)
+    assert summary["max"] == pytest.approx(2.0, rel=1e-3)
+    assert summary["mean"] == pytest.approx(0.12, rel=1e-3)
+    assert latency_summary(HdrHistogram(1, 1000, 3))["p50"] == 0.0
+
+
+def test_summary_counts_errors_and_drops() -> None:
+    result = LoadResult(sent=95, completed=95, dropped_at_limit=5)
+    result.outcomes.update({"201": 80, "500": 10, "timeout": 5})
+    config = LoadConfig(url="http://x/orders", schedule=RateSchedule(10, 10))
+    summary = build_summary(config, result, send_window=10.0, drain_seconds=0.5, stopped=False)
+    assert summary["errors"] == {"500": 10, "timeout": 5, "dropped_concurrency_limit": 5}
+    assert summary["error_ratio"] == pytest.approx(0.2)
+    assert summary["achieved_rps"] == 9.5
+    assert summary["target_rps"] == 10
+    assert set(summary["latency_seconds"]) == {"p50", "p95", "p99", "max", "mean"}
+    assert {
+        "target_rps",
+        "achieved_rps",
+        "sent",
+        "completed",
+        "errors",
+        "error_ratio",
+        "duration_seconds",
+    } <= set(summary)

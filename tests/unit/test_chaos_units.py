@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from gameday_chaos.units import Endpoint, parse_duration, parse_endpoint, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("200ms", 0.2),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("1m30s", 90.0),
+        ("2.5s", 2.5),
+        ("0", 0.0),
+        ("12", 12.0),
+        ("0.25", 0.25),
+        (" 10s ", 10.0),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "10x", "s", "10s5", "-1", "ms10", "1 s"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("256Mi", 256 * 1024**2),
+        ("1Gi", 1024**3),
+        ("500M", 500_000_000),
+        ("4096", 4096),
+        ("64Ki", 65536),
+        ("1.5Gi", int(1.5 * 1024**3)),
+        ("2k", 2000),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "Mi", "12Xi", "-5Mi", "1 0Mi"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "endpoint"),
+    [
+        ("127.0.0.1:5432", Endpoint("127.0.0.1", 5432)),
+        ("0.0.0.0:15432", Endpoint("0.0.0.0", 15432)),
+        ("db.shop.svc:5432", Endpoint("db.shop.svc", 5432)),
+        ("[::1]:80", Endpoint("::1", 80)),
+    ],
+)
+def test_parse_endpoint(text: str, endpoint: Endpoint) -> None:
+    assert parse_endpoint(text) == endpoint
+
+
+@pytest.mark.parametrize("text", ["localhost", ":80", "host:70000", "host:http", "[::1]80"])
+def test_parse_endpoint_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_endpoint(text)
+
+
+def test_endpoint_str_brackets_ipv6() -> None:
+    assert str(Endpoint("::1", 80)) == "[::1]:80"
+    assert str(Endpoint("db", 5432)) == "db:5432"

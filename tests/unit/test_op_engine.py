@@ -1,0 +1,523 @@
+"""The phase machine, tick by tick: every transition, guardrail and bookkeeping rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gameday_operator import engine
+from gameday_operator.engine import Facts, Intent, RolloutState, Settings, Workload
+from gameday_operator.model import (
+    Action,
+    ActionState,
+    Phase,
+    Scenario,
+    Status,
+    parse_spec,
+)
+from gameday_operator.observation import Observation, ServiceFigures
+
+T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+READY = Workload(exists=True, desired_replicas=2, ready_replicas=2)
+
+
+def scenario(arch: str = "monolith", **spec: Any) -> Scenario:
+    raw: dict[str, Any] = {
+        "target": {"architecture": arch, "deployment": "order" if arch == "msa" else "shop"},
+        "faults": [{"type": "CPUStress", "cpuStress": {"load": 80}}],
+        "duration": "5m",
+        "steadyState": {"window": "30s"},
+        "remediation": {"after": "20s"},
+    }
+    for key, value in spec.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return Scenario("s", "ns", "uid-1", 3, parse_spec(raw))
+
+
+def prom(**spec: Any) -> Scenario:
+    return scenario(
+        steadyState={"window": "30s", "prometheus": {"url": "http://prom:9090"}}, **spec
+    )
+
+
+def obs(
+    at: datetime, p95: float = 0.2, err: float = 0.0, **per: tuple[float, float]
+) -> Observation:
+    rows = {"monolith": (p95, err), **per}
+    return Observation(
+        at=at,
+        services=tuple(
+            ServiceFigures(
+                s,
+                p50_seconds=v[0] / 2,
+                p95_seconds=v[0],
+                p99_seconds=v[0] * 2,
+                error_ratio=v[1],
+                rps=10.0,
+            )
+            for s, v in rows.items()
+        ),
+    )
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def tick(sc: Scenario, st: Status, t: float, **facts: Any) -> engine.Step:
+    facts.setdefault("workload", READY)
+    return engine.step(sc, st, Facts(now=at(t), **facts))
+
+
+def injected(sc: Scenario, t: float = 0) -> Status:
+    """A status just after injection at T0 + t (started at T0)."""
+    st = engine.step(
+        sc,
+        Status(),
+        Facts(
+            now=at(t), workload=READY, observation=obs(at(t)) if not sc.spec.time_based else None
+        ),
+    ).status
+    assert st.phase is Phase.INJECTING
+    return st
+
+
+def live(st: Status, n: int = 1) -> Status:
+    for i in range(n):
+        st = st.with_action(
+            Action(id=f"a{i}", at=T0, kind="K", target="t", state=ActionState.APPLIED)
+        )
+    return st
+
+
+# ------------------------------------------------------------------------------ starting
+
+
+def test_first_tick_starts_and_injects_when_target_ready() -> None:
+    sc = scenario()
+    step = tick(sc, Status(), 0)
+    st = step.status
+    assert st.phase is Phase.INJECTING
+    assert step.intents == (Intent.INJECT,)
+    assert st.timeline.started_at == at(0) and st.timeline.injected_at == at(0)
+    assert st.condition("Accepted").status == "True"  # type: ignore[union-attr]
+    assert st.condition("FaultsInjected").status == "True"  # type: ignore[union-attr]
+    assert st.observed_generation == 3
+    assert [e.reason for e in step.events] == ["InjectingFaults"]
+
+
+def test_baseline_waits_for_a_ready_target() -> None:
+    sc = scenario()
+    step = tick(sc, Status(), 0, workload=Workload(desired_replicas=2, ready_replicas=1))
+    assert step.status.phase is Phase.BASELINE and step.intents == ()
+    assert step.status.reason == "WaitingForTarget" and "1/2" in step.status.message
+
+
+def test_baseline_records_figures_and_refuses_an_unhealthy_start() -> None:
+    sc = prom()
+    ok = tick(sc, Status(), 0, observation=obs(at(0), p95=0.3))
+    assert ok.intents == (Intent.INJECT,)
+    assert ok.status.measurements.baseline.p95_seconds == 0.3
+    bad = tick(sc, Status(), 0, observation=obs(at(0), p95=3.0))
+    assert bad.status.phase is Phase.FAILED and bad.status.reason == "SteadyStateNotMet"
+    assert Intent.INJECT not in bad.intents
+
+
+def test_no_data_at_baseline_is_not_a_pass() -> None:
+    sc = prom()
+    empty = Observation(at=at(0), services=(ServiceFigures("monolith"),))
+    step = tick(sc, Status(), 0, observation=empty)
+    assert step.status.phase is Phase.FAILED and step.status.reason == "SteadyStateNotMet"
+
+
+# ------------------------------------------------------------------------------- breach
+
+
+@pytest.mark.parametrize(
+    ("waited", "phase", "intents"),
+    [
+        (5, Phase.INJECTING, ()),
+        (19.9, Phase.INJECTING, ()),
+        (20, Phase.REMEDIATING, (Intent.REMEDIATE,)),
+        (60, Phase.REMEDIATING, (Intent.REMEDIATE,)),
+    ],
+)
+def test_time_based_breach(waited: float, phase: Phase, intents: tuple[Intent, ...]) -> None:
+    sc = scenario()
+    step = tick(sc, injected(sc), waited)
+    assert step.status.phase is phase and step.intents == intents
+    if phase is Phase.REMEDIATING:
+        assert step.status.timeline.breach_detected_at == at(waited)
+        assert step.status.timeline.remediation_started_at == at(waited)
+        assert step.status.condition("Degraded").status == "True"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("p95", "err", "breach"),
+    [(0.5, 0.0, False), (1.0, 0.01, False), (1.01, 0.0, True), (0.5, 0.02, True), (5.0, 0.3, True)],
+)
+def test_prometheus_breach_on_latency_or_errors(p95: float, err: float, breach: bool) -> None:
+    sc = prom()
+    step = tick(sc, injected(sc), 5, observation=obs(at(5), p95=p95, err=err))
+    assert (step.status.phase is Phase.REMEDIATING) is breach
+    assert ("SteadyStateBreached" in [e.reason for e in step.events]) is breach
+
+
+def test_breach_in_any_watched_service_counts() -> None:
+    sc = prom(target={"architecture": "msa", "deployment": "order"})
+    healthy = {s: (0.1, 0.0) for s in ("gateway", "order", "inventory", "payment")}
+    o0 = Observation(
+        at=at(0),
+        services=tuple(
+            ServiceFigures(s, p95_seconds=v[0], error_ratio=v[1]) for s, v in healthy.items()
+        ),
+    )
+    st = tick(sc, Status(), 0, observation=o0).status
+    hit = {**healthy, "payment": (2.0, 0.0)}
+    o1 = Observation(
+        at=at(5),
+        services=tuple(
+            ServiceFigures(s, p95_seconds=v[0], error_ratio=v[1]) for s, v in hit.items()
+        ),
+    )
+    step = tick(sc, st, 5, observation=o1)
+    assert step.status.phase is Phase.REMEDIATING
+    breach = [e.message for e in step.events if e.reason == "SteadyStateBreached"]
+    assert breach == ["SLO breached by payment"]
+    assert step.status.blast_radius.affected == ("order", "payment")
+    assert step.status.blast_radius.unaffected == ("gateway", "inventory")
+
+
+# ---------------------------------------------------------------------------- modes
+
+
+def test_manual_mode_proposes_once_then_waits_for_approval() -> None:
+    sc = scenario(remediation={"after": "20s", "mode": "Manual"})
+    st = injected(sc)
+    first = tick(sc, st, 20)
+    assert first.status.phase is Phase.DEGRADED and first.intents == (Intent.PROPOSE,)
+    assert (
+        first.status.reason == "AwaitingApproval" and "gameday.io/approve" in first.status.message
+    )
+    proposed = replace(first.status, proposals=(engine_proposal(),))
+    waiting = tick(sc, proposed, 25)
+    assert waiting.status.phase is Phase.DEGRADED and waiting.intents == ()
+    approved = tick(sc, proposed, 30, approved=True)
+    assert approved.status.phase is Phase.REMEDIATING and approved.intents == (Intent.REMEDIATE,)
+
+
+def engine_proposal() -> Any:
+    from gameday_operator.model import Proposal
+
+    return Proposal(kind="VerticalResize", target="deployment/shop")
+
+
+def test_mode_none_observes_and_never_remediates() -> None:
+    sc = scenario(remediation={"after": "20s", "mode": "None"})
+    st = tick(sc, injected(sc), 20).status
+    assert st.phase is Phase.DEGRADED
+    for t in (30, 60, 120):
+        step = tick(sc, st, t)
+        assert step.intents == () and step.status.phase is Phase.DEGRADED
+        st = step.status
+    end = tick(sc, st, 300)
+    assert end.status.phase is Phase.FAILED and end.status.reason == "DurationElapsed"
+
+
+def test_mode_none_recovers_by_itself_under_prometheus() -> None:
+    sc = prom(remediation={"after": "20s", "mode": "None"})
+    st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status
+    assert st.phase is Phase.DEGRADED
+    st = tick(sc, st, 10, observation=obs(at(10))).status
+    assert st.phase is Phase.DEGRADED and st.progress.slo_holding_since == at(10)
+    done = tick(sc, st, 40, observation=obs(at(40)))
+    assert done.status.phase is Phase.RECOVERED
+    assert "without remediation" in done.status.message
+    assert done.status.measurements.mttr_seconds == 35
+
+
+# ----------------------------------------------------------------------------- remediation
+
+
+def remediating(sc: Scenario) -> Status:
+    st = tick(sc, injected(sc), 20).status
+    assert st.phase is Phase.REMEDIATING
+    return st
+
+
+@pytest.mark.parametrize(
+    ("workload", "phase"),
+    [
+        (
+            Workload(
+                desired_replicas=2,
+                ready_replicas=1,
+                rollout=RolloutState.PROGRESSING,
+                rollout_message="1 old replicas pending termination",
+            ),
+            Phase.REMEDIATING,
+        ),
+        (Workload(desired_replicas=2, ready_replicas=2), Phase.VERIFYING),
+        (
+            Workload(
+                desired_replicas=2,
+                ready_replicas=2,
+                rollout=RolloutState.FAILED,
+                rollout_message="rollout exceeded its progress deadline",
+            ),
+            Phase.FAILED,
+        ),
+    ],
+)
+def test_monolith_rollout_outcomes(workload: Workload, phase: Phase) -> None:
+    sc = scenario()
+    step = tick(sc, live(remediating(sc)), 40, workload=workload)
+    assert step.status.phase is phase
+    if phase is Phase.VERIFYING:
+        assert step.status.timeline.remediated_at == at(40)
+        assert step.status.measurements.remediation_seconds == 20
+        assert step.status.condition("Remediated").status == "True"  # type: ignore[union-attr]
+    if phase is Phase.FAILED:
+        assert step.status.reason == "RolloutFailed"
+        assert step.intents == (Intent.REVERT_ALL,)
+
+
+def test_msa_waits_for_the_scale_out() -> None:
+    sc = scenario("msa", remediation={"after": "20s", "msa": {"minReplicas": 4}})
+    st = remediating(sc)
+    small = tick(sc, st, 25, workload=Workload(desired_replicas=2, ready_replicas=2))
+    assert small.status.phase is Phase.REMEDIATING and "2/4" in small.status.message
+    big = tick(sc, st, 45, workload=Workload(desired_replicas=4, ready_replicas=4))
+    assert big.status.phase is Phase.VERIFYING
+
+
+def test_verifying_needs_a_full_window_and_resets_on_breach() -> None:
+    sc = prom()
+    st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status
+    st = tick(sc, st, 10, observation=obs(at(10), p95=3)).status
+    assert st.phase is Phase.VERIFYING
+    st = tick(sc, st, 15, observation=obs(at(15))).status
+    assert st.progress.slo_holding_since == at(15)
+    st = tick(sc, st, 30, observation=obs(at(30), p95=2)).status
+    assert st.phase is Phase.VERIFYING and st.progress.slo_holding_since is None
+    st = tick(sc, st, 35, observation=obs(at(35))).status
+    st = tick(sc, st, 64, observation=obs(at(64))).status
+    assert st.phase is Phase.VERIFYING
+    done = tick(sc, st, 65, observation=obs(at(65), p95=0.25))
+    assert done.status.phase is Phase.RECOVERED
+    assert done.status.timeline.recovered_at == at(65)
+    assert done.status.measurements.mttr_seconds == 60
+    assert done.status.measurements.recovered.p95_seconds == 0.25
+    assert done.status.measurements.peak.p95_seconds == 3
+    assert done.status.condition("Degraded").status == "False"  # type: ignore[union-attr]
+
+
+def test_time_based_verifying_uses_readiness() -> None:
+    sc = scenario()
+    st = tick(sc, remediating(sc), 30).status
+    assert st.phase is Phase.VERIFYING
+    st = tick(sc, st, 35, workload=Workload(desired_replicas=2, ready_replicas=1)).status
+    assert st.progress.slo_holding_since is None
+    st = tick(sc, st, 40).status
+    st = tick(sc, st, 69).status
+    assert st.phase is Phase.VERIFYING
+    done = tick(sc, live(st), 70)
+    assert done.status.phase is Phase.RECOVERED and done.intents == (Intent.REVERT_ALL,)
+    assert done.status.measurements.mttr_seconds == 50
+
+
+# ------------------------------------------------------------------------------ guardrails
+
+
+def test_duration_elapsed_fails_and_reverts() -> None:
+    sc = scenario()
+    step = tick(
+        sc,
+        live(remediating(sc), 3),
+        300,
+        workload=Workload(desired_replicas=2, ready_replicas=0, rollout=RolloutState.PROGRESSING),
+    )
+    assert step.status.phase is Phase.FAILED and step.status.reason == "DurationElapsed"
+    assert step.intents == (Intent.REVERT_ALL,)
+    assert step.status.condition("Reverted").reason == "Reverting"  # type: ignore[union-attr]
+
+
+def test_no_breach_by_the_end_counts_as_withstood() -> None:
+    sc = prom()
+    step = tick(sc, injected(sc), 300, observation=obs(at(300)))
+    assert step.status.phase is Phase.RECOVERED and step.status.reason == "NoBreach"
+
+
+@pytest.mark.parametrize(("err", "aborted"), [(0.5, False), (0.51, True), (0.9, True)])
+def test_abort_threshold(err: float, aborted: bool) -> None:
+    sc = prom()
+    step = tick(sc, live(injected(sc)), 5, observation=obs(at(5), p95=3, err=err))
+    assert (step.status.phase is Phase.ABORTED) is aborted
+    if aborted:
+        assert step.intents == (Intent.REVERT_ALL,)
+        assert step.status.reason == "AbortThresholdExceeded"
+
+
+def test_target_gone_fails() -> None:
+    sc = scenario()
+    step = tick(sc, injected(sc), 5, workload=Workload(exists=False))
+    assert step.status.phase is Phase.FAILED and step.status.reason == "TargetNotFound"
+
+
+def test_observation_problems_are_retried_then_fail_never_pass() -> None:
+    sc = prom()
+    st = injected(sc)
+    broken = Observation(at=at(1), problem="prometheus unreachable")
+    for i in range(1, 5):
+        step = tick(sc, st, i, observation=broken)
+        st = step.status
+        assert st.phase is Phase.INJECTING and st.progress.observation_failures == i
+        assert st.condition("ObservationAvailable").status == "False"  # type: ignore[union-attr]
+    healed = tick(sc, st, 5, observation=obs(at(5)))
+    assert healed.status.progress.observation_failures == 0
+    for i in range(1, 6):
+        st = tick(sc, st, 5 + i, observation=broken).status
+    assert st.phase is Phase.FAILED and st.reason == "ObservationFailed"
+
+
+def test_problem_in_verifying_does_not_count_as_holding() -> None:
+    sc = prom()
+    st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status
+    st = tick(sc, st, 10, observation=obs(at(10))).status
+    assert st.phase is Phase.VERIFYING and st.progress.slo_holding_since == at(10)
+    st = tick(sc, st, 38, observation=Observation(at=at(38), problem="timeout")).status
+    assert st.phase is Phase.VERIFYING and st.progress.slo_holding_since is None
+    st = tick(sc, st, 41, observation=obs(at(41))).status
+    assert st.phase is Phase.VERIFYING and st.progress.slo_holding_since == at(41)
+
+
+# ------------------------------------------------------------------------------- the end
+
+
+def test_terminal_reverts_then_completes_once() -> None:
+    sc = scenario()
+    st = engine.fail(sc, live(injected(sc), 2), "InjectionFailed", "boom", at(3))
+    step = tick(sc, st, 4)
+    assert step.intents == (Intent.REVERT_ALL,) and step.status.timeline.completed_at is None
+    reverted = replace(
+        step.status,
+        actions=tuple(replace(a, state=ActionState.REVERTED) for a in step.status.actions),
+    )
+    done = tick(sc, reverted, 5)
+    assert done.intents == ()
+    assert done.status.timeline.completed_at == at(5)
+    assert done.status.condition("Reverted").status == "True"  # type: ignore[union-attr]
+    assert done.status.condition("Completed").status == "True"  # type: ignore[union-attr]
+    assert done.status.condition("FaultsInjected").status == "False"  # type: ignore[union-attr]
+    assert [e.reason for e in done.events] == ["GameDayCompleted"]
+    again = tick(sc, done.status, 6)
+    assert again.intents == () and again.events == ()
+    assert again.status.timeline.completed_at == at(5)
+
+
+def test_pending_actions_count_as_live() -> None:
+    sc = scenario()
+    st = injected(sc).with_action(Action(id="p", at=T0, kind="K", target="t"))
+    st = engine.fail(sc, st, "X", "y", at(1))
+    assert tick(sc, st, 2).intents == (Intent.REVERT_ALL,)
+
+
+def test_reject_marks_failed_and_not_accepted() -> None:
+    sc = scenario()
+    st = engine.reject(sc.generation, Status(), "NamespaceNotEnabled", "label the namespace", at(0))
+    assert st.phase is Phase.FAILED
+    assert st.condition("Accepted").status == "False"  # type: ignore[union-attr]
+    assert st.timeline.completed_at == at(0)
+    step = tick(sc, st, 1)
+    assert step.intents == () and step.status.phase is Phase.FAILED
+
+
+# ---------------------------------------------------------------------------- bookkeeping
+
+
+def test_downtime_accumulates_only_while_nothing_is_ready() -> None:
+    sc = scenario()
+    st = remediating(sc)
+    down = Workload(desired_replicas=2, ready_replicas=0, rollout=RolloutState.PROGRESSING)
+    st = tick(sc, st, 22, workload=down).status
+    st = tick(sc, st, 25, workload=down).status
+    st = tick(
+        sc,
+        st,
+        27,
+        workload=Workload(desired_replicas=2, ready_replicas=1, rollout=RolloutState.PROGRESSING),
+    ).status
+    assert st.measurements.downtime_seconds == pytest.approx(5)
+
+
+def test_downtime_also_counts_every_request_failing_with_pods_ready() -> None:
+    # The guardrail at its top so that a total outage is measured rather than aborted.
+    sc = prom(abort={"errorRatioAbove": 1})
+    st = injected(sc)
+    st = tick(sc, st, 5, observation=obs(at(5))).status
+    st = tick(sc, st, 10, observation=obs(at(10), err=1.0)).status
+    st = tick(sc, st, 15, observation=obs(at(15), p95=3, err=1.0)).status
+    # Most but not all requests failing is degraded, not down.
+    st = tick(sc, st, 17, observation=obs(at(17), p95=3, err=0.9)).status
+    assert st.measurements.downtime_seconds == pytest.approx(10)
+
+
+def test_downtime_ignores_a_failed_observation() -> None:
+    sc = prom()
+    st = injected(sc)
+    st = tick(sc, st, 5, observation=Observation(at=at(5), problem="timeout")).status
+    assert st.measurements.downtime_seconds == 0
+
+
+def test_samples_are_bounded_and_spaced() -> None:
+    sc = scenario()
+    st = Status()
+    settings = Settings(sample_interval_seconds=5, max_samples=10)
+    for i in range(100):
+        st = engine.step(sc, st, Facts(now=at(i), workload=READY), settings).status
+    assert len(st.samples) == 10
+    gaps = {(b.at - a.at).total_seconds() for a, b in zip(st.samples, st.samples[1:], strict=False)}
+    assert gaps == {5}
+    assert st.samples[-1].service == "shop" and st.samples[-1].ready_replicas == 2
+
+
+def test_samples_per_watched_service_with_prometheus() -> None:
+    sc = prom(target={"architecture": "msa", "deployment": "order"})
+    o = Observation(
+        at=at(0),
+        services=tuple(
+            ServiceFigures(s, p95_seconds=0.1, error_ratio=0.0, rps=rps)
+            for s, rps in (("gateway", 6.0), ("order", 5.0), ("inventory", 5.0), ("payment", 5.0))
+        ),
+    )
+    st = tick(sc, Status(), 0, observation=o).status
+    assert [s.service for s in st.samples] == ["gateway", "order", "inventory", "payment"]
+    assert [s.ready_replicas for s in st.samples] == [None, 2, None, None]
+    # One order passes through every service: the system's rate is the busiest one's.
+    assert st.measurements.baseline.rps == 6.0
+
+
+def test_condition_transition_time_moves_only_on_change() -> None:
+    st = engine.set_condition(Status(), "X", True, "A", "m", at(0), 1)
+    st = engine.set_condition(st, "X", True, "B", "m2", at(5), 1)
+    assert st.condition("X").last_transition_time == at(0)  # type: ignore[union-attr]
+    assert st.condition("X").reason == "B"  # type: ignore[union-attr]
+    st = engine.set_condition(st, "X", False, "C", "m3", at(9), 1)
+    assert st.condition("X").last_transition_time == at(9)  # type: ignore[union-attr]
+    assert len(st.conditions) == 1
+
+
+def test_monolith_blast_radius_is_everything() -> None:
+    sc = scenario(steadyState={"window": "30s", "services": ["monolith"]})
+    st = tick(sc, injected(sc), 5).status
+    assert st.blast_radius.affected == ("monolith",) and st.blast_radius.unaffected == ()
+
+
+def test_time_based_msa_blast_radius_is_the_target_only() -> None:
+    sc = scenario("msa")
+    st = tick(sc, injected(sc), 5).status
+    assert st.blast_radius.affected == ("order",)
+    assert st.blast_radius.unaffected == ("gateway", "inventory", "payment")

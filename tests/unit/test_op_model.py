@@ -1,0 +1,536 @@
+"""FailureScenario spec parsing, defaults and validation."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gameday_operator.model import (
+    Action,
+    ActionState,
+    Architecture,
+    CPUStress,
+    DBMode,
+    FaultType,
+    LatencyMechanism,
+    MemoryStress,
+    NetworkLatency,
+    Phase,
+    RemediationMode,
+    Rollout,
+    SelectorMode,
+    SpecError,
+    Status,
+    parse_spec,
+    parse_status,
+)
+from gameday_operator.units import (
+    format_cpu,
+    format_duration,
+    format_memory,
+    parse_duration,
+    parse_quantity,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def minimal(**over: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "target": {"architecture": "monolith", "deployment": "shop-monolith"},
+        "faults": [{"type": "CPUStress", "cpuStress": {"load": 80}}],
+    }
+    spec.update(over)
+    return spec
+
+
+def test_msa_max_replicas_is_the_cap_when_given_and_the_hpas_own_when_not() -> None:
+    target = {"architecture": "msa", "deployment": "order"}
+    capped = parse_spec(minimal(target=target, remediation={"msa": {"maxReplicas": 4}}))
+    assert capped.remediation.msa.max_replicas == 4
+    # A minReplicas above the default maximum needs no maxReplicas beside it.
+    high = parse_spec(minimal(target=target, remediation={"msa": {"minReplicas": 20}}))
+    assert (high.remediation.msa.min_replicas, high.remediation.msa.max_replicas) == (20, None)
+
+
+def test_defaults_fill_every_optional_field() -> None:
+    spec = parse_spec(minimal())
+    assert spec.target.architecture is Architecture.MONOLITH
+    assert spec.target.container is None
+    assert spec.duration_seconds == 300
+    assert spec.steady_state.p95_seconds == 1.0
+    assert spec.steady_state.error_ratio == 0.01
+    assert spec.steady_state.window_seconds == 60
+    assert spec.steady_state.prometheus is None and spec.time_based
+    assert spec.services == ("monolith",)
+    assert spec.abort_error_ratio == 0.5
+    r = spec.remediation
+    assert r.mode is RemediationMode.AUTO and r.after_seconds == 30
+    assert r.monolith.cpu_factor == 2 and r.monolith.max_cpu == Decimal(4)
+    assert r.monolith.max_memory == Decimal(8 * 2**30) and r.monolith.rollout is Rollout.FULL
+    assert r.msa.min_replicas == 4 and r.msa.max_replicas is None and r.msa.max_unavailable == 0
+    assert spec.faults[0].params == CPUStress(load=80, workers=1)
+    assert spec.faults[0].selector.mode is SelectorMode.ALL
+
+
+def test_msa_default_services_and_target_services() -> None:
+    spec = parse_spec(minimal(target={"architecture": "msa", "deployment": "order"}))
+    assert spec.services == ("gateway", "order", "inventory", "payment")
+    assert spec.target_services == ("order",)
+    mono = parse_spec(minimal(steadyState={"services": ["web", "api"]}))
+    assert mono.services == ("web", "api") and mono.target_services == ("web", "api")
+
+
+def test_every_fault_type_parses() -> None:
+    spec = parse_spec(
+        minimal(
+            faults=[
+                {
+                    "type": "TrafficSpike",
+                    "trafficSpike": {
+                        "url": "http://shop:8080/orders",
+                        "rps": 200,
+                        "rampSeconds": 10,
+                    },
+                },
+                {
+                    "type": "CPUStress",
+                    "cpuStress": {"load": 90, "workers": 2},
+                    "selector": {"mode": "Percent", "value": 50},
+                },
+                {"type": "MemoryStress", "memoryStress": {"size": "256Mi"}},
+                {
+                    "type": "DBSlowQuery",
+                    "dbSlowQuery": {
+                        "mode": "DropIndex",
+                        "table": "orders",
+                        "index": "orders_status_idx",
+                        "databaseSecretRef": {"name": "db", "key": "dsn"},
+                    },
+                },
+                {
+                    "type": "NetworkLatency",
+                    "networkLatency": {"latency": "200ms", "jitter": "20ms"},
+                },
+                {
+                    "type": "NetworkLatency",
+                    "networkLatency": {
+                        "latency": "1s",
+                        "mechanism": "Proxy",
+                        "proxyAdmin": "http://pgproxy:9000",
+                    },
+                },
+            ]
+        )
+    )
+    types = [f.type for f in spec.faults]
+    assert types == [
+        FaultType.TRAFFIC_SPIKE,
+        FaultType.CPU_STRESS,
+        FaultType.MEMORY_STRESS,
+        FaultType.DB_SLOW_QUERY,
+        FaultType.NETWORK_LATENCY,
+        FaultType.NETWORK_LATENCY,
+    ]
+    assert [f.index for f in spec.faults] == list(range(6))
+    assert spec.faults[1].selector.value == 50
+    assert spec.faults[2].params == MemoryStress(size="256Mi", size_bytes=256 * 2**20)
+    db = spec.faults[3].params
+    assert db.mode is DBMode.DROP_INDEX and db.index == "orders_status_idx"  # type: ignore[union-attr]
+    assert spec.faults[4].params == NetworkLatency(latency_seconds=0.2, jitter_seconds=0.02)
+    proxy = spec.faults[5].params
+    assert isinstance(proxy, NetworkLatency) and proxy.mechanism is LatencyMechanism.PROXY
+
+
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("no faults", minimal(faults=[]), "at least one fault"),
+    (
+        "unknown architecture",
+        minimal(target={"architecture": "mesh", "deployment": "x"}),
+        "must be one of monolith, msa",
+    ),
+    (
+        "bad deployment name",
+        minimal(target={"architecture": "msa", "deployment": "Order_1"}),
+        "DNS label",
+    ),
+    (
+        "block of another type",
+        minimal(faults=[{"type": "CPUStress", "memoryStress": {"size": "1Mi"}}]),
+        "only that block",
+    ),
+    (
+        "two blocks",
+        minimal(
+            faults=[
+                {"type": "CPUStress", "cpuStress": {"load": 5}, "memoryStress": {"size": "1Mi"}}
+            ]
+        ),
+        "only that block",
+    ),
+    (
+        "load over 100",
+        minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 150}}]),
+        "between 1 and 100",
+    ),
+    (
+        "bad memory size",
+        minimal(faults=[{"type": "MemoryStress", "memoryStress": {"size": "lots"}}]),
+        "quantity",
+    ),
+    (
+        "drop index without index",
+        minimal(
+            faults=[
+                {
+                    "type": "DBSlowQuery",
+                    "dbSlowQuery": {
+                        "mode": "DropIndex",
+                        "table": "orders",
+                        "databaseSecretRef": {"name": "a", "key": "b"},
+                    },
+                }
+            ]
+        ),
+        "index is required",
+    ),
+    (
+        "sql injection in table",
+        minimal(
+            faults=[
+                {
+                    "type": "DBSlowQuery",
+                    "dbSlowQuery": {
+                        "mode": "HeavyQuery",
+                        "table": "orders; drop",
+                        "databaseSecretRef": {"name": "a", "key": "b"},
+                    },
+                }
+            ]
+        ),
+        "SQL identifier",
+    ),
+    (
+        "proxy without admin",
+        minimal(
+            faults=[
+                {
+                    "type": "NetworkLatency",
+                    "networkLatency": {"latency": "100ms", "mechanism": "Proxy"},
+                }
+            ]
+        ),
+        "proxyAdmin is required",
+    ),
+    (
+        "jitter over latency",
+        minimal(
+            faults=[
+                {"type": "NetworkLatency", "networkLatency": {"latency": "10ms", "jitter": "20ms"}}
+            ]
+        ),
+        "jitter must not exceed",
+    ),
+    (
+        "bad latency",
+        minimal(faults=[{"type": "NetworkLatency", "networkLatency": {"latency": "soon"}}]),
+        "duration",
+    ),
+    (
+        "bad url",
+        minimal(faults=[{"type": "TrafficSpike", "trafficSpike": {"url": "shop", "rps": 5}}]),
+        "http or https URL",
+    ),
+    (
+        "selector on a job fault",
+        minimal(
+            faults=[
+                {
+                    "type": "TrafficSpike",
+                    "selector": {"mode": "All"},
+                    "trafficSpike": {"url": "http://a", "rps": 5},
+                }
+            ]
+        ),
+        "selector applies only",
+    ),
+    (
+        "percent without value",
+        minimal(
+            faults=[
+                {"type": "CPUStress", "cpuStress": {"load": 5}, "selector": {"mode": "Percent"}}
+            ]
+        ),
+        "required",
+    ),
+    (
+        "value with mode One",
+        minimal(
+            faults=[
+                {
+                    "type": "CPUStress",
+                    "cpuStress": {"load": 5},
+                    "selector": {"mode": "One", "value": 2},
+                }
+            ]
+        ),
+        "not allowed",
+    ),
+    (
+        "percent over 100",
+        minimal(
+            faults=[
+                {
+                    "type": "CPUStress",
+                    "cpuStress": {"load": 5},
+                    "selector": {"mode": "Percent", "value": 120},
+                }
+            ]
+        ),
+        "between 1 and 100",
+    ),
+    ("duration too short", minimal(duration="10s"), "between 30s"),
+    ("duration unparsable", minimal(duration="five minutes"), "duration such as"),
+    (
+        "msa settings on a monolith",
+        minimal(remediation={"msa": {"minReplicas": 3}}),
+        "msa applies only",
+    ),
+    (
+        "monolith settings on msa",
+        minimal(
+            target={"architecture": "msa", "deployment": "order"},
+            remediation={"monolith": {"cpuFactor": 2}},
+        ),
+        "monolith applies only",
+    ),
+    (
+        "max below min",
+        minimal(
+            target={"architecture": "msa", "deployment": "order"},
+            remediation={"msa": {"minReplicas": 5, "maxReplicas": 2}},
+        ),
+        "at least minReplicas",
+    ),
+    (
+        "surge and unavailable zero",
+        minimal(
+            target={"architecture": "msa", "deployment": "order"},
+            remediation={"msa": {"maxSurge": 0, "maxUnavailable": 0}},
+        ),
+        "cannot both be 0",
+    ),
+    ("factor below one", minimal(remediation={"monolith": {"cpuFactor": 0.5}}), "between 1"),
+    ("bad maxCpu", minimal(remediation={"monolith": {"maxCpu": "many"}}), "quantity"),
+    ("unknown mode", minimal(remediation={"mode": "Sometimes"}), "Auto, Manual, None"),
+    (
+        "after beyond duration",
+        minimal(duration="2m", steadyState={"window": "10s"}, remediation={"after": "3m"}),
+        "after must be shorter",
+    ),
+    (
+        "window beyond duration",
+        minimal(duration="1m", steadyState={"window": "5m"}),
+        "window must be shorter",
+    ),
+    (
+        "window equal to duration",
+        minimal(duration="1m", steadyState={"window": "1m"}),
+        "window must be shorter",
+    ),
+    ("abort below slo", minimal(abort={"errorRatioAbove": 0.005}), "greater than"),
+    ("error ratio over one", minimal(steadyState={"errorRatio": 2}), "between 0 and 1"),
+    ("prometheus url", minimal(steadyState={"prometheus": {"url": "prom:9090"}}), "URL"),
+    ("repeated service", minimal(steadyState={"services": ["a", "a"]}), "repeat"),
+    (
+        "load duration beyond scenario",
+        minimal(
+            duration="1m",
+            faults=[
+                {
+                    "type": "TrafficSpike",
+                    "trafficSpike": {"url": "http://a", "rps": 5, "durationSeconds": 120},
+                }
+            ],
+        ),
+        "must not exceed",
+    ),
+    (
+        "rps not an integer",
+        minimal(
+            faults=[{"type": "TrafficSpike", "trafficSpike": {"url": "http://a", "rps": "many"}}]
+        ),
+        "integer",
+    ),
+    (
+        "too many faults",
+        minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 1}}] * 9),
+        "at most 8",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "message"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_specs_name_the_field(case: str, raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        parse_spec(raw)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_parse(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc.get("kind") == "FailureScenario":
+            parse_spec(doc["spec"])
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1m30s", 90),
+        ("200ms", 0.2),
+        ("1h", 3600),
+        ("0", 0),
+        ("1.5s", 1.5),
+        ("250us", 0.00025),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "1x", "m5", "5m ", "-5s", "1m-2s"])
+def test_parse_duration_rejects(text: str) -> None:
+    if text == "5m ":  # surrounding whitespace is tolerated
+        assert parse_duration(text) == 300
+        return
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", Decimal("0.5")),
+        ("2", Decimal(2)),
+        ("256Mi", Decimal(256 * 2**20)),
+        ("1G", Decimal(10**9)),
+        ("1e3", Decimal(1000)),
+        (".5", Decimal("0.5")),
+        (3, Decimal(3)),
+    ],
+)
+def test_parse_quantity(text: str | int, value: Decimal) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "1Q", "Mi", "1.2.3", "ten"])
+def test_parse_quantity_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (format_cpu, Decimal("0.5"), "500m"),
+        (format_cpu, Decimal(2), "2"),
+        (format_cpu, Decimal("0.0001"), "1m"),
+        (format_memory, Decimal(512 * 2**20), "512Mi"),
+        (format_memory, Decimal(3 * 2**30), "3Gi"),
+        (format_memory, Decimal(1000), "1000"),
+        (format_duration, 90, "90s"),
+        (format_duration, 0.25, "250ms"),
+    ],
+)
+def test_formatting(fn: Any, value: Any, text: str) -> None:
+    assert fn(value) == text
+
+
+def test_status_round_trips() -> None:
+    raw = {
+        "phase": "Remediating",
+        "observedGeneration": 2,
+        "conditions": [
+            {
+                "type": "Degraded",
+                "status": "True",
+                "reason": "SteadyStateBreached",
+                "message": "m",
+                "lastTransitionTime": "2025-01-01T00:00:00Z",
+                "observedGeneration": 2,
+            }
+        ],
+        "timeline": {"startedAt": "2025-01-01T00:00:00Z", "injectedAt": "2025-01-01T00:00:05.250Z"},
+        "measurements": {
+            "peak": {"p95LatencySeconds": 5.0, "errorRatio": 0.3},
+            "mttrSeconds": None,
+            "downtimeSeconds": 4.5,
+        },
+        "blastRadius": {"affectedServices": ["order"], "unaffectedServices": ["gateway"]},
+        "actions": [
+            {
+                "id": "r-hpa",
+                "at": "2025-01-01T00:00:10Z",
+                "kind": "HPAScaleOut",
+                "target": "horizontalpodautoscaler/order",
+                "detail": {"minReplicas": 4},
+                "previous": {"exists": False},
+                "state": "Applied",
+            }
+        ],
+        "samples": [
+            {
+                "at": "2025-01-01T00:00:10Z",
+                "phase": "Injecting",
+                "service": "order",
+                "p95LatencySeconds": 2.0,
+                "errorRatio": 0.1,
+                "rps": 50.0,
+                "readyReplicas": 2,
+            }
+        ],
+        "progress": {"observationFailures": 1, "lastTickAt": "2025-01-01T00:00:10Z"},
+    }
+    status = parse_status(raw)
+    assert status.phase is Phase.REMEDIATING
+    assert status.actions[0].state is ActionState.APPLIED and status.actions[0].live
+    assert status.measurements.peak.p95_seconds == 5.0
+    again = parse_status(status.to_dict())
+    assert again == status
+    out = status.to_dict()
+    assert out["timeline"]["injectedAt"] == "2025-01-01T00:00:05.250Z"
+    assert out["actions"][0]["previous"] == {"exists": False}
+    assert set(out["measurements"]["baseline"]) == {
+        "p50LatencySeconds",
+        "p95LatencySeconds",
+        "p99LatencySeconds",
+        "errorRatio",
+        "rps",
+    }
+
+
+def test_with_action_replaces_by_id_and_keeps_order() -> None:
+    from datetime import UTC, datetime
+
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    a = Action(id="a", at=t, kind="K", target="x")
+    b = Action(id="b", at=t, kind="K", target="y")
+    s = Status().with_action(a).with_action(b)
+    s2 = s.with_action(Action(id="a", at=t, kind="K", target="x", state=ActionState.REVERTED))
+    assert [x.id for x in s2.actions] == ["a", "b"]
+    assert s2.actions[0].state is ActionState.REVERTED and not s2.actions[0].live
+    assert [x.id for x in s2.live_actions] == ["b"]
+
+
+def test_parse_does_not_mutate_input() -> None:
+    raw = minimal()
+    before = copy.deepcopy(raw)
+    parse_spec(raw)
+    assert raw == before
