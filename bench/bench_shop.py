@@ -6,6 +6,10 @@ API, bounded in count and in time. Figures are printed, never asserted: they dep
 machine and on whatever else runs on it.
 
     python bench/bench_shop.py [--orders 2000] [--seconds 30] [--concurrency 16]
+
+Beside throughput it prints the CPU time each service process spent per order (user + system,
+from /proc): unlike throughput on a shared machine, that figure does not depend on what else
+runs, and it is what sizing a game day on a small node needs.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Run:
     codes: dict[int, int] = field(default_factory=dict)
     errors: int = 0
     elapsed: float = 0.0
+    cpu_ms_per_order: dict[str, float] = field(default_factory=dict)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -90,6 +95,12 @@ async def place_orders(url: str, run: Run, orders: int, seconds: float, workers:
         run.elapsed = time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def confirmed_in_database(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*) FROM orders WHERE status = 'CONFIRMED'").fetchone()
@@ -120,7 +131,17 @@ def bench_shape(
         warmup = Run(shape)
         asyncio.run(place_orders(stack.entry_url, warmup, WARMUP_ORDERS, 30, 4))
         run = Run(shape)
+        pids = {
+            role.value: service.process.pid
+            for role, service in stack.services.items()
+            if service.process is not None
+        }
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         asyncio.run(place_orders(stack.entry_url, run, args.orders, args.seconds, args.concurrency))
+        placed = max(1, len(run.latencies))
+        run.cpu_ms_per_order = {
+            name: (cpu_seconds(pid) - before[name]) * 1000 / placed for name, pid in pids.items()
+        }
         orders_dsn = dsns[Role.MONOLITH if shape is Shape.MONOLITH else Role.ORDER]
         confirmed = confirmed_in_database(orders_dsn) - warmup.codes.get(201, 0)
     finally:
@@ -174,6 +195,10 @@ def main() -> int:
             f"{max(run.latencies, default=0) * 1000:>9.1f}  {codes:<24}{run.errors:>7}"
             f"{confirmed:>17}"
         )
+    print("\nCPU time per order (ms), by service process")
+    for run, _ in results:
+        per_service = "  ".join(f"{n} {ms:.1f}" for n, ms in run.cpu_ms_per_order.items())
+        print(f"{run.shape.value:<10}{sum(run.cpu_ms_per_order.values()):>6.1f}  ({per_service})")
     return 0
 
 

@@ -1,12 +1,22 @@
-"""Calls between services: timeouts, bounded retries with backoff, one metric per call."""
+"""Calls between services: timeouts, bounded retries with backoff, one metric per call.
+
+On aiohttp rather than httpx: every order crosses two of these calls in the order service and
+one in the gateway, and aiohttp's client spends well under half of httpx's CPU per call
+(`bench/bench_shop.py` prints CPU time per order by service) — on a small node that CPU is
+what the game day's comparison runs out of.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json as jsonlib
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -23,14 +33,28 @@ log = logging.getLogger(__name__)
 
 # Answers worth another try: the upstream or something in front of it is briefly unable.
 RETRYABLE_CODES = frozenset({502, 503, 504})
+# No answer at all: the connection failed or broke, or the upstream took too long.
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class UpstreamUnavailable(Exception):
     """No definitive answer after every retry; the caller cannot know what happened."""
 
 
+@dataclass(frozen=True)
+class UpstreamResponse:
+    """An upstream's whole answer, read before the connection goes back to the pool."""
+
+    status_code: int
+    content: bytes
+    headers: Sequence[tuple[str, str]]
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+
 class _RetryableResponse(Exception):
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: UpstreamResponse) -> None:
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
 
@@ -49,15 +73,37 @@ class ServiceClient:
     ) -> None:
         self.caller = caller
         self.upstream = upstream
+        self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
         self.retries = retries
         self.backoff_seconds = backoff_seconds
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_seconds),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the running event loop, and the
+        # app is built before uvicorn starts its loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
+            )
+        return self._session
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> UpstreamResponse:
+        timeout = aiohttp.ClientTimeout(total=timeout_seconds) if timeout_seconds else None
+        async with self._http().request(
+            method, self.base_url + path, timeout=timeout, **kwargs
+        ) as answer:
+            body = await answer.read()
+            return UpstreamResponse(answer.status, body, tuple(answer.headers.items()))
 
     async def request(
         self,
@@ -66,22 +112,22 @@ class ServiceClient:
         *,
         json: Any = None,
         content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        params: Any = None,
-    ) -> httpx.Response:
+        headers: Mapping[str, str] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+    ) -> UpstreamResponse:
         """Only calls that are safe to repeat come here: reads, or writes carrying a key the
         upstream deduplicates on. A transport error or a 502/503/504 is retried."""
         started = time.perf_counter()
         outcome = "unavailable"
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type((httpx.TransportError, _RetryableResponse)),
+                retry=retry_if_exception_type((*TRANSPORT_ERRORS, _RetryableResponse)),
                 stop=stop_after_attempt(self.retries + 1),
                 wait=wait_exponential_jitter(initial=self.backoff_seconds, max=1.0),
             ):
                 with attempt:
-                    response = await self.http.request(
-                        method, path, json=json, content=content, headers=headers, params=params
+                    response = await self._send(
+                        method, path, json=json, data=content, headers=headers, params=params
                     )
                     if response.status_code in RETRYABLE_CODES:
                         raise _RetryableResponse(response)
@@ -102,11 +148,21 @@ class ServiceClient:
                 time.perf_counter() - started
             )
 
+    async def healthy(self, timeout_seconds: float = 1.0) -> bool:
+        """One unretried GET /healthz: is the upstream there at all?"""
+        try:
+            answer = await self._send("GET", "/healthz", timeout_seconds=timeout_seconds)
+        except TRANSPORT_ERRORS:
+            return False
+        return answer.status_code == 200
+
     async def close(self) -> None:
-        await self.http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-def _definitive(response: httpx.Response, upstream: str) -> dict[str, Any]:
+def _definitive(response: UpstreamResponse, upstream: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise UpstreamUnavailable(f"{upstream} answered {response.status_code}")
     body = response.json()

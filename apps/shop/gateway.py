@@ -29,14 +29,14 @@ async def _forward(client: ServiceClient, request: Request, path: str) -> Respon
             path,
             content=body or None,
             headers=headers,
-            params=request.query_params or None,
+            params=request.query_params.multi_items() or None,
         )
     except UpstreamUnavailable:
         return JSONResponse({"error": f"{client.upstream} unavailable"}, status_code=503)
     return Response(
         upstream.content,
         status_code=upstream.status_code,
-        headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS},
+        headers={k: v for k, v in upstream.headers if k.lower() not in _HOP_HEADERS},
     )
 
 

@@ -95,17 +95,6 @@ def _client(config: ShopConfig, upstream: str, url: str, timeout: float) -> Serv
     )
 
 
-def _upstream_alive(client: ServiceClient) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        try:
-            response = await client.http.get("/healthz", timeout=1.0)
-        except Exception:
-            return False
-        return response.status_code == 200
-
-    return check
-
-
 def _role_routes(res: Resources) -> list[Route]:
     config = res.config
     service = config.role.value
@@ -144,7 +133,7 @@ def _role_routes(res: Resources) -> list[Route]:
         config, "inventory", config.catalog_upstream, config.gateway_timeout_seconds
     )
     res.clients += [order, catalog_client]
-    res.readiness += [_upstream_alive(order), _upstream_alive(catalog_client)]
+    res.readiness += [order.healthy, catalog_client.healthy]
     return gateway_routes(order, catalog_client)
 
 
