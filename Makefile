@@ -89,8 +89,10 @@ lint: venv ## ruff, ruff format, mypy strict on the pure core
 	$(VENV)/bin/mypy --strict $(wildcard operator/gameday_operator chaos/gameday_chaos apps/shop)
 	@if [ -f .importlinter ]; then $(VENV)/bin/lint-imports; fi
 
+# In this order: the end-to-end suite leaves the shops deployed (and scaled out) until the end
+# of the run, and the host-side accuracy tests must not share the node's CPU with them.
 test: venv ## every test: unit, component (host PostgreSQL/Redis/Prometheus) and cluster
-	$(PYTEST) tests
+	$(PYTEST) tests/unit tests/integration tests/e2e
 
 test-unit: venv ## the tests that need no server
 	$(PYTEST) tests/unit
