@@ -225,6 +225,10 @@ _COMPENSATIONS: dict[FailureReason, tuple[str, ...]] = {
 }
 
 
+# An undelivered compensation waits at most 2**5 recovery intervals between attempts.
+OUTBOX_BACKOFF_DOUBLINGS = 5
+
+
 class SagaOrders(_OrderReads):
     """The order service: reserve stock, then charge, each over HTTP, no distributed
     transaction. The order row is the saga's durable state, written before each call;
@@ -342,34 +346,49 @@ class SagaOrders(_OrderReads):
         return failed
 
     async def deliver_outbox(self, order_id: str | None = None) -> int:
-        """Sends undelivered compensations (one order's, or a batch); returns how many went."""
+        """Sends the compensations that are due (one order's, or a batch); returns how many
+        went.
+
+        Rows are claimed in the statement that picks them (SKIP LOCKED): a claim moves the
+        row's next attempt out by a backoff that doubles with each attempt, so replicas share
+        the outbox instead of each sending all of it, an upstream that keeps failing is asked
+        less and less often, and a row whose sender died comes back when its claim runs out.
+        """
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT id, order_id, kind, payload FROM order_outbox"
-                " WHERE delivered_at IS NULL AND (%s::text IS NULL OR order_id = %s)"
-                " ORDER BY id LIMIT %s",
-                (order_id, order_id, self.config.recovery_batch_size),
+                "UPDATE order_outbox SET attempts = attempts + 1,"
+                " next_attempt_at = now() + make_interval("
+                "   secs => %s * power(2, least(attempts, %s)))"
+                " WHERE id IN (SELECT id FROM order_outbox"
+                "   WHERE delivered_at IS NULL AND next_attempt_at <= now()"
+                "   AND (%s::text IS NULL OR order_id = %s)"
+                "   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, order_id, kind, payload",
+                (
+                    self.config.recovery_interval_seconds,
+                    OUTBOX_BACKOFF_DOUBLINGS,
+                    order_id,
+                    order_id,
+                    self.config.recovery_batch_size,
+                ),
             )
-            pending = await cur.fetchall()
-        results = await asyncio.gather(*(self._deliver(*row) for row in pending))
-        delivered = [row[0] for row, ok in zip(pending, results, strict=True) if ok]
-        if pending:
+            claimed = await cur.fetchall()
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self._deliver(*row) for row in claimed))
+        delivered = [row[0] for row, ok in zip(claimed, results, strict=True) if ok]
+        if delivered:
             async with self.pool.connection() as conn, conn.transaction():
                 await conn.execute(
                     "UPDATE order_outbox SET delivered_at = now() WHERE id = ANY(%s)",
                     (delivered,),
                 )
                 await conn.execute(
-                    "UPDATE order_outbox SET attempts = attempts + 1"
-                    " WHERE id = ANY(%s) AND delivered_at IS NULL",
-                    ([row[0] for row in pending],),
-                )
-                await conn.execute(
                     "UPDATE orders o SET step = 'DONE', updated_at = now()"
                     " WHERE o.order_id = ANY(%s) AND o.step = 'COMPENSATING'"
                     " AND NOT EXISTS (SELECT 1 FROM order_outbox b"
                     "   WHERE b.order_id = o.order_id AND b.delivered_at IS NULL)",
-                    (list({row[1] for row in pending}),),
+                    (list({row[1] for row in claimed}),),
                 )
         return len(delivered)
 

@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS order_outbox (
     delivered_at timestamptz,
     CONSTRAINT order_outbox_order_kind_key UNIQUE (order_id, kind)
 );
+-- When a row may be sent again: each send claims it until then (see SagaOrders.deliver_outbox).
+ALTER TABLE order_outbox ADD COLUMN IF NOT EXISTS
+    next_attempt_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX IF NOT EXISTS order_outbox_undelivered_idx ON order_outbox (id)
     WHERE delivered_at IS NULL;
 """
