@@ -81,6 +81,22 @@ case "${1:-all}" in
   prometheus) go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_MODULE_VERSION" \
              "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION -X github.com/prometheus/common/version.Branch=release" ;;
   # kwok is only for scale benchmarks: built by `make kwok`, not with the node's binaries.
-  all) for c in etcd k8s coredns metrics-server prometheus; do "$0" "$c"; done ;;
+  # All at once: much of a cold build is fetching modules, which overlaps with compiling.
+  all)
+    logs="$cache/logs"; mkdir -p "$logs"
+    declare -A pids
+    for c in etcd k8s coredns metrics-server prometheus; do
+      "$0" "$c" >"$logs/build-$c.log" 2>&1 &
+      pids[$c]=$!
+    done
+    failed=()
+    for c in "${!pids[@]}"; do
+      wait "${pids[$c]}" || failed+=("$c")
+      cat "$logs/build-$c.log" >&2
+    done
+    if [ ${#failed[@]} -gt 0 ]; then
+      for c in "${failed[@]}"; do log "$c FAILED; the end of $logs/build-$c.log:"; tail -n 30 "$logs/build-$c.log" >&2; done
+      exit 1
+    fi ;;
   *) echo "usage: $0 [all|k8s|etcd|coredns|metrics-server|prometheus|kwok]" >&2; exit 2 ;;
 esac
