@@ -1,7 +1,7 @@
 """Each fault, placed by the operator running in the cluster, measured in the sample monolith.
 
 The operator is the one `gameday demo` deploys (manifests/operator, watching the shop
-namespaces); the target is the deployed `shop-monolith` (two pods, 400m and 512Mi each). Every
+namespaces); the target is the deployed `shop-monolith` (two pods, 200m and 512Mi each). Every
 scenario observes only (`remediation.mode: None`), so what changes in the pods is the fault
 alone; the test ends each one by deleting it, as a user would, and checks that the operator
 took everything back.
@@ -33,8 +33,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 Json = dict[str, Any]
 NAMESPACE = MONOLITH.namespace
 TARGET = "shop-monolith"
-CPU_LIMIT = 0.4  # manifests/monolith/shop.yaml
-CPU_LOAD_PCT = 50
+CPU_LOAD_PCT = 80
 MEMORY_SIZE = "192Mi"
 # What the injector's own interpreter may add to a pod, beside what it was asked to hold.
 INJECTOR_OVERHEAD_BYTES = 64 * 2**20
@@ -201,6 +200,13 @@ def pod_stats(kubectl: Kubectl, pods: list[Json]) -> dict[str, Reading]:
     return out
 
 
+def app_cpu_limit(kubectl: Kubectl) -> float:
+    """The app container's CPU limit in cores, as deployed (manifests/monolith/shop.yaml)."""
+    d = kubectl.json("-n", NAMESPACE, "get", "deployment", TARGET)
+    [app] = [c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "app"]
+    return float(parse_quantity(app["resources"]["limits"]["cpu"]))
+
+
 def usage_over(kubectl: Kubectl, pods: list[Json], seconds: float) -> dict[str, Usage]:
     """Per pod: CPU used on average over `seconds` or a little more from now, and the working
     set at the end. The kubelet refreshes its figures every 10-15 s, so both ends are readings
@@ -267,7 +273,7 @@ def test_cpu_and_memory_stress_load_the_selected_pods_and_spare_the_others(
     during = usage_over(kubectl, pods, MEASURE_SECONDS)
 
     size = float(parse_quantity(MEMORY_SIZE))
-    share = CPU_LIMIT * CPU_LOAD_PCT / 100
+    share = app_cpu_limit(kubectl) * CPU_LOAD_PCT / 100
     for pod_name in during:
         cpu_added = during[pod_name].cores - before[pod_name].cores
         memory_added = during[pod_name].working_set - before[pod_name].working_set
