@@ -12,8 +12,11 @@ from shop.clients import ServiceClient, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
-# Headers that describe one hop, not the message; the upstream's are not passed on.
-_HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+# Headers that describe one hop, not the message; the upstream's are not passed on. The
+# client hands over a decoded body, so the upstream's content-encoding no longer applies.
+_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+)
 
 
 async def _forward(client: ServiceClient, request: Request, path: str) -> Response:
