@@ -98,32 +98,40 @@ def arrivals(base_url: str) -> list[float]:
 
 
 def test_holds_rate_and_measures_fixed_delay(target: Target, tmp_path: Path) -> None:
-    delay, rps, duration = 0.25, 100.0, 10.0
-    base = target("250ms")
-    summary = run_load(
-        ["--url", f"{base}/orders", "--rps", str(rps), "--duration", f"{duration}s"], tmp_path
-    )
+    """Rate within 2% and p50 and p99 within 10% of the server's fixed delay.
 
-    seen = arrivals(base)
-    offered_rps = offered_rate(seen)
-    latency = summary["latency_seconds"]
-    print(
-        f"offered {offered_rps:.2f} rps, summary {summary['achieved_rps']} rps, latency {latency}, "
-        f"send lag {summary['send_lag_seconds']}"
-    )
-    assert len(seen) == summary["sent"] == 1000
-    assert abs(offered_rps - rps) <= 0.02 * rps
-    assert abs(summary["achieved_rps"] - rps) <= 0.02 * rps
-    assert summary["completed"] == 1000
-    assert summary["errors"] == {}
-    assert summary["error_ratio"] == 0
-    assert abs(latency["p50"] - delay) <= 0.10 * delay
-    # The tail counts the generator's own lateness in sending (latency runs from the intended
-    # send time), so how tight it is depends on how busy the machine is: bench_chaos_load
-    # prints that figure. What holds everywhere is that no request is reported faster than
-    # the server could answer it and that the tail stays within half the delay of it.
-    assert delay <= latency["p99"] <= latency["max"]
-    assert latency["p99"] - delay <= 0.5 * delay
+    Latency runs from each request's intended send time, so a pause of the shared machine
+    (another process, the hypervisor) during a run rightly lengthens the tail. A bias of the
+    generator's own shows in every run; such a pause shows in one. So every run must hold
+    what no pause can break, and the p99 must come within 10% in one of up to three runs.
+    """
+    delay, rps, duration, attempts = 0.25, 100.0, 10.0, 3
+    p99_errors: list[float] = []
+    for _ in range(attempts):
+        base = target("250ms")
+        summary = run_load(
+            ["--url", f"{base}/orders", "--rps", str(rps), "--duration", f"{duration}s"],
+            tmp_path,
+        )
+        seen = arrivals(base)
+        offered_rps = offered_rate(seen)
+        latency = summary["latency_seconds"]
+        print(
+            f"offered {offered_rps:.2f} rps, summary {summary['achieved_rps']} rps, "
+            f"latency {latency}, send lag {summary['send_lag_seconds']}"
+        )
+        assert len(seen) == summary["sent"] == 1000
+        assert abs(offered_rps - rps) <= 0.02 * rps
+        assert abs(summary["achieved_rps"] - rps) <= 0.02 * rps
+        assert summary["completed"] == 1000
+        assert summary["errors"] == {}
+        assert summary["error_ratio"] == 0
+        assert abs(latency["p50"] - delay) <= 0.10 * delay
+        assert delay <= latency["p99"] <= latency["max"]
+        p99_errors.append(abs(latency["p99"] - delay))
+        if p99_errors[-1] <= 0.10 * delay:
+            break
+    assert min(p99_errors) <= 0.10 * delay, f"p99 off by {p99_errors} s in {attempts} runs"
 
 
 def test_stall_shows_in_latency_from_intended_send_time(target: Target, tmp_path: Path) -> None:
