@@ -3,7 +3,9 @@
 Every request is answered after exactly `delay` seconds; optionally the server stalls for
 `stall_seconds` from the arrival of request number `stall_after`: every response due during
 the stall is held until it ends, the way a stop-the-world pause holds them. It records each
-request's arrival time so that a test can measure the rate it was really offered.
+request's arrival time, so that a test can measure the rate it was really offered, and how long
+it held each one before answering (its own lateness included), so that a test can compare the
+generator's latencies with what the server really did.
 
 Run: python -m gameday_chaos.targets --listen 127.0.0.1:8080 --delay 100ms
 """
@@ -28,6 +30,7 @@ class FixedDelayTarget:
     stall_after: int | None = None
     stall_seconds: float = 0.0
     arrivals: list[float] = field(default_factory=list)
+    held: list[tuple[float, float]] = field(default_factory=list)
     stall_until: float = 0.0
     stall_started_at: float | None = None
     _order_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -39,11 +42,13 @@ class FixedDelayTarget:
                 {
                     "count": len(self.arrivals),
                     "arrivals": self.arrivals,
+                    "held": self.held,
                     "stall_started_at": self.stall_started_at,
                 },
             )
         now = time.monotonic()
-        self.arrivals.append(time.time())
+        arrived_at = time.time()
+        self.arrivals.append(arrived_at)
         if self.stall_after is not None and len(self.arrivals) == self.stall_after:
             self.stall_until = now + self.stall_seconds
             self.stall_started_at = time.time()
@@ -52,6 +57,7 @@ class FixedDelayTarget:
         if remaining > 0:
             # The stall has a fixed end, known when it starts; sleeping to it is exact.
             await asyncio.sleep(remaining)
+        self.held.append((arrived_at, time.monotonic() - now))
         if request.method == "POST" and request.path == "/orders":
             order = request.json() or {}
             return httpserve.Response(
