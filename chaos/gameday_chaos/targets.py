@@ -30,7 +30,7 @@ class FixedDelayTarget:
     stall_after: int | None = None
     stall_seconds: float = 0.0
     arrivals: list[float] = field(default_factory=list)
-    held: list[tuple[float, float]] = field(default_factory=list)
+    held: list[float] = field(default_factory=list)
     stall_until: float = 0.0
     stall_started_at: float | None = None
     _order_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -47,17 +47,16 @@ class FixedDelayTarget:
                 },
             )
         now = time.monotonic()
-        arrived_at = time.time()
-        self.arrivals.append(arrived_at)
+        self.arrivals.append(time.time())
         if self.stall_after is not None and len(self.arrivals) == self.stall_after:
             self.stall_until = now + self.stall_seconds
-            self.stall_started_at = time.time()
+            self.stall_started_at = self.arrivals[-1]
         await asyncio.sleep(self.delay)
         remaining = self.stall_until - time.monotonic()
         if remaining > 0:
             # The stall has a fixed end, known when it starts; sleeping to it is exact.
             await asyncio.sleep(remaining)
-        self.held.append((arrived_at, time.monotonic() - now))
+        self.held.append(time.monotonic() - now)
         if request.method == "POST" and request.path == "/orders":
             order = request.json() or {}
             return httpserve.Response(

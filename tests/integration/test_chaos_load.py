@@ -97,17 +97,51 @@ def arrivals(base_url: str) -> list[float]:
     return sorted(stats["arrivals"])
 
 
-def test_holds_rate_and_measures_fixed_delay(target: Target, tmp_path: Path) -> None:
-    """Rate within 2% and p50 and p99 within 10% of the server's fixed delay.
+def cpu_stolen() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal; guest time is already in user.
+    return fields[7], sum(fields[:8])
 
-    Latency runs from each request's intended send time, so a pause of the shared machine
-    (another process, the hypervisor) during a run rightly lengthens the tail. A bias of the
-    generator's own shows in every run; such a pause shows in one. So every run must hold
-    what no pause can break, and the p99 must come within 10% in one of up to three runs.
-    """
-    delay, rps, duration, attempts = 0.25, 100.0, 10.0, 3
-    p99_errors: list[float] = []
+
+def within_bounds_in_one_of(attempts: int, run: Callable[[], dict[str, float]]) -> None:
+    """Latency runs from each request's intended send time, so a pause of the shared machine
+    (another process, the hypervisor) during a run rightly lengthens it. A bias of the
+    generator's own shows in every run; such a pause shows in one. So `run` asserts what no
+    pause can break and returns the figures beyond their tight bound (relative error by name);
+    one of up to `attempts` runs must return none. A run during which the hypervisor took
+    more than 5% of the CPU is no evidence either way; if every run was one, the tight bound
+    cannot be checked on this machine now, and the test says so."""
+    misses: list[dict[str, float]] = []
+    stolen: list[float] = []
     for _ in range(attempts):
+        steal_before, total_before = cpu_stolen()
+        missed = run()
+        steal_after, total_after = cpu_stolen()
+        if not missed:
+            return
+        share = (steal_after - steal_before) / max(1, total_after - total_before)
+        if share > 0.05:
+            stolen.append(round(share, 3))
+        else:
+            misses.append(missed)
+    if not misses:
+        pytest.skip(f"the hypervisor took {stolen} of the CPU during every run")
+    raise AssertionError(f"relative errors beyond their bound in each of {attempts} runs: {misses}")
+
+
+def relative_misses(
+    measured: dict[str, float], expected: dict[str, float], bound: float
+) -> dict[str, float]:
+    errors = {name: abs(measured[name] - value) / value for name, value in expected.items()}
+    return {name: error for name, error in errors.items() if error > bound}
+
+
+def test_holds_rate_and_measures_fixed_delay(target: Target, tmp_path: Path) -> None:
+    """Rate within 2% in every run; p50 and p99 within 10% of the server's fixed delay."""
+    delay, rps, duration = 0.25, 100.0, 10.0
+
+    def run() -> dict[str, float]:
         base = target("250ms")
         summary = run_load(
             ["--url", f"{base}/orders", "--rps", str(rps), "--duration", f"{duration}s"],
@@ -128,32 +162,18 @@ def test_holds_rate_and_measures_fixed_delay(target: Target, tmp_path: Path) -> 
         assert summary["error_ratio"] == 0
         assert abs(latency["p50"] - delay) <= 0.10 * delay
         assert delay <= latency["p99"] <= latency["max"]
-        p99_errors.append(abs(latency["p99"] - delay))
-        if p99_errors[-1] <= 0.10 * delay:
-            break
-    assert min(p99_errors) <= 0.10 * delay, f"p99 off by {p99_errors} s in {attempts} runs"
+        return relative_misses(latency, {"p99": delay}, 0.10)
 
-
-def served_latencies(base_url: str, rps: float) -> list[float]:
-    """What each request really waited, from the server's side: its lateness in arriving
-    against a schedule of one request every 1/rps (placed by the median, so late ones do not
-    move it) plus how long the server held it, its own lateness included."""
-    held = sorted(tuple(pair) for pair in httpx.get(f"{base_url}/stats", timeout=10).json()["held"])
-    offsets = sorted(arrived - i / rps for i, (arrived, _) in enumerate(held))
-    start = offsets[len(offsets) // 2]
-    return [max(0.0, arrived - (start + i / rps)) + hold for i, (arrived, hold) in enumerate(held)]
+    within_bounds_in_one_of(3, run)
 
 
 def test_stall_shows_in_latency_from_intended_send_time(target: Target, tmp_path: Path) -> None:
-    """A known stall shows in full in the latencies, counted from each intended send time.
-
-    As for the fixed delay, every run must hold what a pause of the machine cannot break, and
-    the figures must match the stall's known effect within 10% in one of up to three runs.
-    """
+    """A known stall shows in full in the latencies, counted from each intended send time,
+    matching its known effect within 10%."""
     # The server holds every response due during a 2 s stall that starts at request 150. At
     # 50 requests/s about 100 responses are released at once when it ends; at 100/s the time
     # both ends then take to get through 200 of them moved the mean on a busy machine.
-    delay, rps, duration, stall, attempts = 0.1, 50.0, 10.0, 2.0, 3
+    delay, rps, duration, stall = 0.1, 50.0, 10.0, 2.0
     # Arrivals a in [T - d, T + S - d) are answered at T + S, the others after d. So:
     # the longest wait is S + d; the mean is d + S^2 / (2 D); a share (S + d - L) / D of all
     # requests waits longer than L, which puts the 95th percentile at S + d - 0.05 D.
@@ -162,38 +182,30 @@ def test_stall_shows_in_latency_from_intended_send_time(target: Target, tmp_path
         "mean": delay + stall**2 / (2 * duration),
         "p95": stall + delay - 0.05 * duration,
     }
-    misses: list[dict[str, float]] = []
-    for _ in range(attempts):
+
+    def run() -> dict[str, float]:
         base = target("100ms", "--stall-after", "150", "--stall", "2s")
         summary = run_load(
             ["--url", f"{base}/orders", "--rps", str(rps), "--duration", f"{duration}s"],
             tmp_path,
         )
         latency = summary["latency_seconds"]
-        # What the server measured of each request, to tell the generator's error from the
-        # server's when a run misses.
-        served = sorted(served_latencies(base, rps))
-        real = {
-            "max": served[-1],
-            "mean": sum(served) / len(served),
-            "p95": served[int(0.95 * len(served)) - 1],
-        }
-        print(f"latency {latency}; served {real}; known effect {known}")
-        assert summary["sent"] == len(served) == 500
+        # How long the server itself held each request, printed beside the generator's
+        # figures so that a miss can be told to be the generator's or the server's.
+        held = sorted(httpx.get(f"{base}/stats", timeout=10).json()["held"])
+        print(
+            f"latency {latency}; send lag {summary['send_lag_seconds']}; server held max "
+            f"{held[-1]:.3f} mean {sum(held) / len(held):.3f} "
+            f"p95 {held[int(0.95 * len(held)) - 1]:.3f}; known effect {known}"
+        )
+        assert summary["sent"] == len(held) == 500
         assert summary["errors"] == {}
         assert latency["max"] >= stall
         # Open loop: the stall did not slow the sending.
         assert abs(offered_rate(arrivals(base)) - rps) <= 0.02 * rps
-        misses.append(
-            {
-                figure: abs(latency[figure] - known[figure]) / known[figure]
-                for figure in known
-                if abs(latency[figure] - known[figure]) > 0.10 * known[figure]
-            }
-        )
-        if not misses[-1]:
-            break
-    assert not misses[-1], f"relative errors beyond 10% in each of {attempts} runs: {misses}"
+        return relative_misses(latency, known, 0.10)
+
+    within_bounds_in_one_of(3, run)
 
 
 def test_ramp_follows_linear_schedule(target: Target, tmp_path: Path) -> None:
