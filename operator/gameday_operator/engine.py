@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from gameday_operator.figures import is_down
+from gameday_operator.figures import is_down, mttr_parts, mttr_seconds
 from gameday_operator.model import (
     MAX_SAMPLES,
     Architecture,
@@ -542,7 +542,9 @@ def _decide(
             if waited < spec.remediation.after_seconds:
                 return s
             why = f"degraded by time: {spec.remediation.after_seconds:g}s after injection"
-        events.append(Event("Warning", "SteadyStateBreached", why))
+        delay = spec.remediation.response_delay_seconds
+        paged = f"; remediation in {delay:g}s (responseDelay)" if delay else ""
+        events.append(Event("Warning", "SteadyStateBreached", why + paged))
         s = replace(
             s,
             phase=Phase.DEGRADED,
@@ -557,6 +559,18 @@ def _decide(
         mode = spec.remediation.mode
         if mode is RemediationMode.NONE:
             return _verify(scenario, s, facts, events, self_healing=True)
+        delay = spec.remediation.response_delay_seconds
+        breach_at = s.timeline.breach_detected_at or now
+        waited = (now - breach_at).total_seconds()
+        if waited < delay:
+            degraded = s.condition(DEGRADED)
+            why = degraded.message if degraded is not None else "SLO breached"
+            return replace(
+                s,
+                reason="AwaitingResponse",
+                message=f"{why}; responders act in {delay - waited:.0f}s "
+                f"(remediation.responseDelay {delay:g}s)",
+            )
         if mode is RemediationMode.MANUAL and not facts.approved:
             if not s.proposals:
                 intents.append(Intent.PROPOSE)
@@ -638,13 +652,22 @@ def _verify(
         return replace(
             s, message=f"SLO holding for {(now - since).total_seconds():.0f}s of {window:g}s"
         )
-    breach = s.timeline.breach_detected_at or now
-    mttr = (now - breach).total_seconds()
+    timeline = replace(s.timeline, recovered_at=now)
+    mttr = mttr_seconds(timeline) or 0.0
+    parts = mttr_parts(timeline)
     recovered = combined_figures(scenario, obs) if obs is not None else Figures()
     s = replace(
         s,
-        timeline=replace(s.timeline, recovered_at=now),
-        measurements=replace(s.measurements, mttr_seconds=mttr, recovered=recovered),
+        timeline=timeline,
+        measurements=replace(
+            s.measurements,
+            mttr_seconds=mttr,
+            recovered=recovered,
+            detect_seconds=parts.detect,
+            respond_seconds=parts.respond,
+            repair_seconds=parts.repair,
+            verify_seconds=parts.verify,
+        ),
     )
     s = set_condition(
         s,

@@ -102,6 +102,33 @@ def remediation_seconds(timeline: Timeline) -> float | None:
     return seconds_between(timeline.remediation_started_at, timeline.remediated_at)
 
 
+@dataclass(frozen=True)
+class MttrParts:
+    """The path from injection to recovery, each leg in seconds (None where it was not run).
+
+    injected ─detect→ breach detected ─respond→ remediation started ─repair→ change complete
+    ─verify→ recovered. MTTR is respond + repair + verify: from the breach to recovery. With
+    no remediation (mode None) respond and repair are None and verify runs from the breach.
+    """
+
+    detect: float | None
+    respond: float | None
+    repair: float | None
+    verify: float | None
+
+
+def mttr_parts(timeline: Timeline) -> MttrParts:
+    verify_from = timeline.remediated_at or (
+        timeline.breach_detected_at if timeline.remediation_started_at is None else None
+    )
+    return MttrParts(
+        detect=seconds_between(timeline.injected_at, timeline.breach_detected_at),
+        respond=seconds_between(timeline.breach_detected_at, timeline.remediation_started_at),
+        repair=remediation_seconds(timeline),
+        verify=seconds_between(verify_from, timeline.recovered_at),
+    )
+
+
 def run_end(samples: Sequence[Sample], timeline: Timeline) -> datetime | None:
     """Where the run's record stops: completion, else the last sample."""
     if timeline.completed_at is not None:

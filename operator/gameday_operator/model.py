@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlparse
 
-from gameday_operator.units import parse_duration, parse_quantity
+from gameday_operator.units import human_duration, parse_duration, parse_quantity
 
 JsonDict: TypeAlias = dict[str, Any]
 E = TypeVar("E", bound="StrEnum")
@@ -230,6 +230,9 @@ class MsaRemediation:
 class Remediation:
     mode: RemediationMode = RemediationMode.AUTO
     after_seconds: float = 30.0
+    # How long the responders take to act once the breach is detected (a person paged and
+    # reading the dashboards): the incident develops meanwhile. Auto mode only.
+    response_delay_seconds: float = 0.0
     monolith: MonolithRemediation = MonolithRemediation()
     msa: MsaRemediation = MsaRemediation()
 
@@ -357,6 +360,11 @@ class Measurements:
     mttr_seconds: float | None = None
     downtime_seconds: float = 0.0
     remediation_seconds: float | None = None
+    # MTTR decomposed (detect is not part of it): set at recovery from the timeline.
+    detect_seconds: float | None = None
+    respond_seconds: float | None = None
+    repair_seconds: float | None = None
+    verify_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -519,6 +527,13 @@ class Status:
                 "mttrSeconds": _round(m.mttr_seconds),
                 "downtimeSeconds": _round(m.downtime_seconds),
                 "remediationSeconds": _round(m.remediation_seconds),
+                "detectSeconds": _round(m.detect_seconds),
+                "respondSeconds": _round(m.respond_seconds),
+                "repairSeconds": _round(m.repair_seconds),
+                "verifySeconds": _round(m.verify_seconds),
+                # For people: `kubectl get fsc` prints these columns as they are.
+                "mttr": None if m.mttr_seconds is None else human_duration(m.mttr_seconds),
+                "downtime": human_duration(m.downtime_seconds),
             },
             "blastRadius": {
                 "affectedServices": list(self.blast_radius.affected),
@@ -842,6 +857,18 @@ def _parse_remediation(r: _Reader, architecture: Architecture, duration: float) 
     after = r.duration("after", "30s", 0, 3600)
     if after >= duration:
         raise SpecError("spec.remediation.after must be shorter than spec.duration")
+    response_delay = r.duration("responseDelay", "0s", 0, 3600)
+    if response_delay >= duration:
+        raise SpecError("spec.remediation.responseDelay must be shorter than spec.duration")
+    if response_delay > 0 and mode is not RemediationMode.AUTO:
+        raise SpecError(
+            "spec.remediation.responseDelay applies only to mode Auto "
+            + (
+                "(in Manual mode the approval is the response)"
+                if mode is RemediationMode.MANUAL
+                else "(mode None remediates nothing)"
+            )
+        )
     if r.has("msa") and architecture is not Architecture.MSA:
         raise SpecError("spec.remediation.msa applies only to target.architecture msa")
     if r.has("monolith") and architecture is not Architecture.MONOLITH:
@@ -867,7 +894,13 @@ def _parse_remediation(r: _Reader, architecture: Architecture, duration: float) 
         raise SpecError("spec.remediation.msa.maxReplicas must be at least minReplicas")
     if msa.max_surge == 0 and msa.max_unavailable == 0:
         raise SpecError("spec.remediation.msa.maxSurge and maxUnavailable cannot both be 0")
-    return Remediation(mode=mode, after_seconds=after, monolith=monolith, msa=msa)
+    return Remediation(
+        mode=mode,
+        after_seconds=after,
+        response_delay_seconds=response_delay,
+        monolith=monolith,
+        msa=msa,
+    )
 
 
 def parse_scenario(body: Mapping[str, Any]) -> Scenario:
@@ -929,6 +962,10 @@ def parse_status(raw: Mapping[str, Any] | None) -> Status:
         mttr_seconds=_opt_float(m.get("mttrSeconds")),
         downtime_seconds=_opt_float(m.get("downtimeSeconds")) or 0.0,
         remediation_seconds=_opt_float(m.get("remediationSeconds")),
+        detect_seconds=_opt_float(m.get("detectSeconds")),
+        respond_seconds=_opt_float(m.get("respondSeconds")),
+        repair_seconds=_opt_float(m.get("repairSeconds")),
+        verify_seconds=_opt_float(m.get("verifySeconds")),
     )
     br = raw.get("blastRadius") or {}
     actions = tuple(

@@ -66,6 +66,20 @@ def format_duration(seconds: float) -> str:
     return f"{ms // 1000}s"
 
 
+def human_duration(seconds: float) -> str:
+    """A measured duration as kubectl prints an age ("48s", "2m5s", "17m", "3h4m")."""
+    whole = max(0, round(seconds))
+    if whole < 120:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 10:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+
+
 def parse_quantity(text: str | int | float) -> Decimal:
     """A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3") as a Decimal. Raises ValueError."""
     if isinstance(text, int | float):

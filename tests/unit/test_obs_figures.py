@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gameday_operator.figures import (
+    MttrParts,
     Sample,
     Slo,
     aggregates,
@@ -17,6 +18,7 @@ from gameday_operator.figures import (
     incident_shape,
     is_down,
     merge_intervals,
+    mttr_parts,
     mttr_seconds,
     remediation_seconds,
     run_end,
@@ -428,3 +430,20 @@ def test_shape_falls_back_to_the_recorded_baseline() -> None:
     with_recorded = incident_shape(after_injection, timeline, recorded_baseline_p95=0.5)
     assert with_recorded.latency_factor is not None
     assert "no baseline or degraded p95 latency to compare" not in with_recorded.reasons
+
+
+def test_mttr_parts_follow_the_timeline() -> None:
+    full = Timeline(
+        injected_at=t(0),
+        breach_detected_at=t(8),
+        remediation_started_at=t(38),
+        remediated_at=t(70),
+        recovered_at=t(95),
+    )
+    assert mttr_parts(full) == MttrParts(detect=8, respond=30, repair=32, verify=25)
+    # No remediation (mode None): verify runs from the breach.
+    healed = Timeline(injected_at=t(0), breach_detected_at=t(5), recovered_at=t(50))
+    assert mttr_parts(healed) == MttrParts(detect=5, respond=None, repair=None, verify=45)
+    # A remediation still running: nothing to verify yet, and no verify leg from the breach.
+    running = Timeline(injected_at=t(0), breach_detected_at=t(5), remediation_started_at=t(9))
+    assert mttr_parts(running) == MttrParts(detect=5, respond=4, repair=None, verify=None)

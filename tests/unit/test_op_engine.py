@@ -521,3 +521,72 @@ def test_time_based_msa_blast_radius_is_the_target_only() -> None:
     st = tick(sc, injected(sc), 5).status
     assert st.blast_radius.affected == ("order",)
     assert st.blast_radius.unaffected == ("gateway", "inventory", "payment")
+
+
+# ---------------------------------------------------------------------------- response delay
+
+
+def test_response_delay_lets_the_incident_develop_before_remediating() -> None:
+    sc = prom(remediation={"after": "20s", "responseDelay": "30s"})
+    breach = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3))
+    assert breach.status.phase is Phase.DEGRADED and breach.intents == ()
+    assert breach.status.timeline.breach_detected_at == at(5)
+    assert [e.message for e in breach.events if e.reason == "SteadyStateBreached"] == [
+        "SLO breached by monolith; remediation in 30s (responseDelay)"
+    ]
+    st = breach.status
+    for t in (10, 20, 34.9):
+        step = tick(sc, st, t, observation=obs(at(t), p95=4))
+        st = step.status
+        assert st.phase is Phase.DEGRADED and step.intents == ()
+        assert st.reason == "AwaitingResponse"
+        assert st.message.count("responders act in") == 1
+    assert "responders act in 0s" in st.message or "responders act in 1s" in st.message
+    # The peak keeps growing while nobody acts: the incident develops.
+    assert st.measurements.peak.p95_seconds == 4
+    go = tick(sc, st, 35, observation=obs(at(35), p95=4))
+    assert go.status.phase is Phase.REMEDIATING and go.intents == (Intent.REMEDIATE,)
+    assert go.status.timeline.remediation_started_at == at(35)
+
+
+def test_response_delay_does_not_hold_back_the_guardrails() -> None:
+    sc = prom(remediation={"after": "20s", "responseDelay": "60s"}, abort={"errorRatioAbove": 0.5})
+    st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status
+    aborted = tick(sc, st, 10, observation=obs(at(10), err=0.9))
+    assert aborted.status.phase is Phase.ABORTED
+
+
+def test_mttr_is_decomposed_at_recovery() -> None:
+    sc = prom(remediation={"after": "20s", "responseDelay": "10s"})
+    st = tick(sc, injected(sc, 0), 5, observation=obs(at(5), p95=3)).status  # detect 5 s
+    st = tick(sc, st, 15, observation=obs(at(15), p95=3)).status  # respond 10 s
+    assert st.phase is Phase.REMEDIATING
+    st = tick(
+        sc,
+        st,
+        27,
+        observation=obs(at(27), p95=3),
+        workload=Workload(desired_replicas=2, ready_replicas=2),
+    ).status  # repair 12 s
+    assert st.phase is Phase.VERIFYING
+    st = tick(sc, st, 30, observation=obs(at(30))).status
+    done = tick(sc, st, 60, observation=obs(at(60)))  # verify 33 s
+    m = done.status.measurements
+    assert done.status.phase is Phase.RECOVERED
+    assert (m.detect_seconds, m.respond_seconds, m.repair_seconds, m.verify_seconds) == (
+        5,
+        10,
+        12,
+        33,
+    )
+    assert m.mttr_seconds == 55 == m.respond_seconds + m.repair_seconds + m.verify_seconds
+    out = done.status.to_dict()["measurements"]
+    assert (out["mttr"], out["respondSeconds"]) == ("55s", 10)
+
+
+def test_mode_none_verify_runs_from_the_breach() -> None:
+    sc = prom(remediation={"after": "20s", "mode": "None"})
+    st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status
+    st = tick(sc, st, 10, observation=obs(at(10))).status
+    m = tick(sc, st, 40, observation=obs(at(40))).status.measurements
+    assert (m.respond_seconds, m.repair_seconds, m.verify_seconds) == (None, None, 35)

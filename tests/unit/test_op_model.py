@@ -33,6 +33,7 @@ from gameday_operator.units import (
     format_cpu,
     format_duration,
     format_memory,
+    human_duration,
     parse_duration,
     parse_quantity,
 )
@@ -343,6 +344,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         minimal(duration="1m", steadyState={"window": "1m"}),
         "window must be shorter",
     ),
+    (
+        "response delay beyond duration",
+        minimal(duration="2m", steadyState={"window": "10s"}, remediation={"responseDelay": "2m"}),
+        "responseDelay must be shorter",
+    ),
+    (
+        "response delay in manual mode",
+        minimal(remediation={"mode": "Manual", "responseDelay": "30s"}),
+        "approval is the response",
+    ),
+    (
+        "response delay with no remediation",
+        minimal(remediation={"mode": "None", "responseDelay": "30s"}),
+        "remediates nothing",
+    ),
     ("abort below slo", minimal(abort={"errorRatioAbove": 0.005}), "greater than"),
     ("error ratio over one", minimal(steadyState={"errorRatio": 2}), "between 0 and 1"),
     ("prometheus url", minimal(steadyState={"prometheus": {"url": "prom:9090"}}), "URL"),
@@ -403,6 +419,32 @@ def test_examples_parse(path: Path) -> None:
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_response_delay_parses_and_defaults_to_none() -> None:
+    assert parse_spec(minimal()).remediation.response_delay_seconds == 0
+    delayed = parse_spec(minimal(remediation={"responseDelay": "1m30s"}))
+    assert delayed.remediation.response_delay_seconds == 90
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.4, "0s"),
+        (44.6139, "45s"),
+        (119.4, "119s"),
+        (125, "2m5s"),
+        (180, "3m"),
+        (600, "10m"),
+        (10799, "179m"),
+        (10800, "3h"),
+        (11040, "3h4m"),
+        (-3, "0s"),
+    ],
+)
+def test_human_duration_reads_like_kubectl(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
 
 
 @pytest.mark.parametrize("text", ["", "5", "1x", "m5", "5m ", "-5s", "1m-2s"])

@@ -238,3 +238,16 @@ def test_action_detail_keeps_short_fields_and_leaves_manifests_out() -> None:
     assert detail_text(detail) == 'job=gd-x-load, patch={"spec":{"minReplicas":4}}'
     assert detail_text("x" * 500).endswith("…") and len(detail_text("x" * 500)) == 160
     assert detail_text(None) == ""
+
+
+def test_mttr_is_shown_decomposed() -> None:
+    raw = load_scenario_file(DATA / "scenario-monolith.yaml")
+    run = summarize(raw)
+    parts = run.mttr_parts
+    assert parts.respond is not None and parts.repair is not None and parts.verify is not None
+    # The legs add up to the MTTR the operator recorded (to its rounding).
+    assert parts.respond + parts.repair + parts.verify == pytest.approx(run.mttr_seconds, abs=0.01)
+    rows = {row.label: row.monolith for row in comparison_rows(run, run)}
+    assert rows["… time to respond (breach to action)"] == seconds_text(parts.respond)
+    assert rows["… time to verify (SLO held)"] == seconds_text(parts.verify)
+    assert rows["Time to detect (injected to breach)"] == seconds_text(parts.detect)

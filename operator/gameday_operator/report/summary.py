@@ -78,6 +78,7 @@ class RunSummary:
     mttr_seconds: float | None
     downtime_seconds: float | None
     remediation_seconds: float | None
+    mttr_parts: fig.MttrParts
     baseline: Figures
     peak: Figures
     recovered: Figures
@@ -189,6 +190,7 @@ def summarize(scenario: Mapping[str, Any], audit: Mapping[str, Any] | None = Non
         remediation_seconds=(
             remediation if remediation is not None else fig.remediation_seconds(timeline)
         ),
+        mttr_parts=fig.mttr_parts(timeline),
         baseline=_merge(parse_figures(measured.get("baseline")), computed.baseline),
         peak=_merge(parse_figures(measured.get("peak")), computed.peak),
         recovered=_merge(parse_figures(measured.get("recovered")), computed.recovered),
@@ -286,9 +288,12 @@ def comparison_rows(monolith: RunSummary, msa: RunSummary) -> list[Row]:
 
     return [
         row("Final phase", lambda r: r.phase),
+        row("Time to detect (injected to breach)", lambda r: seconds_text(r.mttr_parts.detect)),
         row("MTTR (breach to recovered)", lambda r: seconds_text(r.mttr_seconds)),
+        row("… time to respond (breach to action)", lambda r: seconds_text(r.mttr_parts.respond)),
+        row("… time to repair (change applied)", lambda r: seconds_text(r.remediation_seconds)),
+        row("… time to verify (SLO held)", lambda r: seconds_text(r.mttr_parts.verify)),
         row("Downtime", lambda r: seconds_text(r.downtime_seconds)),
-        row("Remediation took", lambda r: seconds_text(r.remediation_seconds)),
         row("Baseline p95 latency", lambda r: latency_text(r.baseline.p95_seconds)),
         row("Peak p95 latency", lambda r: latency_text(r.peak.p95_seconds)),
         row("Recovered p95 latency", lambda r: latency_text(r.recovered.p95_seconds)),
