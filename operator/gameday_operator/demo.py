@@ -27,10 +27,17 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 
+from gameday_operator.report.extras import (
+    Cost,
+    Footprint,
+    RouteFigures,
+    cost_between,
+    route_figures,
+)
 from gameday_operator.report.render import ReportPaths, write_report
 from gameday_operator.report.summary import RunSummary, pick_sides, summarize
 
@@ -468,6 +475,117 @@ def audit_clean(result: Mapping[str, Any]) -> bool:
     return not (result.get("lost") or result.get("duplicates") or result.get("wrong_status"))
 
 
+# ------------------------------------------------------------- node, footprint, route figures
+
+# Below this the node, not the pods' CPU limits, bounds part of the incident: the comparison
+# would then measure the machine as much as the architectures.
+NODE_IDLE_FLOOR = 0.15
+NODE_SAMPLE_SECONDS = 5.0
+
+
+def _cpu_millicores(quantity: str) -> int:
+    from gameday_operator.units import parse_quantity
+
+    return int(parse_quantity(quantity) * 1000)
+
+
+def node_idle_cpu(kubectl: Kubectl) -> float | None:
+    """The least idle share of CPU over the nodes, from each kubelet's summary (cAdvisor's
+    usageNanoCores over the node's capacity); None when no kubelet answers."""
+    idle: list[float] = []
+    for node in kubectl.json("get", "nodes", step="node")["items"]:
+        name = node["metadata"]["name"]
+        capacity = _cpu_millicores(str(node["status"]["capacity"]["cpu"])) * 1_000_000
+        done = kubectl.run(
+            "get", "--raw", f"/api/v1/nodes/{name}/proxy/stats/summary", check=False, step="node"
+        )
+        if done.returncode != 0 or capacity <= 0:
+            continue
+        used = (json.loads(done.stdout).get("node") or {}).get("cpu", {}).get("usageNanoCores")
+        if used is not None:
+            idle.append(max(0.0, 1 - float(used) / capacity))
+    return min(idle) if idle else None
+
+
+def footprint(kubectl: Kubectl, namespace: str) -> Footprint:
+    """Every Deployment's live pods (not terminating) and the CPU limits they hold."""
+    deployments = {
+        d["metadata"]["name"]
+        for d in kubectl.json("-n", namespace, "get", "deployments", step="footprint")["items"]
+    }
+    pods: dict[str, list[str]] = {name: [] for name in deployments}
+    cpu: dict[str, int] = dict.fromkeys(deployments, 0)
+    for pod in kubectl.json("-n", namespace, "get", "pods", step="footprint")["items"]:
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") not in (
+            "Pending",
+            "Running",
+        ):
+            continue
+        owners = [o["name"] for o in meta.get("ownerReferences") or [] if o["kind"] == "ReplicaSet"]
+        owner = owners[0].rsplit("-", 1)[0] if owners else ""
+        if owner not in deployments:
+            continue
+        pods[owner].append(meta["name"])
+        for container in pod["spec"]["containers"]:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("cpu")
+            cpu[owner] += _cpu_millicores(str(limit)) if limit else 0
+    return Footprint({k: tuple(sorted(v)) for k, v in pods.items()}, cpu)
+
+
+PROMETHEUS_PROXY = (
+    f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/services/prometheus:9090/proxy/api/v1/query"
+)
+CUSTOMER_ROUTES = 'route!~"/(healthz|readyz|metrics)"'
+
+
+def prometheus_vector(kubectl: Kubectl, query: str, at: datetime) -> list[Json]:
+    """An instant query through the API server's service proxy (no port-forward needed)."""
+    path = f"{PROMETHEUS_PROXY}?query={quote(query, safe='')}&time={at.timestamp():.3f}"
+    done = kubectl.run("get", "--raw", path, check=False, step="routes", timeout=60)
+    if done.returncode != 0:
+        return []
+    body = json.loads(done.stdout)
+    result = (body.get("data") or {}).get("result") if isinstance(body, dict) else None
+    return list(result) if isinstance(result, list) else []
+
+
+def incident_routes(
+    kubectl: Kubectl, shape: Shape, scenario: Mapping[str, Any]
+) -> list[RouteFigures]:
+    """Per service and route: p95 over the minute before injection, and the worst p95 and
+    error ratio from injection until remediation started (or the run ended)."""
+    from gameday_operator.model import parse_time
+
+    status = scenario.get("status") or {}
+    timeline = status.get("timeline") or {}
+    injected = parse_time(timeline.get("injectedAt"))
+    end = parse_time(
+        timeline.get("remediationStartedAt")
+        or timeline.get("recoveredAt")
+        or timeline.get("completedAt")
+    )
+    if injected is None or end is None or end <= injected:
+        return []
+    window = str((scenario.get("spec") or {}).get("steadyState", {}).get("window", "20s"))
+    span = max(5, int((end - injected).total_seconds()))
+    match = f'namespace="{shape.namespace}",{CUSTOMER_ROUTES}'
+    rate_bucket = f"rate(shop_http_request_duration_seconds_bucket{{{match}}}[{window}])"
+    p95 = f"histogram_quantile(0.95, sum by (service, route, le) ({rate_bucket}))"
+    errors = (
+        "sum by (service, route) (rate(shop_http_request_duration_seconds_count"
+        f'{{{match},code=~"5.."}}[{window}])) / sum by (service, route) '
+        f"(rate(shop_http_request_duration_seconds_count{{{match}}}[{window}]))"
+    )
+    return list(
+        route_figures(
+            prometheus_vector(kubectl, f"avg_over_time(({p95})[60s:5s])", injected),
+            prometheus_vector(kubectl, f"max_over_time(({p95})[{span}s:5s])", end),
+            prometheus_vector(kubectl, f"max_over_time(({errors})[{span}s:5s])", end),
+        )
+    )
+
+
 # ---------------------------------------------------------------------------------- scenarios
 
 FSC = "failurescenarios.gameday.io"
@@ -518,13 +636,16 @@ class Progress:
     ready: int
     desired: int
     message: str = ""
+    node_idle: float | None = None
 
     def line(self) -> str:
         p95 = "   -  " if self.p95_seconds is None else f"{self.p95_seconds:6.2f}s"
         err = "   -  " if self.error_ratio is None else f"{self.error_ratio:6.1%}"
+        idle = "  - " if self.node_idle is None else f"{self.node_idle:4.0%}"
         return (
             f"[{self.shape:8}] {self.phase:11} {self.elapsed_seconds:5.0f}s  p95 {p95}  "
-            f"errors {err}  replicas {self.ready}/{self.desired}  {self.message}"
+            f"errors {err}  replicas {self.ready}/{self.desired}  node idle {idle}  "
+            f"{self.message}"
         )
 
 
@@ -547,18 +668,41 @@ def replicas(kubectl: Kubectl, shape: Shape) -> tuple[int, int]:
     return int((d.get("status") or {}).get("readyReplicas") or 0), int(d["spec"]["replicas"])
 
 
+# Phases in which faults are in and the node's idle CPU is what the sizing is judged by.
+FAULT_PHASES = ("Injecting", "Degraded", "Remediating", "Verifying")
+
+
+@dataclass
+class ScenarioRun:
+    """A finished scenario and what the demo saw of the cluster while it ran."""
+
+    scenario: Json
+    node_idle: list[tuple[float, float]] = field(default_factory=list)  # (elapsed s, idle share)
+    before: Footprint | None = None
+    after: Footprint | None = None
+
+    @property
+    def cost(self) -> Cost | None:
+        if self.before is None or self.after is None:
+            return None
+        return cost_between(self.before, self.after)
+
+
 def run_scenario(
     kubectl: Kubectl,
     shape: Shape,
     report: Callable[[Progress], None],
     heartbeat_seconds: float = 15.0,
     poll_seconds: float = 3.0,
-) -> Json:
+) -> ScenarioRun:
     """Applies the shape's seed scenario and follows it until the operator has finished it
-    (terminal phase and every action reverted); returns the finished object."""
+    (terminal phase and every action reverted). While faults are in, a line every 5 s with
+    the node's idle CPU; the namespace's footprint is taken at apply and once the change is
+    complete, for what the remediation cost."""
     step = f"{shape.name} game day"
     delete_scenario(kubectl, shape)
     document = shape.scenario()
+    run = ScenarioRun(scenario={}, before=footprint(kubectl, shape.namespace))
     kubectl.run("create", "-f", "-", stdin=json.dumps(document), step=step)
     duration = parse_seconds(str(document["spec"].get("duration", "5m")))
     started = time.monotonic()
@@ -572,7 +716,15 @@ def run_scenario(
         status = scenario.get("status") or {}
         phase = str(status.get("phase") or "Pending")
         now = time.monotonic()
-        if phase != last_phase or now - last_line >= heartbeat_seconds:
+        in_faults = phase in FAULT_PHASES
+        change_complete = (status.get("timeline") or {}).get("remediatedAt")
+        if run.after is None and change_complete and phase in ("Verifying", "Recovered"):
+            run.after = footprint(kubectl, shape.namespace)
+        every = NODE_SAMPLE_SECONDS if in_faults else heartbeat_seconds
+        if phase != last_phase or now - last_line >= every:
+            idle = node_idle_cpu(kubectl) if in_faults else None
+            if idle is not None:
+                run.node_idle.append((now - started, idle))
             p95, err = latest_figures(status)
             ready, desired = replicas(kubectl, shape)
             report(
@@ -585,12 +737,14 @@ def run_scenario(
                     ready,
                     desired,
                     str(status.get("message") or "")[:70],
+                    idle,
                 )
             )
             last_phase, last_line = phase, now
         completed = (status.get("timeline") or {}).get("completedAt")
         if phase in TERMINAL and completed:
-            return scenario
+            run.scenario = scenario
+            return run
         if now > deadline:
             raise DemoError(
                 step,
@@ -598,7 +752,7 @@ def run_scenario(
                 f"kubectl -n {shape.namespace} get fsc {shape.scenario_name} -o yaml; "
                 f"kubectl -n {OPERATOR_NAMESPACE} logs deploy/gameday-operator",
             )
-        time.sleep(poll_seconds)
+        time.sleep(min(poll_seconds, every))
 
 
 def parse_seconds(text: str) -> float:
@@ -714,6 +868,9 @@ class ShapeRun:
     leftovers: list[str]
     untouched_changed: list[str]
     wall_seconds: float
+    node_idle: list[tuple[float, float]] = field(default_factory=list)
+    routes: list[RouteFigures] = field(default_factory=list)
+    cost: Cost | None = None
 
     @property
     def status(self) -> Json:
@@ -730,6 +887,10 @@ class ShapeRun:
     @property
     def blast_radius(self) -> Json:
         return dict(self.status.get("blastRadius") or {})
+
+    @property
+    def min_node_idle(self) -> float | None:
+        return min((idle for _, idle in self.node_idle), default=None)
 
 
 def play(
@@ -751,14 +912,30 @@ def play(
     try:
         time.sleep(traffic.warmup_seconds)
         say(f"[{shape.name}] applying {shape.example.relative_to(REPO)}")
-        scenario = run_scenario(kubectl, shape, report)
+        played = run_scenario(kubectl, shape, report)
     finally:
         result = stop_customers(kubectl, shape)
+    scenario = played.scenario
+    routes = incident_routes(kubectl, shape, scenario)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"scenario-{shape.name}.yaml").write_text(yaml.safe_dump(scenario))
     (out_dir / f"accepted-{shape.name}.jsonl").write_text(result.accepted_log)
     (out_dir / f"traffic-{shape.name}.json").write_text(
         json.dumps({"orders": result.orders, "catalog": result.catalog}, indent=2)
+    )
+    cost = played.cost
+    (out_dir / f"cluster-{shape.name}.json").write_text(
+        json.dumps(
+            {
+                "routes": [r.to_dict() for r in routes],
+                "cost": cost.to_dict() if cost else None,
+                "nodeIdle": [
+                    {"elapsedSeconds": round(t, 1), "idle": round(i, 4)}
+                    for t, i in played.node_idle
+                ],
+            },
+            indent=2,
+        )
     )
     found = audit(kubectl, shape)
     (out_dir / f"audit-{shape.name}.json").write_text(json.dumps(found, indent=2))
@@ -770,6 +947,9 @@ def play(
         leftovers=leftovers(kubectl, shape, scenario),
         untouched_changed=changed_since(before, snapshot(kubectl, shape)),
         wall_seconds=time.monotonic() - began,
+        node_idle=played.node_idle,
+        routes=routes,
+        cost=cost,
     )
     delete_customers(kubectl, shape)
     return run
@@ -785,9 +965,12 @@ def outcome_lines(run: ShapeRun) -> list[str]:
 
     lines = [
         f"[{run.shape.name}] {run.phase}: {run.status.get('message', '')}",
-        f"    MTTR {num(m.get('mttrSeconds'), '.1f')}s  downtime "
-        f"{num(m.get('downtimeSeconds'), '.1f')}s  peak p95 "
-        f"{num(peak.get('p95LatencySeconds'), '.2f')}s  peak errors "
+        f"    MTTR {num(m.get('mttrSeconds'), '.1f')}s (respond "
+        f"{num(m.get('respondSeconds'), '.1f')}s, repair {num(m.get('repairSeconds'), '.1f')}s, "
+        f"verify {num(m.get('verifySeconds'), '.1f')}s; detected after "
+        f"{num(m.get('detectSeconds'), '.1f')}s)  downtime "
+        f"{num(m.get('downtimeSeconds'), '.1f')}s",
+        f"    peak p95 {num(peak.get('p95LatencySeconds'), '.2f')}s  peak errors "
         f"{num(peak.get('errorRatio'), '.1%')}",
         f"    blast radius: affected {br.get('affectedServices', [])}, "
         f"unaffected {br.get('unaffectedServices', [])}",
@@ -797,6 +980,28 @@ def outcome_lines(run: ShapeRun) -> list[str]:
         "    faults reverted: "
         + ("yes" if not run.leftovers else "NO — " + "; ".join(run.leftovers)),
     ]
+    for r in run.routes:
+        lines.append(
+            f"    route {r.service} {r.route}: p95 {num(r.baseline_p95_seconds, '.3f')}s → "
+            f"{num(r.peak_p95_seconds, '.3f')}s, errors up to {num(r.peak_error_ratio, '.1%')}"
+        )
+    if run.cost is not None:
+        c = run.cost
+        lines.append(
+            f"    remediation cost: +{c.cpu_millicores_added}m CPU, +{c.pods_added} pods, "
+            f"{c.pods_restarted} pods restarted, touched {list(c.services_touched)}"
+        )
+    idle = run.min_node_idle
+    if idle is not None:
+        verdict = (
+            "above the floor"
+            if idle > NODE_IDLE_FLOOR
+            else "BELOW the floor: the node, not the pods' limits, bound part of the incident"
+        )
+        lines.append(
+            f"    node idle CPU while faults were in: at least {idle:.0%} "
+            f"({verdict} of {NODE_IDLE_FLOOR:.0%})"
+        )
     if run.shape.untouched:
         lines.append(
             f"    {', '.join(run.shape.untouched)} untouched: "
@@ -809,7 +1014,7 @@ def outcome_lines(run: ShapeRun) -> list[str]:
 
 
 def summaries(runs: Sequence[ShapeRun]) -> list[RunSummary]:
-    return [summarize(r.scenario, r.audit) for r in runs]
+    return [summarize(r.scenario, r.audit, routes=r.routes, cost=r.cost) for r in runs]
 
 
 def make_report(runs: Sequence[ShapeRun], out_dir: Path) -> ReportPaths:

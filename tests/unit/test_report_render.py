@@ -251,3 +251,21 @@ def test_mttr_is_shown_decomposed() -> None:
     assert rows["… time to respond (breach to action)"] == seconds_text(parts.respond)
     assert rows["… time to verify (SLO held)"] == seconds_text(parts.verify)
     assert rows["Time to detect (injected to breach)"] == seconds_text(parts.detect)
+
+
+def test_routes_and_cost_from_the_cluster_are_rendered() -> None:
+    from gameday_operator.report.extras import Cost, RouteFigures
+
+    raw = load_scenario_file(DATA / "scenario-monolith.yaml")
+    run = summarize(
+        raw,
+        routes=[RouteFigures("monolith", "/products", 0.01, 0.95, 0.31)],
+        cost=Cost(400, 0, 2, ("shop-monolith",)),
+    )
+    markdown = render_markdown(run, run, WHEN)
+    html = render_html(run, run, {"monolith": b"png", "msa": b"png"}, WHEN)
+    for text in ("/products", "950 ms", "95.0x", "31.0%", "+400m CPU, +0 pods", "shop-monolith"):
+        assert text in markdown, text
+        assert text in html, text
+    rows = {row.label: row.monolith for row in comparison_rows(run, run)}
+    assert rows["Pods restarted by it"] == "2"

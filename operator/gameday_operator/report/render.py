@@ -14,6 +14,7 @@ from gameday_operator.report.plots import timeseries_png
 from gameday_operator.report.summary import (
     RunSummary,
     comparison_rows,
+    factor_text,
     latency_text,
     ratio_text,
     seconds_text,
@@ -41,6 +42,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         ratio=ratio_text,
         services=services_text,
         shape=shape_text,
+        factor=factor_text,
         md=markdown_cell,
         clock=clock_text,
     )

@@ -24,6 +24,7 @@ from gameday_operator.model import (
     parse_time,
     parse_timeline,
 )
+from gameday_operator.report.extras import Cost, RouteFigures
 
 ARCHITECTURES = ("monolith", "msa")
 MILESTONES: tuple[tuple[str, str], ...] = (
@@ -87,6 +88,9 @@ class RunSummary:
     samples: tuple[Sample, ...]
     shape: ShapeVerdict
     audit: Audit | None
+    # From the cluster, not the status: Prometheus per route, the namespace's footprint.
+    routes: tuple[RouteFigures, ...] = ()
+    cost: Cost | None = None
 
     @property
     def title(self) -> str:
@@ -128,7 +132,13 @@ def _services(
     return ("gateway", "order", "inventory", "payment") if architecture == "msa" else ("monolith",)
 
 
-def summarize(scenario: Mapping[str, Any], audit: Mapping[str, Any] | None = None) -> RunSummary:
+def summarize(
+    scenario: Mapping[str, Any],
+    audit: Mapping[str, Any] | None = None,
+    *,
+    routes: Sequence[RouteFigures] = (),
+    cost: Cost | None = None,
+) -> RunSummary:
     """A FailureScenario (as `kubectl get fsc NAME -o yaml` shows it) → its summary."""
     metadata = scenario.get("metadata") or {}
     spec = scenario.get("spec") or {}
@@ -203,6 +213,8 @@ def summarize(scenario: Mapping[str, Any], audit: Mapping[str, Any] | None = Non
             recorded_baseline_p95=parse_figures(measured.get("baseline")).p95_seconds,
         ),
         audit=Audit.from_json(audit) if audit is not None else None,
+        routes=tuple(routes),
+        cost=cost,
     )
 
 
@@ -265,6 +277,16 @@ def audit_text(audit: Audit | None, field: str) -> str:
     return f"{count} of {audit.checked}"
 
 
+def cost_text(cost: Cost | None) -> str:
+    if cost is None:
+        return MISSING
+    return f"{cost.cpu_millicores_added:+d}m CPU, {cost.pods_added:+d} pods"
+
+
+def factor_text(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1f}x"
+
+
 def shape_text(shape: ShapeVerdict) -> str:
     factor = MISSING if shape.latency_factor is None else f"{shape.latency_factor:.1f}x"
     errors = ratio_text(shape.peak_error_ratio)
@@ -304,6 +326,15 @@ def comparison_rows(monolith: RunSummary, msa: RunSummary) -> list[Row]:
         row("Affected services", lambda r: services_text(r.blast_radius.affected)),
         row("Unaffected services", lambda r: services_text(r.blast_radius.unaffected)),
         row("Actions taken", lambda r: str(len(r.actions))),
+        row("Remediation added", lambda r: cost_text(r.cost)),
+        row(
+            "Pods restarted by it",
+            lambda r: MISSING if r.cost is None else str(r.cost.pods_restarted),
+        ),
+        row(
+            "Services it touched",
+            lambda r: MISSING if r.cost is None else services_text(r.cost.services_touched),
+        ),
         row("Seed incident shape", lambda r: shape_text(r.shape)),
     ]
 
