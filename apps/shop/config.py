@@ -40,14 +40,18 @@ class ShopConfig:
     migrate: bool = False
     pool_min_size: int = 2
     pool_max_size: int = 10
-    pool_timeout_seconds: float = 5.0
-    statement_timeout_ms: int = 10_000
+    # Bounds, from the customer inward (docs/shop.md, "Bounds, and why"): each fails inside
+    # the one around it, with its own answer.
+    max_in_flight: int = 100
+    request_timeout_seconds: float = 15.0
+    pool_timeout_seconds: float = 2.0
+    statement_timeout_ms: int = 5_000
     http_timeout_seconds: float = 2.0
     http_retries: int = 2
     http_backoff_seconds: float = 0.05
     http_max_connections: int = 100
-    # The gateway waits for a whole order saga, which itself retries its calls.
-    gateway_timeout_seconds: float = 30.0
+    # The gateway's call to a service: no longer than the entry timeout it answers under.
+    gateway_timeout_seconds: float = 15.0
     cache_ttl_seconds: float = 2.0
     payment_decline_card: str = "decline"
     payment_limit_cents: int = 1_000_000
@@ -112,6 +116,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "MIGRATE": ("migrate", _parse_bool),
     "POOL_MIN_SIZE": ("pool_min_size", _non_negative_int),
     "POOL_MAX_SIZE": ("pool_max_size", _positive(int)),
+    "MAX_IN_FLIGHT": ("max_in_flight", _positive(int)),
+    "REQUEST_TIMEOUT_SECONDS": ("request_timeout_seconds", _positive(float)),
     "POOL_TIMEOUT_SECONDS": ("pool_timeout_seconds", _positive(float)),
     "STATEMENT_TIMEOUT_MS": ("statement_timeout_ms", _non_negative_int),
     "HTTP_TIMEOUT_SECONDS": ("http_timeout_seconds", _positive(float)),
@@ -179,6 +185,14 @@ def validate(config: ShopConfig) -> list[str]:
         problems.append(
             "SHOP_SAGA_DEADLINE_SECONDS must not be below SHOP_SAGA_RETRY_AFTER_SECONDS"
         )
+    has_database = config.role in ROLES_WITH_DATABASE
+    if has_database and config.statement_timeout_ms / 1000 >= config.request_timeout_seconds:
+        problems.append(
+            "SHOP_STATEMENT_TIMEOUT_MS must be below SHOP_REQUEST_TIMEOUT_SECONDS: a slow "
+            "statement must fail inside the entry timeout"
+        )
+    if has_database and config.pool_timeout_seconds >= config.request_timeout_seconds:
+        problems.append("SHOP_POOL_TIMEOUT_SECONDS must be below SHOP_REQUEST_TIMEOUT_SECONDS")
     if config.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"SHOP_LOG_LEVEL: unknown level {config.log_level!r}")
     return problems

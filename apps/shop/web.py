@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from shop.bounds import RequestGuard
 from shop.cache import Cache
 from shop.clients import InventoryClient, PaymentClient, ServiceClient
 from shop.config import Role, ShopConfig
@@ -201,8 +202,12 @@ def build_app(config: ShopConfig) -> Starlette:
         log.error("database error", extra={"path": request.url.path, "error": str(exc)})
         return JSONResponse({"error": "database error"}, status_code=500)
 
+    # The monolith and the gateway are the shop's entries: they answer 504 past the entry
+    # timeout. Every role sheds past its in-flight bound.
+    entry = config.role in (Role.MONOLITH, Role.GATEWAY)
+    guard = RequestGuard(config.max_in_flight, config.request_timeout_seconds if entry else None)
     routes = [
-        *_role_routes(res),
+        *(Route(r.path, guard.guard(r.endpoint), methods=r.methods) for r in _role_routes(res)),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -213,6 +218,9 @@ def build_app(config: ShopConfig) -> Starlette:
         middleware=[Middleware(RequestMetrics, service=service)],
         exception_handlers={
             PoolTimeout: unavailable,
+            # A statement cancelled at statement_timeout is the database's class-57
+            # OperationalError, but it is this request's failure, not an unreachable database.
+            psycopg.errors.QueryCanceled: database_error,
             psycopg.OperationalError: unavailable,
             psycopg.Error: database_error,
         },

@@ -572,6 +572,11 @@ def incident_routes(
     match = f'namespace="{shape.namespace}",{CUSTOMER_ROUTES}'
     rate_bucket = f"rate(shop_http_request_duration_seconds_bucket{{{match}}}[{window}])"
     p95 = f"histogram_quantile(0.95, sum by (service, route, le) ({rate_bucket}))"
+    # Before the faults, one quantile over a whole minute: no window of it is empty.
+    baseline = (
+        "histogram_quantile(0.95, sum by (service, route, le) "
+        f"(rate(shop_http_request_duration_seconds_bucket{{{match}}}[60s])))"
+    )
     errors = (
         "sum by (service, route) (rate(shop_http_request_duration_seconds_count"
         f'{{{match},code=~"5.."}}[{window}])) / sum by (service, route) '
@@ -579,7 +584,7 @@ def incident_routes(
     )
     return list(
         route_figures(
-            prometheus_vector(kubectl, f"avg_over_time(({p95})[60s:5s])", injected),
+            prometheus_vector(kubectl, baseline, injected),
             prometheus_vector(kubectl, f"max_over_time(({p95})[{span}s:5s])", end),
             prometheus_vector(kubectl, f"max_over_time(({errors})[{span}s:5s])", end),
         )

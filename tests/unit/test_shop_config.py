@@ -98,3 +98,40 @@ def test_lists_every_problem_at_once() -> None:
     message = str(raised.value)
     for needed in ("SHOP_DATABASE_URL", "SHOP_INVENTORY_URL", "SHOP_PAYMENT_URL"):
         assert needed in message
+
+
+def test_bounds_default_from_the_customer_inward() -> None:
+    config = config_from_env({"SHOP_DATABASE_URL": "postgresql://db/shop"})
+    assert config.max_in_flight == 100
+    # Each bound fails inside the one around it.
+    assert config.statement_timeout_ms / 1000 < config.request_timeout_seconds
+    assert config.pool_timeout_seconds < config.request_timeout_seconds
+    assert config.gateway_timeout_seconds <= config.request_timeout_seconds
+    retried = (config.http_retries + 1) * config.http_timeout_seconds
+    assert retried < config.request_timeout_seconds
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"SHOP_STATEMENT_TIMEOUT_MS": "20000"}, "STATEMENT_TIMEOUT_MS must be below"),
+        ({"SHOP_POOL_TIMEOUT_SECONDS": "15"}, "POOL_TIMEOUT_SECONDS must be below"),
+        ({"SHOP_MAX_IN_FLIGHT": "0"}, "SHOP_MAX_IN_FLIGHT: must be positive"),
+        ({"SHOP_REQUEST_TIMEOUT_SECONDS": "-1"}, "REQUEST_TIMEOUT_SECONDS: must be positive"),
+    ],
+)
+def test_bounds_out_of_order_are_refused(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        config_from_env({"SHOP_DATABASE_URL": "postgresql://db/shop", **env})
+
+
+def test_a_gateway_has_no_database_bounds_to_order() -> None:
+    config = config_from_env(
+        {
+            "SHOP_ROLE": "gateway",
+            "SHOP_ORDER_URL": "http://order",
+            "SHOP_CATALOG_URL": "http://inventory",
+            "SHOP_REQUEST_TIMEOUT_SECONDS": "1",
+        }
+    )
+    assert config.request_timeout_seconds == 1
