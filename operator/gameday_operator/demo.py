@@ -213,6 +213,10 @@ class Traffic:
     catalog_rps: float = 5.0
     warmup_seconds: float = 30.0  # Prometheus needs a full window of traffic before the baseline
     max_seconds: float = 900.0  # the load stops by itself after this, whatever happens
+    # A customer gives up after this, as a mobile or browser client's request timeout does,
+    # and counts it as a failure; shorter than the shop's 15 s entry timeout, so an order can
+    # commit after its customer was told nothing.
+    client_timeout_seconds: float = 10.0
 
 
 # ------------------------------------------------------------------------------------ deploy
@@ -298,10 +302,12 @@ def customers_pod(shape: Shape, traffic: Traffic) -> Json:
     duration = f"{int(traffic.max_seconds)}s"
     script = (
         f"gameday-chaos load --url {base}/orders --rps {traffic.order_rps:g} "
-        f"--duration {duration} --timeout 30s --accepted-log /tmp/accepted.jsonl "
+        f"--duration {duration} --timeout {traffic.client_timeout_seconds:g}s "
+        "--accepted-log /tmp/accepted.jsonl "
         "--summary /tmp/orders.json > /tmp/orders.log 2>&1 & echo $! > /tmp/orders.pid; "
         f"gameday-chaos load --url {base}/products --method GET --rps {traffic.catalog_rps:g} "
-        f"--duration {duration} --timeout 30s --summary /tmp/catalog.json "
+        f"--duration {duration} --timeout {traffic.client_timeout_seconds:g}s "
+        "--summary /tmp/catalog.json "
         "> /tmp/catalog.log 2>&1 & echo $! > /tmp/catalog.pid; "
         "wait; touch /tmp/done; sleep 3600"
     )
