@@ -22,14 +22,31 @@ class AcceptedLogError(ValueError):
     pass
 
 
+# What a customer was told about one attempt.
+ACCEPTED, FAILED, TIMEOUT, ERROR = "accepted", "failed", "timeout", "error"
+# The main categories: exactly one per attempted idempotency key.
+CATEGORIES = ("ok", "lost", "phantom", "stuck", "pending", "failed_cleanly")
+
+
 @dataclass(frozen=True)
 class AcceptedOrder:
-    """One response a client accepted, as the load generator logged it."""
+    """One order attempt, as the load generator logged it (a line without `outcome` is an
+    accepted answer, the older log's only kind)."""
 
     order_id: str
     idempotency_key: str
     status: str
     at: float
+    outcome: str = ACCEPTED
+    attempt: int = 1
+    http_status: int | None = None
+
+    @property
+    def ambiguous(self) -> bool:
+        """The customer cannot know whether the order was placed: a 5xx, a timeout, an error."""
+        if self.outcome == FAILED:
+            return self.http_status is None or self.http_status >= 500
+        return self.outcome in (TIMEOUT, ERROR)
 
 
 @dataclass(frozen=True)
@@ -52,13 +69,25 @@ class AuditResult:
     lost: list[dict[str, object]] = field(default_factory=list)
     duplicates: list[dict[str, object]] = field(default_factory=list)
     wrong_status: list[dict[str, object]] = field(default_factory=list)
+    attempted: int = 0
+    categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    categorised: int = 0
+    duplicated: int = 0
+    retries: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "resolved": 0, "still_ambiguous": 0}
+    )
+    by_key: dict[str, str] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not (self.lost or self.duplicates or self.wrong_status)
+        bad = self.categories["lost"] + self.categories["phantom"] + self.categories["stuck"]
+        return not (self.lost or self.duplicates or self.wrong_status or bad)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        out = asdict(self)
+        del out["by_key"]
+        out["categories"] = {**self.categories, "duplicated": self.duplicated}
+        return out
 
 
 def _timestamp(raw: object) -> float:
@@ -83,13 +112,20 @@ def parse_accepted_log(lines: Iterable[str]) -> list[AcceptedOrder]:
             continue
         try:
             entry = json.loads(line)
+            outcome = str(entry.get("outcome", ACCEPTED))
+            if outcome not in (ACCEPTED, FAILED, TIMEOUT, ERROR):
+                raise ValueError(f"unknown outcome {outcome!r}")
+            code = entry.get("http_status")
             accepted.append(
                 AcceptedOrder(
                     # A 2xx answer without an order id is still a promise; "" is never found.
-                    order_id=str(entry["order_id"] or ""),
+                    order_id=str(entry.get("order_id") or ""),
                     idempotency_key=str(entry["idempotency_key"]),
-                    status=str(entry["status"]),
+                    status=str(entry["status"] if outcome == ACCEPTED else entry.get("status")),
                     at=_timestamp(entry.get("at", 0.0)),
+                    outcome=outcome,
+                    attempt=int(entry.get("attempt", 1)),
+                    http_status=None if code is None else int(code),
                 )
             )
         except (ValueError, KeyError, TypeError) as err:
@@ -106,6 +142,8 @@ def reconcile(
     pending_bound_seconds: float,
 ) -> AuditResult:
     """`payments` is None when no payment data was given: charge checks are then skipped."""
+    attempts = list(accepted)
+    accepted = [a for a in attempts if a.outcome == ACCEPTED]
     result = AuditResult(checked=len(accepted))
     by_id = {o.order_id: o for o in orders}
     by_key: dict[str, list[StoredOrder]] = defaultdict(list)
@@ -191,7 +229,73 @@ def reconcile(
                 "pending too long",
                 age_seconds=round(now - order.created_at, 1),
             )
+    _categorise(result, attempts, by_id, by_key, charges, now, pending_bound_seconds)
     return result
+
+
+def _final(tries: Sequence[AcceptedOrder]) -> AcceptedOrder:
+    """What the customer was finally told: the latest attempt (a definitive answer wins a tie)."""
+    return max(tries, key=lambda a: (a.attempt, not a.ambiguous, a.at))
+
+
+def categorise_key(
+    final: AcceptedOrder,
+    stored: Sequence[StoredOrder],
+    by_id: dict[str, StoredOrder],
+    charged: bool,
+    *,
+    now: float,
+    pending_bound_seconds: float,
+) -> str:
+    """One key's main category from its final outcome and what the system holds."""
+    if final.outcome == ACCEPTED:
+        order = by_id.get(final.order_id)
+        if order is None or (final.status == "CONFIRMED" and order.status != "CONFIRMED"):
+            return "lost"
+        if final.status == "FAILED" and (order.status == "CONFIRMED" or charged):
+            return "phantom"
+        if order.status == "PENDING":
+            stuck = now - order.created_at > pending_bound_seconds
+            return "stuck" if stuck else ("ok" if final.status == "PENDING" else "pending")
+        return "ok"
+    if any(o.status == "CONFIRMED" for o in stored) or charged:
+        return "phantom"
+    pending = [o for o in stored if o.status == "PENDING"]
+    if pending:
+        stuck = any(now - o.created_at > pending_bound_seconds for o in pending)
+        return "stuck" if stuck else "pending"
+    return "failed_cleanly"
+
+
+def _categorise(
+    result: AuditResult,
+    attempts: Sequence[AcceptedOrder],
+    by_id: dict[str, StoredOrder],
+    by_key: dict[str, list[StoredOrder]],
+    charges: dict[str, int],
+    now: float,
+    pending_bound_seconds: float,
+) -> None:
+    per_key: dict[str, list[AcceptedOrder]] = defaultdict(list)
+    for attempt in attempts:
+        per_key[attempt.idempotency_key].append(attempt)
+    duplicated_keys = {str(d["idempotency_key"]) for d in result.duplicates}
+    for key, tries in sorted(per_key.items()):
+        final = _final(tries)
+        stored = by_key.get(key, [])
+        charged = any(charges[o.order_id] for o in stored)
+        category = categorise_key(
+            final, stored, by_id, charged, now=now, pending_bound_seconds=pending_bound_seconds
+        )
+        result.categories[category] += 1
+        result.by_key[key] = category
+        result.duplicated += key in duplicated_keys
+        first = min(tries, key=lambda a: (a.attempt, a.at))
+        result.retries["sent"] += sum(1 for a in tries if a.attempt > 1)
+        if first.ambiguous and len(tries) > 1:
+            result.retries["resolved" if not final.ambiguous else "still_ambiguous"] += 1
+    result.attempted = len(per_key)
+    result.categorised = sum(result.categories.values())
 
 
 @dataclass

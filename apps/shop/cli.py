@@ -83,7 +83,7 @@ def migrate(role: str | None, database_url: str | None) -> None:
     "--accepted-log",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="JSON lines: one object per response a client accepted.",
+    help="JSON lines: one object per order attempt (older logs: per accepted answer).",
 )
 @click.option(
     "--database-url",
@@ -119,6 +119,11 @@ def audit(
         click.echo(
             f"checked {result.checked}: {len(result.lost)} lost, "
             f"{len(result.duplicates)} duplicates, {len(result.wrong_status)} wrong statuses"
+        )
+        click.echo(
+            f"attempted {result.attempted} (categorised {result.categorised}): "
+            + ", ".join(f"{n} {name}" for name, n in result.categories.items())
+            + f", {result.duplicated} duplicated; retries {json.dumps(result.retries)}"
         )
         for kind, findings in (
             ("lost", result.lost),

@@ -43,7 +43,22 @@ def test_a_consistent_run_is_clean() -> None:
             StoredPayment("c", "CAPTURED"),
         ],
     )
-    assert result == {"checked": 3, "lost": [], "duplicates": [], "wrong_status": []}
+    assert {k: result[k] for k in ("checked", "lost", "duplicates", "wrong_status")} == {
+        "checked": 3,
+        "lost": [],
+        "duplicates": [],
+        "wrong_status": [],
+    }
+    assert result["attempted"] == result["categorised"] == 3
+    assert result["categories"] == {
+        "ok": 3,
+        "lost": 0,
+        "phantom": 0,
+        "stuck": 0,
+        "pending": 0,
+        "failed_cleanly": 0,
+        "duplicated": 0,
+    }
 
 
 def test_finds_an_order_the_client_was_told_about_but_the_database_lacks() -> None:
@@ -121,3 +136,159 @@ def test_parses_the_load_generators_log() -> None:
         parse_accepted_log([lines[0], json.dumps({**json.loads(lines[0]), "at": "yesterday"})])
     with pytest.raises(AcceptedLogError, match="line 2"):
         parse_accepted_log([lines[0], '{"order_id": "x"}'])
+
+
+def attempt(
+    key: str, outcome: str, n: int = 1, code: int | None = None, order_id: str = "", st: str = ""
+) -> AcceptedOrder:
+    return AcceptedOrder(order_id, key, st, float(n), outcome, n, code)
+
+
+def row(order_id: str, key: str, status: str, created_at: float = 1000.0) -> StoredOrder:
+    return StoredOrder(order_id, key, status, created_at)
+
+
+CAPTURED = [StoredPayment("o", "CAPTURED")]
+
+
+@pytest.mark.parametrize(
+    ("tries", "orders", "payments", "category"),
+    [
+        # told accepted
+        (
+            [attempt("k", "accepted", 1, 201, "o", "CONFIRMED")],
+            [row("o", "k", "CONFIRMED")],
+            CAPTURED,
+            "ok",
+        ),
+        ([attempt("k", "accepted", 1, 201, "o", "FAILED")], [row("o", "k", "FAILED")], [], "ok"),
+        ([attempt("k", "accepted", 1, 201, "o", "CONFIRMED")], [], [], "lost"),
+        (
+            [attempt("k", "accepted", 1, 201, "o", "CONFIRMED")],
+            [row("o", "k", "FAILED")],
+            [],
+            "lost",
+        ),
+        (
+            [attempt("k", "accepted", 1, 201, "o", "FAILED")],
+            [row("o", "k", "CONFIRMED")],
+            CAPTURED,
+            "phantom",
+        ),
+        (
+            [attempt("k", "accepted", 1, 201, "o", "PENDING")],
+            [row("o", "k", "PENDING", 900.0)],
+            [],
+            "stuck",
+        ),
+        ([attempt("k", "accepted", 1, 201, "o", "PENDING")], [row("o", "k", "PENDING")], [], "ok"),
+        (
+            [attempt("k", "accepted", 1, 201, "o", "CONFIRMED")],
+            [row("o", "k", "PENDING")],
+            [],
+            "lost",
+        ),
+        # told failed or timed out
+        ([attempt("k", "timeout")], [row("o", "k", "CONFIRMED")], CAPTURED, "phantom"),
+        ([attempt("k", "failed", 1, 503)], [row("o", "k", "FAILED")], CAPTURED, "phantom"),
+        ([attempt("k", "failed", 1, 500)], [row("o", "k", "CONFIRMED")], None, "phantom"),
+        ([attempt("k", "timeout")], [], [], "failed_cleanly"),
+        ([attempt("k", "error")], [row("o", "k", "FAILED")], [], "failed_cleanly"),
+        ([attempt("k", "failed", 1, 409)], [], None, "failed_cleanly"),
+        ([attempt("k", "timeout")], [row("o", "k", "PENDING", 900.0)], [], "stuck"),
+        ([attempt("k", "timeout")], [row("o", "k", "PENDING")], [], "pending"),
+        # the retry's answer is the final one
+        (
+            [attempt("k", "timeout"), attempt("k", "accepted", 2, 201, "o", "CONFIRMED")],
+            [row("o", "k", "CONFIRMED")],
+            CAPTURED,
+            "ok",
+        ),
+        (
+            [attempt("k", "accepted", 2, 201, "o", "CONFIRMED"), attempt("k", "failed", 1, 503)],
+            [],
+            [],
+            "lost",
+        ),
+        (
+            [attempt("k", "failed", 1, 503), attempt("k", "timeout", 2)],
+            [row("o", "k", "CONFIRMED")],
+            CAPTURED,
+            "phantom",
+        ),
+    ],
+)
+def test_every_key_gets_exactly_one_category(
+    tries: list[AcceptedOrder],
+    orders: list[StoredOrder],
+    payments: list[StoredPayment] | None,
+    category: str,
+) -> None:
+    result = run(tries, orders, payments)
+    categories = result["categories"]
+    assert isinstance(categories, dict)
+    assert {name for name, count in categories.items() if count} == {category}
+    assert categories[category] == 1
+    assert result["attempted"] == result["categorised"] == 1
+
+
+def test_duplicates_are_reported_beside_and_the_main_categories_add_up() -> None:
+    tries = [
+        attempt("a", "accepted", 1, 201, "a1", "CONFIRMED"),
+        attempt("b", "timeout"),
+        attempt("b", "accepted", 2, 201, "b1", "CONFIRMED"),
+        attempt("c", "failed", 1, 503),
+        attempt("c", "failed", 2, 503),
+        attempt("d", "failed", 1, 422),
+    ]
+    orders = [row("a1", "a", "CONFIRMED"), row("a2", "a", "CONFIRMED"), row("b1", "b", "CONFIRMED")]
+    payments = [StoredPayment(o, "CAPTURED") for o in ("a1", "a2", "b1")]
+    result = run(tries, orders, payments)
+    categories = result["categories"]
+    assert isinstance(categories, dict)
+    assert categories["duplicated"] == 1
+    assert categories["ok"] == 2 and categories["failed_cleanly"] == 2
+    main = sum(v for k, v in categories.items() if k != "duplicated")
+    assert result["attempted"] == result["categorised"] == main == 4
+    assert result["checked"] == 2  # the accepted answers, as before
+    assert result["retries"] == {"sent": 2, "resolved": 1, "still_ambiguous": 1}
+
+
+def test_parses_attempt_records() -> None:
+    lines = [
+        json.dumps(
+            {
+                "idempotency_key": "k",
+                "attempt": 1,
+                "outcome": "timeout",
+                "http_status": None,
+                "order_id": None,
+                "status": None,
+                "error": "ReadTimeout",
+                "at": 3.0,
+            }
+        ),
+        json.dumps(
+            {
+                "idempotency_key": "k",
+                "attempt": 2,
+                "outcome": "accepted",
+                "http_status": 201,
+                "order_id": "o",
+                "status": "CONFIRMED",
+                "error": None,
+                "at": 4.0,
+            }
+        ),
+        json.dumps({"idempotency_key": "j", "outcome": "failed", "http_status": 503, "at": 5}),
+    ]
+    parsed = parse_accepted_log(lines)
+    assert parsed == [
+        AcceptedOrder("", "k", "None", 3.0, "timeout", 1, None),
+        AcceptedOrder("o", "k", "CONFIRMED", 4.0, "accepted", 2, 201),
+        AcceptedOrder("", "j", "None", 5.0, "failed", 1, 503),
+    ]
+    assert [p.ambiguous for p in parsed] == [True, False, True]
+    assert not attempt("x", "failed", 1, 404).ambiguous
+    with pytest.raises(AcceptedLogError, match="line 1"):
+        parse_accepted_log([json.dumps({"idempotency_key": "k", "outcome": "maybe"})])
