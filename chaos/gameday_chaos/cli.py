@@ -121,7 +121,26 @@ def stress_memory(size: str, duration: float, oom_score_adj: int | None) -> None
 @click.option(
     "--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path), default=None
 )
-@click.option("--accepted-log", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--accepted-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON lines: one per order attempt and its outcome (the audit's input).",
+)
+@click.option(
+    "--retry-failed-orders",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Retries of an order after a 5xx, a timeout or an error, with the same key.",
+)
+@click.option(
+    "--retry-delay",
+    callback=_duration,
+    default="1s",
+    show_default=True,
+    help="Wait before a retry.",
+)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None)
 def load(
     url: str,
@@ -134,6 +153,8 @@ def load(
     timeout: float,
     summary_path: Path | None,
     accepted_log: Path | None,
+    retry_failed_orders: int,
+    retry_delay: float,
     metrics_port: int | None,
 ) -> None:
     """Open-loop HTTP load: order POSTs (or GETs) at a scheduled arrival rate."""
@@ -153,6 +174,8 @@ def load(
         timeout=timeout,
         summary_path=summary_path,
         accepted_log_path=accepted_log,
+        retry_failed_orders=retry_failed_orders,
+        retry_delay=retry_delay,
         metrics_port=metrics_port,
     )
     summary = asyncio.run(load_module.run_load(config))

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 SKU_COUNT = 100
 # Latencies are recorded in microseconds, up to an hour, with 3 significant digits.
 HISTOGRAM_MAX_MICROS = 3_600_000_000
+# The drain waits timeout + DRAIN_SLACK_SECONDS for answers; a retry is sent no later than
+# DRAIN_SLACK_SECONDS after the send window ends, so each one has its full timeout in the run.
+DRAIN_SLACK_SECONDS = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -114,6 +117,49 @@ def accepted_record(key: str, http_status: int, body: Any, at: str) -> dict[str,
     }
 
 
+def attempt_record(
+    key: str, attempt: int, label: str, http_status: int | None, body: Any, at: str
+) -> dict[str, Any]:
+    """The order log's line for one attempt: what the customer was told, whatever it was.
+
+    `outcome` is "accepted" (a 2xx: `order_id` and `status` as for `accepted_record`),
+    "failed" (any other HTTP answer, `http_status` says which), "timeout", or "error" (a
+    transport error, named in `error`).
+    """
+    record: dict[str, Any] = {
+        "idempotency_key": key,
+        "attempt": attempt,
+        "outcome": "failed",
+        "http_status": http_status,
+        "order_id": None,
+        "status": None,
+        "error": None,
+        "at": at,
+    }
+    if http_status is None:
+        record["outcome"] = "timeout" if label == "timeout" else "error"
+        record["error"] = label
+        return record
+    accepted = accepted_record(key, http_status, body, at)
+    if accepted is not None:
+        record.update(outcome="accepted", order_id=accepted["order_id"], status=accepted["status"])
+    return record
+
+
+def is_ambiguous(label: str) -> bool:
+    """A 5xx, a timeout or a transport error: the customer cannot know whether the order was
+    placed, so a real client retries it with the same Idempotency-Key."""
+    return not label.isdigit() or int(label) >= 500
+
+
+def should_retry(
+    label: str, attempt: int, max_retries: int, send_at: float, deadline: float
+) -> bool:
+    """Whether attempt `attempt`'s outcome `label` earns another attempt sent at `send_at`:
+    only an ambiguous outcome, at most `max_retries` extra attempts, and never past `deadline`."""
+    return is_ambiguous(label) and attempt <= max_retries and send_at <= deadline
+
+
 def outcome_label(status_code: int | None, exception: BaseException | None) -> str:
     """The label a result is counted under: the status code, "timeout", or the exception's name."""
     if exception is not None:
@@ -149,6 +195,8 @@ class LoadConfig:
     summary_path: Path | None = None
     accepted_log_path: Path | None = None
     metrics_port: int | None = None
+    retry_failed_orders: int = 1
+    retry_delay: float = 1.0
 
     @property
     def sends_orders(self) -> bool:
@@ -166,6 +214,15 @@ class LoadResult:
     completed: int = 0
     dropped_at_limit: int = 0
     accepted_orders: int = 0
+    # Retries: their own outcomes and latencies (from the retry's own send time), kept out
+    # of the scheduled arrivals' figures above.
+    retry_histogram: HdrHistogram = field(
+        default_factory=lambda: HdrHistogram(1, HISTOGRAM_MAX_MICROS, 3)
+    )
+    retry_outcomes: Counter[str] = field(default_factory=Counter)
+    retries_sent: int = 0
+    retries_skipped_deadline: int = 0
+    accepted_after_retry: int = 0
 
 
 def build_summary(
@@ -198,6 +255,14 @@ def build_summary(
         "duration_seconds": round(send_window, 3),
         "drain_seconds": round(drain_seconds, 3),
         "stopped_by_signal": stopped,
+        "retries": {
+            "max_per_order": config.retry_failed_orders if config.sends_orders else 0,
+            "sent": result.retries_sent,
+            "responses": dict(sorted(result.retry_outcomes.items())),
+            "accepted": result.accepted_after_retry,
+            "skipped_past_deadline": result.retries_skipped_deadline,
+            "latency_seconds": latency_summary(result.retry_histogram),
+        },
     }
 
 
@@ -279,6 +344,11 @@ class _Metrics:
         self.errors = PromCounter(
             "gameday_load_errors", "Failed requests by outcome.", ["code"], registry=self.registry
         )
+        self.retries = PromCounter(
+            "gameday_load_retries_sent",
+            "Order retries sent (same Idempotency-Key) after a 5xx, a timeout or an error.",
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "gameday_load_in_flight", "Requests awaiting an outcome.", registry=self.registry
         )
@@ -314,11 +384,10 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         run_id=run_id,
     )
 
-    async def one(n: int, intended: float) -> None:
+    async def attempt(n: int, key: str) -> tuple[str, int | None, Any]:
         status: int | None = None
         body: Any = None
         failure: BaseException | None = None
-        key = idempotency_key(run_id, n)
         client = lanes.take()
         try:
             if config.sends_orders:
@@ -335,8 +404,16 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
             failure = error
         finally:
             lanes.give_back(client)
+        return outcome_label(status, failure), status, body
+
+    def write(record: dict[str, Any]) -> None:
+        if accepted_log is not None:
+            accepted_log.write(json.dumps(record) + "\n")
+
+    async def one(n: int, intended: float) -> None:
+        key = idempotency_key(run_id, n)
+        label, status, body = await attempt(n, key)
         latency = loop.time() - intended
-        label = outcome_label(status, failure)
         result.histogram.record_value(max(1, int(latency * 1e6)))
         result.outcomes[label] += 1
         result.completed += 1
@@ -344,17 +421,38 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         metrics.in_flight.dec()
         if is_error(label):
             metrics.errors.labels(code=label).inc()
-        elif status is not None and config.sends_orders:
-            record = accepted_record(key, status, body, now_iso())
-            if record is not None:
-                result.accepted_orders += 1
-                if accepted_log is not None:
-                    accepted_log.write(json.dumps(record) + "\n")
+        if not config.sends_orders:
+            return
+        record = attempt_record(key, 1, label, status, body, now_iso())
+        result.accepted_orders += record["outcome"] == "accepted"
+        write(record)
+        number = 1
+        while is_ambiguous(label) and not stop.is_set():
+            send_at = loop.time() + config.retry_delay
+            if not should_retry(label, number, config.retry_failed_orders, send_at, retry_deadline):
+                if number <= config.retry_failed_orders:
+                    result.retries_skipped_deadline += 1
+                return
+            await asyncio.sleep(config.retry_delay)
+            if stop.is_set():
+                return
+            number += 1
+            result.retries_sent += 1
+            metrics.retries.inc()
+            sent_at = loop.time()
+            label, status, body = await attempt(n, key)
+            result.retry_histogram.record_value(max(1, int((loop.time() - sent_at) * 1e6)))
+            result.retry_outcomes[label] += 1
+            record = attempt_record(key, number, label, status, body, now_iso())
+            result.accepted_after_retry += record["outcome"] == "accepted"
+            write(record)
 
     await _warm_up(lanes, config)
     started_wall = time.monotonic()
+    retry_deadline = math.inf
     try:
         start = loop.time()
+        retry_deadline = start + config.schedule.duration + DRAIN_SLACK_SECONDS
         for n in range(config.schedule.count()):
             intended = start + config.schedule.send_offset(n)
             wait = intended - loop.time()
@@ -385,7 +483,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         send_window = loop.time() - start
         drain_started = loop.time()
         if in_flight:
-            await asyncio.wait(set(in_flight), timeout=config.timeout + 5)
+            await asyncio.wait(set(in_flight), timeout=config.timeout + DRAIN_SLACK_SECONDS)
         for task in set(in_flight):
             task.cancel()
         drain_seconds = loop.time() - drain_started

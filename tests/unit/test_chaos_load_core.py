@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import httpx
 import pytest
@@ -11,12 +12,15 @@ from gameday_chaos.load import (
     LoadResult,
     RateSchedule,
     accepted_record,
+    attempt_record,
     build_summary,
     idempotency_key,
+    is_ambiguous,
     is_error,
     latency_summary,
     order_payload,
     outcome_label,
+    should_retry,
 )
 from shop.config import ShopConfig
 from shop.domain import seed_sku
@@ -165,3 +169,105 @@ def test_summary_counts_errors_and_drops() -> None:
         "error_ratio",
         "duration_seconds",
     } <= set(summary)
+
+
+AT = "2026-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize(
+    ("label", "status", "body", "expected"),
+    [
+        (
+            "201",
+            201,
+            {"order_id": "o", "status": "CONFIRMED"},
+            {"outcome": "accepted", "http_status": 201, "order_id": "o", "status": "CONFIRMED"},
+        ),
+        ("202", 202, None, {"outcome": "accepted", "order_id": None, "status": "202"}),
+        ("503", 503, None, {"outcome": "failed", "http_status": 503, "status": None}),
+        ("409", 409, {"order_id": "o"}, {"outcome": "failed", "order_id": None}),
+        ("timeout", None, None, {"outcome": "timeout", "http_status": None, "error": "timeout"}),
+        ("ConnectError", None, None, {"outcome": "error", "error": "ConnectError"}),
+    ],
+)
+def test_attempt_record(
+    label: str, status: int | None, body: object, expected: dict[str, object]
+) -> None:
+    record = attempt_record("k", 2, label, status, body, AT)
+    assert set(record) == {
+        "idempotency_key",
+        "attempt",
+        "outcome",
+        "http_status",
+        "order_id",
+        "status",
+        "error",
+        "at",
+    }
+    assert (record["idempotency_key"], record["attempt"], record["at"]) == ("k", 2, AT)
+    assert expected.items() <= record.items()
+
+
+def test_the_audit_reads_every_attempt_record() -> None:
+    from shop.audit import AcceptedOrder, parse_accepted_log
+
+    lines = [
+        json.dumps(attempt_record("k", 1, "timeout", None, None, AT)),
+        json.dumps(attempt_record("k", 2, "201", 201, {"order_id": "o", "status": "PENDING"}, AT)),
+    ]
+    first, second = parse_accepted_log(lines)
+    assert (first.outcome, first.attempt, first.ambiguous) == ("timeout", 1, True)
+    assert second == AcceptedOrder("o", "k", "PENDING", 1767225600.0, "accepted", 2, 201)
+
+
+@pytest.mark.parametrize(
+    ("label", "attempt", "send_at", "retry"),
+    [
+        ("503", 1, 5.0, True),
+        ("500", 1, 5.0, True),
+        ("timeout", 1, 5.0, True),
+        ("ConnectError", 1, 5.0, True),
+        ("201", 1, 5.0, False),  # a definitive answer
+        ("409", 1, 5.0, False),
+        ("422", 1, 5.0, False),
+        ("503", 2, 5.0, False),  # the one retry was spent
+        ("503", 1, 10.5, False),  # past the run's deadline
+        ("timeout", 1, 10.0, True),
+    ],
+)
+def test_retry_decision(label: str, attempt: int, send_at: float, retry: bool) -> None:
+    assert should_retry(label, attempt, 1, send_at, deadline=10.0) is retry
+
+
+def test_ambiguous_outcomes() -> None:
+    assert [is_ambiguous(x) for x in ("200", "201", "404", "500", "504", "timeout", "X")] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
+    assert not should_retry("503", 1, 0, 0.0, 10.0)  # retries switched off
+
+
+def test_summary_keeps_retries_out_of_the_scheduled_figures() -> None:
+    result = LoadResult(sent=10, completed=10)
+    result.outcomes.update({"201": 8, "503": 1, "timeout": 1})
+    result.histogram.record_value(100_000)
+    result.retry_outcomes.update({"201": 1, "503": 1})
+    result.retry_histogram.record_value(3_000_000)
+    result.retries_sent, result.accepted_after_retry, result.retries_skipped_deadline = 2, 1, 0
+    config = LoadConfig(url="http://x/orders", schedule=RateSchedule(10, 1))
+    summary = build_summary(config, result, send_window=1.0, drain_seconds=0.1, stopped=False)
+    assert summary["responses"] == {"201": 8, "503": 1, "timeout": 1}
+    assert summary["error_ratio"] == pytest.approx(0.2)
+    assert summary["latency_seconds"]["max"] == pytest.approx(0.1, rel=1e-3)
+    retries = summary["retries"]
+    assert retries["max_per_order"] == 1
+    assert (retries["sent"], retries["accepted"], retries["skipped_past_deadline"]) == (2, 1, 0)
+    assert retries["responses"] == {"201": 1, "503": 1}
+    assert retries["latency_seconds"]["max"] == pytest.approx(3.0, rel=1e-3)
+    get = LoadConfig(url="http://x/", schedule=RateSchedule(10, 1), method="GET")
+    assert build_summary(get, LoadResult(), 1.0, 0.0, False)["retries"]["max_per_order"] == 0
