@@ -269,3 +269,34 @@ def test_routes_and_cost_from_the_cluster_are_rendered() -> None:
         assert text in html, text
     rows = {row.label: row.monolith for row in comparison_rows(run, run)}
     assert rows["Pods restarted by it"] == "2"
+
+
+def test_audit_categories_are_shown_per_shape_and_add_up() -> None:
+    raw = load_scenario_file(DATA / "scenario-monolith.yaml")
+    audit = {
+        "checked": 90,
+        "lost": [],
+        "duplicates": [],
+        "wrong_status": [],
+        "attempted": 100,
+        "categories": {"ok": 80, "failed_cleanly": 12, "phantom": 5, "lost": 0, "stuck": 3},
+        "retries": {"sent": 20, "resolved": 14, "still_ambiguous": 6},
+    }
+    run = summarize(raw, audit)
+    rows = {row.label: row.monolith for row in comparison_rows(run, run)}
+    assert rows["Orders attempted by the customers"] == "100"
+    assert rows["… told failed or timed out, but placed"] == "5 of 100"
+    assert rows["… pending past the saga's deadline"] == "3 of 100"
+    assert rows["… placed or charged twice"] == "n/a"
+    assert rows["Ambiguous outcomes the retry resolved"] == "14 of 20"
+    short = summarize(raw, {**audit, "attempted": 101})
+    rows = {row.label: row.monolith for row in comparison_rows(short, short)}
+    assert rows["Orders attempted by the customers"] == "101 (categories add up to 100)"
+
+
+def test_an_older_audit_shows_no_category_rows() -> None:
+    raw = load_scenario_file(DATA / "scenario-monolith.yaml")
+    run = summarize(raw, {"checked": 5, "lost": [], "duplicates": [], "wrong_status": []})
+    labels = [row.label for row in comparison_rows(run, run)]
+    assert "… told failed or timed out, but placed" not in labels
+    assert "Orders lost" in labels

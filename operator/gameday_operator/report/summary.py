@@ -55,15 +55,36 @@ class Audit:
     lost: int
     duplicates: int
     wrong_status: int
+    # Every order the customers attempted, by what they were told against what the system
+    # holds (ok, lost, phantom, stuck, duplicated, failed_cleanly); empty from an older audit.
+    attempted: int = 0
+    categories: tuple[tuple[str, int], ...] = ()
+    retries_resolved: int | None = None
+    retries_sent: int | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Audit:
+        categories = raw.get("categories") or {}
+        retries = raw.get("retries") or {}
         return cls(
             checked=int(raw.get("checked", 0)),
             lost=len(raw.get("lost") or []),
             duplicates=len(raw.get("duplicates") or []),
             wrong_status=len(raw.get("wrong_status") or []),
+            attempted=int(raw.get("attempted", 0)),
+            categories=tuple(
+                (str(k), int(v)) for k, v in categories.items() if isinstance(v, int | float)
+            ),
+            retries_resolved=_opt_int(retries.get("resolved")),
+            retries_sent=_opt_int(retries.get("sent")),
         )
+
+    def category(self, name: str) -> int | None:
+        return dict(self.categories).get(name) if self.categories else None
+
+
+def _opt_int(raw: object) -> int | None:
+    return int(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
 
 
 @dataclass(frozen=True)
@@ -277,6 +298,39 @@ def audit_text(audit: Audit | None, field: str) -> str:
     return f"{count} of {audit.checked}"
 
 
+AUDIT_CATEGORIES = (
+    ("ok", "told as stored"),
+    ("failed_cleanly", "told failed, nothing placed"),
+    ("phantom", "told failed or timed out, but placed"),
+    ("lost", "told accepted, but missing or not confirmed"),
+    ("stuck", "pending past the saga's deadline"),
+    ("duplicated", "placed or charged twice"),
+)
+
+
+def attempted_text(audit: Audit | None) -> str:
+    if audit is None:
+        return "not audited"
+    if not audit.categories:
+        return MISSING
+    total = sum(count for _, count in audit.categories)
+    check = "" if total == audit.attempted else f" (categories add up to {total})"
+    return f"{audit.attempted}{check}"
+
+
+def category_text(audit: Audit | None, name: str) -> str:
+    if audit is None:
+        return "not audited"
+    count = audit.category(name)
+    return MISSING if count is None else f"{count} of {audit.attempted}"
+
+
+def retries_text(audit: Audit | None) -> str:
+    if audit is None or audit.retries_resolved is None:
+        return MISSING
+    return f"{audit.retries_resolved} of {audit.retries_sent}"
+
+
 def cost_text(cost: Cost | None) -> str:
     if cost is None:
         return MISSING
@@ -320,6 +374,13 @@ def comparison_rows(monolith: RunSummary, msa: RunSummary) -> list[Row]:
         row("Peak p95 latency", lambda r: latency_text(r.peak.p95_seconds)),
         row("Recovered p95 latency", lambda r: latency_text(r.recovered.p95_seconds)),
         row("Peak error ratio", lambda r: ratio_text(r.peak.error_ratio)),
+        row("Orders attempted by the customers", lambda r: attempted_text(r.audit)),
+        *(
+            row(f"… {label}", lambda r, name=name: category_text(r.audit, name))
+            for name, label in AUDIT_CATEGORIES
+            if any(x.audit is not None and x.audit.categories for x in (monolith, msa))
+        ),
+        row("Ambiguous outcomes the retry resolved", lambda r: retries_text(r.audit)),
         row("Orders lost", lambda r: audit_text(r.audit, "lost")),
         row("Orders duplicated", lambda r: audit_text(r.audit, "duplicates")),
         row("Orders with wrong status", lambda r: audit_text(r.audit, "wrong_status")),
