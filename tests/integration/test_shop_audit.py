@@ -143,3 +143,61 @@ def test_audit_reports_orders_left_pending(monolith: tuple[Stack, str], tmp_path
     assert {"order_id": told[0]["order_id"], "problem": "pending too long"}.items() <= next(
         f for f in found["wrong_status"] if f["order_id"] == told[0]["order_id"]
     ).items()
+
+
+def test_a_timed_out_order_that_committed_is_phantom_and_its_retry_returns_it(
+    monolith: tuple[Stack, str], tmp_path: Path
+) -> None:
+    from gameday_chaos.load import attempt_record, outcome_label
+
+    stack, dsn = monolith
+    url = f"{stack.entry_url}/orders"
+    order = {"sku": "sku-0031", "quantity": 1, "customer": "slow"}
+    first: dict[str, object]
+    # A held row lock on the product makes the reservation wait longer than the customer
+    # does; the lock goes before the shop's statement timeout, so the order commits.
+    with psycopg.connect(dsn) as locker:
+        locker.execute("SELECT 1 FROM products WHERE sku = 'sku-0031' FOR UPDATE")
+        with pytest.raises(httpx.TimeoutException) as timed_out:
+            httpx.post(url, json=order, headers={"Idempotency-Key": "slow-1"}, timeout=0.5)
+        first = attempt_record(
+            "slow-1", 1, outcome_label(None, timed_out.value), None, None, "2026-01-01T00:00:00Z"
+        )
+        time.sleep(1.0)
+    assert first["outcome"] == "timeout"
+
+    deadline = time.monotonic() + 20
+    with psycopg.connect(dsn) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT order_id, status FROM orders WHERE idempotency_key = 'slow-1'"
+            ).fetchone()
+            if (row is not None and row[1] != "PENDING") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert row is not None and row[1] == "CONFIRMED", row
+    committed_id = row[0]
+
+    log = tmp_path / "attempts.jsonl"
+    log.write_text(json.dumps(first) + "\n")
+    code, found = audit(log, dsn)
+    assert code == 1
+    assert found["attempted"] == found["categorised"] == 1
+    assert found["categories"]["phantom"] == 1
+    assert found["checked"] == 0 and found["lost"] == []
+
+    # The customer's retry, with the same key, is answered with the order that committed.
+    retry = httpx.post(url, json=order, headers={"Idempotency-Key": "slow-1"}, timeout=10)
+    assert retry.status_code in (200, 201)
+    assert (retry.json()["order_id"], retry.json()["status"]) == (committed_id, "CONFIRMED")
+    second = attempt_record(
+        "slow-1", 2, str(retry.status_code), retry.status_code, retry.json(), "2026-01-01T00:00:02Z"
+    )
+    log.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    code, found = audit(log, dsn)
+    assert code == 0, found
+    assert found["categories"]["ok"] == 1 and found["categories"]["phantom"] == 0
+    assert found["retries"] == {"sent": 1, "resolved": 1, "still_ambiguous": 0}
+    with psycopg.connect(dsn) as conn:
+        counted = conn.execute("SELECT count(*) FROM orders WHERE idempotency_key = 'slow-1'")
+        assert counted.fetchone() == (1,)

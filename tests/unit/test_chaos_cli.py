@@ -7,6 +7,8 @@ from click.testing import CliRunner
 
 from gameday_chaos.cli import main
 
+LOAD = ["load", "--url", "http://x/", "--rps", "1", "--duration", "1s"]
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -23,31 +25,11 @@ from gameday_chaos.cli import main
             "--rps must be positive",
         ),
         (
-            [
-                "load",
-                "--url",
-                "http://x/",
-                "--rps",
-                "1",
-                "--duration",
-                "1s",
-                "--retry-failed-orders",
-                "-1",
-            ],
+            [*LOAD, "--retry-failed-orders", "-1"],
             "--retry-failed-orders",
         ),
         (
-            [
-                "load",
-                "--url",
-                "http://x/",
-                "--rps",
-                "1",
-                "--duration",
-                "1s",
-                "--retry-delay",
-                "soon",
-            ],
+            [*LOAD, "--retry-delay", "soon"],
             "not a duration",
         ),
         (["latency", "proxy", "--upstream", "db"], "not host:port"),
