@@ -304,6 +304,7 @@ AUDIT_CATEGORIES = (
     ("phantom", "told failed or timed out, but placed"),
     ("lost", "told accepted, but missing or not confirmed"),
     ("stuck", "pending past the saga's deadline"),
+    ("pending", "still pending, within the deadline"),
     ("duplicated", "placed or charged twice"),
 )
 
