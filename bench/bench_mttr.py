@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gameday_operator.demo import SHAPES, DemoError, Kubectl, ShapeRun, Traffic, run_demo
+from gameday_operator.report.summary import summarize
 
 
 def _figures(run: ShapeRun) -> dict[str, float | None]:
@@ -31,7 +32,11 @@ def _figures(run: ShapeRun) -> dict[str, float | None]:
         return None if value is None else float(value)
 
     return {
+        "detect": f(m.get("detectSeconds")),
         "mttr": f(m.get("mttrSeconds")),
+        "respond": f(m.get("respondSeconds")),
+        "repair": f(m.get("repairSeconds")),
+        "verify": f(m.get("verifySeconds")),
         "downtime": f(m.get("downtimeSeconds")),
         "remediation": f(m.get("remediationSeconds")),
         "peak_p95": f(peak.get("p95LatencySeconds")),
@@ -85,11 +90,19 @@ def main() -> int:
     print(f"{'':22}{'median':>8}  [min … max] over {args.runs} run(s)")
     for name, runs in per_shape.items():
         recovered = [r for r in runs if r.phase == "Recovered"]
-        print(f"{name}: {len(recovered)}/{len(runs)} recovered")
+        held = [r for r in runs if summarize(r.scenario, r.audit).shape.held]
+        clean = [r for r in runs if not r.leftovers]
+        print(
+            f"{name}: {len(recovered)}/{len(runs)} recovered, seed shape held in "
+            f"{len(held)}/{len(runs)}, every fault reverted in {len(clean)}/{len(runs)}"
+        )
         for key, label in (
+            ("detect", "time to detect (s)"),
             ("mttr", "MTTR (s)"),
+            ("respond", "  respond (s)"),
+            ("repair", "  repair (s)"),
+            ("verify", "  verify (s)"),
             ("downtime", "downtime (s)"),
-            ("remediation", "remediation (s)"),
             ("peak_p95", "peak p95 (s)"),
         ):
             values = [v for r in recovered if (v := _figures(r)[key]) is not None]
