@@ -255,7 +255,22 @@ def test_accepted_orders_log_and_unique_idempotency_keys(target: Target, tmp_pat
     )
     records = [json.loads(line) for line in accepted.read_text().splitlines()]
     assert len(records) == summary["accepted_orders"] == 100
-    assert {tuple(sorted(r)) for r in records} == {("at", "idempotency_key", "order_id", "status")}
+    assert {tuple(sorted(r)) for r in records} == {
+        (
+            "at",
+            "attempt",
+            "error",
+            "http_status",
+            "idempotency_key",
+            "order_id",
+            "outcome",
+            "status",
+        )
+    }
+    assert {(r["outcome"], r["attempt"], r["http_status"]) for r in records} == {
+        ("accepted", 1, 201)
+    }
+    assert summary["retries"]["sent"] == 0
     assert len({r["idempotency_key"] for r in records}) == 100
     assert len({r["order_id"] for r in records}) == 100
     assert {r["status"] for r in records} == {"accepted"}
@@ -264,13 +279,27 @@ def test_accepted_orders_log_and_unique_idempotency_keys(target: Target, tmp_pat
 def test_counts_errors_by_outcome(tmp_path: Path) -> None:
     # Nothing listens on this port: every request fails to connect, and is counted as such.
     port = free_port()
+    attempts = tmp_path / "attempts.jsonl"
     summary = run_load(
-        ["--url", f"http://127.0.0.1:{port}/orders", "--rps", "20", "--duration", "1s"],
+        [
+            *("--url", f"http://127.0.0.1:{port}/orders", "--rps", "20", "--duration", "1s"),
+            *("--retry-delay", "200ms", "--accepted-log", str(attempts)),
+        ],
         tmp_path,
     )
     assert summary["sent"] == 20
     assert summary["errors"] == {"ConnectError": 20}
     assert summary["error_ratio"] == 1.0
+    # Each failed order is retried once with its own key, counted apart from the schedule.
+    assert summary["retries"]["sent"] == 20
+    assert summary["retries"]["responses"] == {"ConnectError": 20}
+    records = [json.loads(line) for line in attempts.read_text().splitlines()]
+    by_key: dict[str, list[int]] = {}
+    for r in records:
+        assert (r["outcome"], r["error"]) == ("error", "ConnectError")
+        by_key.setdefault(r["idempotency_key"], []).append(r["attempt"])
+    assert len(by_key) == 20
+    assert all(sorted(a) == [1, 2] for a in by_key.values())
 
 
 def test_concurrency_limit_drops_are_counted(target: Target, tmp_path: Path) -> None:
