@@ -221,7 +221,7 @@ class LoadResult:
     )
     retry_outcomes: Counter[str] = field(default_factory=Counter)
     retries_sent: int = 0
-    retries_skipped_deadline: int = 0
+    retries_skipped: int = 0
     accepted_after_retry: int = 0
 
 
@@ -260,7 +260,7 @@ def build_summary(
             "sent": result.retries_sent,
             "responses": dict(sorted(result.retry_outcomes.items())),
             "accepted": result.accepted_after_retry,
-            "skipped_past_deadline": result.retries_skipped_deadline,
+            "skipped": result.retries_skipped,
             "latency_seconds": latency_summary(result.retry_histogram),
         },
     }
@@ -427,14 +427,16 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         result.accepted_orders += record["outcome"] == "accepted"
         write(record)
         number = 1
-        while is_ambiguous(label) and not stop.is_set():
+        while is_ambiguous(label) and number <= config.retry_failed_orders:
             send_at = loop.time() + config.retry_delay
-            if not should_retry(label, number, config.retry_failed_orders, send_at, retry_deadline):
-                if number <= config.retry_failed_orders:
-                    result.retries_skipped_deadline += 1
+            if stop.is_set() or not should_retry(
+                label, number, config.retry_failed_orders, send_at, retry_deadline
+            ):
+                result.retries_skipped += 1
                 return
             await asyncio.sleep(config.retry_delay)
             if stop.is_set():
+                result.retries_skipped += 1
                 return
             number += 1
             result.retries_sent += 1

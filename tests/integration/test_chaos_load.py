@@ -302,6 +302,20 @@ def test_counts_errors_by_outcome(tmp_path: Path) -> None:
     assert all(sorted(a) == [1, 2] for a in by_key.values())
 
 
+def test_no_retry_is_sent_past_the_runs_deadline(tmp_path: Path) -> None:
+    port = free_port()
+    summary = run_load(
+        [
+            *("--url", f"http://127.0.0.1:{port}/orders", "--rps", "10", "--duration", "1s"),
+            *("--retry-delay", "7s"),  # later than the send window's end + 5 s
+        ],
+        tmp_path,
+    )
+    assert summary["errors"] == {"ConnectError": 10}
+    assert (summary["retries"]["sent"], summary["retries"]["skipped"]) == (0, 10)
+    assert summary["drain_seconds"] < 3
+
+
 def test_concurrency_limit_drops_are_counted(target: Target, tmp_path: Path) -> None:
     base = target("500ms")
     summary = run_load(

@@ -251,7 +251,7 @@ def test_summary_keeps_retries_out_of_the_scheduled_figures() -> None:
     result.histogram.record_value(100_000)
     result.retry_outcomes.update({"201": 1, "503": 1})
     result.retry_histogram.record_value(3_000_000)
-    result.retries_sent, result.accepted_after_retry, result.retries_skipped_deadline = 2, 1, 0
+    result.retries_sent, result.accepted_after_retry, result.retries_skipped = 2, 1, 0
     config = LoadConfig(url="http://x/orders", schedule=RateSchedule(10, 1))
     summary = build_summary(config, result, send_window=1.0, drain_seconds=0.1, stopped=False)
     assert summary["responses"] == {"201": 8, "503": 1, "timeout": 1}
@@ -259,7 +259,7 @@ def test_summary_keeps_retries_out_of_the_scheduled_figures() -> None:
     assert summary["latency_seconds"]["max"] == pytest.approx(0.1, rel=1e-3)
     retries = summary["retries"]
     assert retries["max_per_order"] == 1
-    assert (retries["sent"], retries["accepted"], retries["skipped_past_deadline"]) == (2, 1, 0)
+    assert (retries["sent"], retries["accepted"], retries["skipped"]) == (2, 1, 0)
     assert retries["responses"] == {"201": 1, "503": 1}
     assert retries["latency_seconds"]["max"] == pytest.approx(3.0, rel=1e-3)
     get = LoadConfig(url="http://x/", schedule=RateSchedule(10, 1), method="GET")
