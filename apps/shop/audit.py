@@ -25,7 +25,7 @@ class AcceptedLogError(ValueError):
 # What a customer was told about one attempt.
 ACCEPTED, FAILED, TIMEOUT, ERROR = "accepted", "failed", "timeout", "error"
 # The main categories: exactly one per attempted idempotency key.
-CATEGORIES = ("ok", "lost", "phantom", "stuck", "pending", "failed_cleanly")
+CATEGORIES = ("ok", "lost", "phantom", "stuck", "pending", "failed_cleanly", "duplicated")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,6 @@ class AuditResult:
     attempted: int = 0
     categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     categorised: int = 0
-    duplicated: int = 0
     retries: dict[str, int] = field(
         default_factory=lambda: {"sent": 0, "resolved": 0, "still_ambiguous": 0}
     )
@@ -80,13 +79,12 @@ class AuditResult:
 
     @property
     def clean(self) -> bool:
-        bad = self.categories["lost"] + self.categories["phantom"] + self.categories["stuck"]
+        bad = sum(self.categories[c] for c in ("lost", "phantom", "stuck", "duplicated"))
         return not (self.lost or self.duplicates or self.wrong_status or bad)
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
         del out["by_key"]
-        out["categories"] = {**self.categories, "duplicated": self.duplicated}
         return out
 
 
@@ -284,12 +282,16 @@ def _categorise(
         final = _final(tries)
         stored = by_key.get(key, [])
         charged = any(charges[o.order_id] for o in stored)
-        category = categorise_key(
-            final, stored, by_id, charged, now=now, pending_bound_seconds=pending_bound_seconds
+        # More than one order or charge under the key outweighs what the customer was told.
+        category = (
+            "duplicated"
+            if key in duplicated_keys
+            else categorise_key(
+                final, stored, by_id, charged, now=now, pending_bound_seconds=pending_bound_seconds
+            )
         )
         result.categories[category] += 1
         result.by_key[key] = category
-        result.duplicated += key in duplicated_keys
         first = min(tries, key=lambda a: (a.attempt, a.at))
         result.retries["sent"] += sum(1 for a in tries if a.attempt > 1)
         if first.ambiguous and len(tries) > 1:

@@ -123,7 +123,7 @@ def audit(
         click.echo(
             f"attempted {result.attempted} (categorised {result.categorised}): "
             + ", ".join(f"{n} {name}" for name, n in result.categories.items())
-            + f", {result.duplicated} duplicated; retries {json.dumps(result.retries)}"
+            + f"; retries {json.dumps(result.retries)}"
         )
         for kind, findings in (
             ("lost", result.lost),

@@ -232,7 +232,7 @@ def test_every_key_gets_exactly_one_category(
     assert result["attempted"] == result["categorised"] == 1
 
 
-def test_duplicates_are_reported_beside_and_the_main_categories_add_up() -> None:
+def test_a_duplicated_key_is_its_own_category_and_the_categories_add_up() -> None:
     tries = [
         attempt("a", "accepted", 1, 201, "a1", "CONFIRMED"),
         attempt("b", "timeout"),
@@ -246,10 +246,14 @@ def test_duplicates_are_reported_beside_and_the_main_categories_add_up() -> None
     result = run(tries, orders, payments)
     categories = result["categories"]
     assert isinstance(categories, dict)
+    # "a" is told accepted and stored as told, but holds two orders and two charges.
     assert categories["duplicated"] == 1
-    assert categories["ok"] == 2 and categories["failed_cleanly"] == 2
-    main = sum(v for k, v in categories.items() if k != "duplicated")
-    assert result["attempted"] == result["categorised"] == main == 4
+    assert result["duplicates"] == [
+        {"kind": "order", "idempotency_key": "a", "order_ids": ["a1", "a2"], "count": 2},
+        {"kind": "charge", "idempotency_key": "a", "order_ids": ["a1", "a2"], "count": 2},
+    ]
+    assert categories["ok"] == 1 and categories["failed_cleanly"] == 2
+    assert result["attempted"] == result["categorised"] == sum(categories.values()) == 4
     assert result["checked"] == 2  # the accepted answers, as before
     assert result["retries"] == {"sent": 2, "resolved": 1, "still_ambiguous": 1}
 
