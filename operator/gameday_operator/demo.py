@@ -991,6 +991,13 @@ def outcome_lines(run: ShapeRun) -> list[str]:
         "    faults reverted: "
         + ("yes" if not run.leftovers else "NO — " + "; ".join(run.leftovers)),
     ]
+    if a.get("categories"):
+        told = ", ".join(f"{count} {name}" for name, count in a["categories"].items())
+        retries = a.get("retries") or {}
+        lines.append(
+            f"    every attempt ({a.get('attempted')} orders): {told}; retries resolved "
+            f"{retries.get('resolved', 0)} of {retries.get('sent', 0)} ambiguous outcomes"
+        )
     for r in run.routes:
         lines.append(
             f"    route {r.service} {r.route}: p95 {num(r.baseline_p95_seconds, '.3f')}s → "
