@@ -704,12 +704,18 @@ def test_operator_killed_mid_remediation_resumes_and_reverts_once(ops: Ops, tmp_
         )
         st = ops.wait_status(
             "crash",
+            # Both remediation actions are recorded Pending in one write and applied one by
+            # one: wait until the HPA is applied, so the kill lands mid-remediation.
             lambda s: (
                 s.get("phase") == "Remediating"
                 and any(a["kind"] == "RollingUpdate" for a in s.get("actions") or [])
+                and any(
+                    a["kind"] == "HPAScaleOut" and a.get("state") == "Applied"
+                    for a in s.get("actions") or []
+                )
             ),
             120,
-            "remediation under way",
+            "remediation under way, its HPA applied",
         )
         os.killpg(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=10) == -signal.SIGKILL
