@@ -21,20 +21,23 @@ _HOP_HEADERS = frozenset(
 
 async def _forward(client: ServiceClient, request: Request, path: str) -> Response:
     headers = {"content-type": request.headers.get("content-type", "application/json")}
-    if key := request.headers.get("idempotency-key"):
-        headers["Idempotency-Key"] = key
     body = await request.body()
     try:
-        # POST /orders is safe to retry only because it carries an idempotency key; the
-        # order service refuses one without.
+        # POST /orders is retried only with the customer's idempotency key; the order service
+        # refuses one without, and answers a repeat with the order the key already placed.
         upstream = await client.request(
             request.method,
             path,
             content=body or None,
             headers=headers,
             params=request.query_params.multi_items() or None,
+            idempotency_key=request.headers.get("idempotency-key"),
         )
-    except UpstreamUnavailable:
+    except UpstreamUnavailable as err:
+        # As a proxy answers: 504 when the upstream ran out of time, 503 when it could not
+        # be reached at all.
+        if err.timed_out:
+            return JSONResponse({"error": f"{client.upstream} timed out"}, status_code=504)
         return JSONResponse({"error": f"{client.upstream} unavailable"}, status_code=503)
     return Response(
         upstream.content,

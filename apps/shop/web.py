@@ -84,7 +84,13 @@ class Resources:
     readiness: list[Callable[[], Awaitable[bool]]] = field(default_factory=list)
 
 
-def _client(config: ShopConfig, upstream: str, url: str, timeout: float) -> ServiceClient:
+def _client(
+    config: ShopConfig,
+    upstream: str,
+    url: str,
+    timeout: float,
+    budget: float | None = None,
+) -> ServiceClient:
     return ServiceClient(
         caller=config.role.value,
         upstream=upstream,
@@ -93,6 +99,7 @@ def _client(config: ShopConfig, upstream: str, url: str, timeout: float) -> Serv
         retries=config.http_retries,
         backoff_seconds=config.http_backoff_seconds,
         max_connections=config.http_max_connections,
+        budget_seconds=budget,
     )
 
 
@@ -129,9 +136,12 @@ def _role_routes(res: Resources) -> list[Route]:
         res.background.append(saga.recovery_loop)
         return order_routes(saga)
     assert config.order_url is not None and config.catalog_upstream is not None
-    order = _client(config, "order", config.order_url, config.gateway_timeout_seconds)
+    # One budget per forwarded call, as an ingress's route timeout: a retry runs only on what
+    # is left of it, never past the entry timeout the gateway answers under.
+    gateway_timeout = config.gateway_timeout_seconds
+    order = _client(config, "order", config.order_url, gateway_timeout, gateway_timeout)
     catalog_client = _client(
-        config, "inventory", config.catalog_upstream, config.gateway_timeout_seconds
+        config, "inventory", config.catalog_upstream, gateway_timeout, gateway_timeout
     )
     res.clients += [order, catalog_client]
     res.readiness += [order.healthy, catalog_client.healthy]

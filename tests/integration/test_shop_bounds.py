@@ -170,23 +170,34 @@ def test_an_exhausted_pool_answers_503_within_the_acquire_timeout(
         assert [f.result().status_code for f in held] == [201, 201]
 
 
-class _SlowUpstream(BaseHTTPRequestHandler):
+class _ScriptedUpstream(BaseHTTPRequestHandler):
+    """Answers each non-probe request with the next of `server.answers` (the last repeats):
+    "slow" (200 after 4 s), or a status code at once; records what it was sent."""
+
+    server: _UpstreamServer
+
     def do_GET(self) -> None:
         if self.path == "/healthz":
-            self._answer(b'{"status": "ok"}')
+            self._answer(200, b'{"status": "ok"}')
         else:
-            self._slow()
+            self._script()
 
     def do_POST(self) -> None:
-        self._slow()
+        self._script()
 
-    def _slow(self) -> None:
-        time.sleep(4)
+    def _script(self) -> None:
+        with self.server.lock:
+            turn = len(self.server.seen)
+            self.server.seen.append((self.command, self.path, self.headers.get("Idempotency-Key")))
+        answer = self.server.answers[min(turn, len(self.server.answers) - 1)]
+        if answer == "slow":
+            time.sleep(4)
+            answer = "200"
         with contextlib.suppress(OSError):
-            self._answer(b"{}")
+            self._answer(int(answer), b"{}")
 
-    def _answer(self, body: bytes) -> None:
-        self.send_response(200)
+    def _answer(self, code: int, body: bytes) -> None:
+        self.send_response(code)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -196,45 +207,83 @@ class _SlowUpstream(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def slow_upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowUpstream)
-    server.daemon_threads = True
+class _UpstreamServer(ThreadingHTTPServer):
+    def __init__(self, answers: list[str]) -> None:
+        super().__init__(("127.0.0.1", 0), _ScriptedUpstream)
+        self.daemon_threads = True
+        self.answers = answers
+        self.seen: list[tuple[str, str, str | None]] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextlib.contextmanager
+def upstream(*answers: str) -> Iterator[_UpstreamServer]:
+    server = _UpstreamServer(list(answers))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
 
 
-@pytest.mark.parametrize("timeout", [2.0])
-def test_a_slow_upstream_gets_504_from_the_gateway_within_its_timeout(
-    slow_upstream: str, tmp_path: Path, timeout: float
-) -> None:
-    port = free_port()
+@contextlib.contextmanager
+def gateway_before(server: _UpstreamServer, tmp: Path, timeout: float) -> Iterator[str]:
     env = {
         **BASE,
         "SHOP_ROLE": "gateway",
         "SHOP_HOST": "127.0.0.1",
-        "SHOP_ORDER_URL": slow_upstream,
-        "SHOP_CATALOG_URL": slow_upstream,
+        "SHOP_ORDER_URL": server.url,
+        "SHOP_CATALOG_URL": server.url,
         "SHOP_REQUEST_TIMEOUT_SECONDS": f"{timeout:g}",
         "SHOP_GATEWAY_TIMEOUT_SECONDS": f"{timeout:g}",
     }
-    gateway = ServiceProcess(ServiceSpec(Role.GATEWAY, port, env), tmp_path / "gateway.log")
+    gateway = ServiceProcess(ServiceSpec(Role.GATEWAY, free_port(), env), tmp / "gateway.log")
     gateway.start()
     try:
         gateway.wait_ready()
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+@pytest.mark.parametrize("timeout", [2.0])
+def test_a_slow_upstream_gets_504_from_the_gateway_within_its_timeout(
+    tmp_path: Path, timeout: float
+) -> None:
+    with upstream("slow") as server, gateway_before(server, tmp_path, timeout) as url:
         for send in (
-            lambda: order(gateway.url, "sku-0001"),
-            lambda: httpx.get(f"{gateway.url}/products", timeout=30),
+            lambda: order(url, "sku-0001"),
+            lambda: httpx.get(f"{url}/products", timeout=30),
         ):
             started = time.monotonic()
             answer = send()
             took = time.monotonic() - started
             assert answer.status_code == 504, answer.text
             assert timeout * 0.9 <= took <= timeout * 1.1, took
-    finally:
-        gateway.stop()
+        # The first attempt spent the whole budget: nothing was retried past it.
+        assert [(method, path) for method, path, _ in server.seen] == [
+            ("POST", "/orders"),
+            ("GET", "/products"),
+        ]
+
+
+def test_the_gateway_retries_a_shed_order_with_the_customers_key(tmp_path: Path) -> None:
+    with upstream("503", "201") as server, gateway_before(server, tmp_path, 5.0) as url:
+        answer = order(url, "sku-0001")
+    assert answer.status_code == 201, answer.text
+    keys = [key for _, _, key in server.seen]
+    assert len(keys) == 2 and keys[0] is not None and keys[0].startswith("bounds-"), keys
+    assert keys[0] == keys[1]
+
+
+def test_the_gateway_never_repeats_a_write_without_a_key(tmp_path: Path) -> None:
+    with upstream("503", "201") as server, gateway_before(server, tmp_path, 5.0) as url:
+        answer = httpx.post(f"{url}/orders", json={"sku": "sku-0001", "quantity": 1}, timeout=30)
+    assert answer.status_code == 503
+    assert server.seen == [("POST", "/orders", None)]
