@@ -102,7 +102,6 @@ class ServiceClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections),
-                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
             )
         return self._session
 
@@ -111,10 +110,11 @@ class ServiceClient:
         method: str,
         path: str,
         *,
-        timeout_seconds: float | None = None,
+        timeout_seconds: float,
         **kwargs: Any,
     ) -> UpstreamResponse:
-        timeout = aiohttp.ClientTimeout(total=timeout_seconds) if timeout_seconds else None
+        # Every call names its own timeout: the attempt's share of the budget, or a probe's.
+        timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         async with self._http().request(
             method, self.base_url + path, timeout=timeout, **kwargs
         ) as answer:
