@@ -70,6 +70,13 @@ class DBMode(StrEnum):
     HEAVY_QUERY = "HeavyQuery"
 
 
+class StressMechanism(StrEnum):
+    # An ephemeral container of the pod: takes only the CPU the app leaves idle.
+    EPHEMERAL_CONTAINER = "EphemeralContainer"
+    # Processes in the target container's own cgroup: compete with the app thread for thread.
+    EXEC = "Exec"
+
+
 class LatencyMechanism(StrEnum):
     NETEM = "Netem"
     PROXY = "Proxy"
@@ -144,6 +151,7 @@ class TrafficSpike:
 class CPUStress:
     load: int
     workers: int = 1
+    mechanism: StressMechanism = StressMechanism.EPHEMERAL_CONTAINER
 
 
 @dataclass(frozen=True)
@@ -793,7 +801,16 @@ def _parse_fault(index: int, raw: object, duration: float) -> Fault:
         if params.duration_seconds is not None and params.duration_seconds > duration:
             raise SpecError(f"{b.path}.durationSeconds must not exceed spec.duration")
     elif type_ is FaultType.CPU_STRESS:
-        params = CPUStress(load=b.int_("load", None, 1, 100), workers=b.int_("workers", 1, 1, 64))
+        params = CPUStress(
+            load=b.int_("load", None, 1, 100),
+            workers=b.int_("workers", 1, 1, 64),
+            mechanism=b.enum("mechanism", StressMechanism, StressMechanism.EPHEMERAL_CONTAINER),
+        )
+        if params.mechanism is StressMechanism.EXEC and params.load != 100:
+            raise SpecError(
+                f"{b.path}.load must be 100 with mechanism Exec "
+                "(it runs `workers` busy loops in the target container)"
+            )
     elif type_ is FaultType.MEMORY_STRESS:
         size = b.str_("size", max_len=32)
         params = MemoryStress(size=size, size_bytes=int(b.quantity("size", size)))

@@ -280,3 +280,38 @@ def test_jobs() -> None:
     bare = b.job("n", "ns", "img", ["load"], scenario="s")
     assert "env" not in bare["spec"]["template"]["spec"]["containers"][0]
     assert "activeDeadlineSeconds" not in bare["spec"]
+
+
+def test_cpu_hog_tag_is_short_and_checked() -> None:
+    tag = b.cpu_hog_tag("3F2A9C1E-77aa-4b1c-9d2e-000000000001", 2)
+    assert tag == "3f2a9c1e77-f2"
+    assert b.cpu_hog_start_command(tag, 2, 30.2)[3:] == ["gameday", tag, "2", "31"]
+    assert b.cpu_hog_stop_command(tag)[3:] == ["gameday", tag]
+
+
+@pytest.mark.parametrize(
+    "tag", ["", "x; rm -rf /", "abc-f", "ABC-f1", "a" * 17 + "-f1", "$(id)-f1"]
+)
+def test_cpu_hog_commands_refuse_a_tag_they_did_not_make(tag: str) -> None:
+    # The tag is read back from the status on revert; anything else is refused before exec.
+    with pytest.raises(ValueError, match="not a CPU hog tag"):
+        b.cpu_hog_stop_command(tag)
+    with pytest.raises(ValueError, match="not a CPU hog tag"):
+        b.cpu_hog_start_command(tag, 1, 10)
+
+
+def test_cpu_hog_start_lasts_at_least_a_second() -> None:
+    assert b.cpu_hog_start_command("a-f0", 1, 0.1)[-1] == "1"
+
+
+@pytest.mark.parametrize(
+    ("output", "word", "count"),
+    [
+        ("gameday: started 2\n", "started", 2),
+        ("noise\ngameday: left 0\n", "left", 0),
+        ("gameday: left 3", "started", None),
+        ("sh: timeout: not found\n", "started", None),
+    ],
+)
+def test_cpu_hog_count(output: str, word: str, count: int | None) -> None:
+    assert b.cpu_hog_count(output, word) == count

@@ -26,6 +26,7 @@ from gameday_operator.model import (
     SelectorMode,
     SpecError,
     Status,
+    StressMechanism,
     parse_spec,
     parse_status,
 )
@@ -140,12 +141,22 @@ def test_every_fault_type_parses() -> None:
     ]
     assert [f.index for f in spec.faults] == list(range(6))
     assert spec.faults[1].selector.value == 50
+    assert spec.faults[1].params == CPUStress(
+        load=90, workers=2, mechanism=StressMechanism.EPHEMERAL_CONTAINER
+    )
     assert spec.faults[2].params == MemoryStress(size="256Mi", size_bytes=256 * 2**20)
     db = spec.faults[3].params
     assert db.mode is DBMode.DROP_INDEX and db.index == "orders_status_idx"  # type: ignore[union-attr]
     assert spec.faults[4].params == NetworkLatency(latency_seconds=0.2, jitter_seconds=0.02)
     proxy = spec.faults[5].params
     assert isinstance(proxy, NetworkLatency) and proxy.mechanism is LatencyMechanism.PROXY
+
+
+def test_cpu_stress_exec_mechanism_parses() -> None:
+    spec = parse_spec(
+        minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 100, "mechanism": "Exec"}}])
+    )
+    assert spec.faults[0].params == CPUStress(load=100, workers=1, mechanism=StressMechanism.EXEC)
 
 
 INVALID: list[tuple[str, dict[str, Any], str]] = [
@@ -178,6 +189,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "load over 100",
         minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 150}}]),
         "between 1 and 100",
+    ),
+    (
+        "exec stress below 100",
+        minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 50, "mechanism": "Exec"}}]),
+        "load must be 100 with mechanism Exec",
+    ),
+    (
+        "unknown stress mechanism",
+        minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 5, "mechanism": "Fork"}}]),
+        "mechanism",
     ),
     (
         "bad memory size",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gameday_operator import builders
+from gameday_operator.faults.cpu_hog import CpuStress
 from gameday_operator.faults.pods import EphemeralFault
 from gameday_operator.model import CPUStress, Fault, JsonDict
 from gameday_operator.units import parse_quantity
@@ -17,4 +18,4 @@ def _args(fault: Fault, seconds: float, app: JsonDict) -> list[str]:
     )
 
 
-ACTUATOR = EphemeralFault("CPUStress", "CPUStressContainer", _args)
+ACTUATOR = CpuStress(EphemeralFault("CPUStress", "CPUStressContainer", _args))
