@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import builders
 from gameday_operator.actuators import ActuatorError, Context
-from gameday_operator.faults.pods import app_container, target_pods
+from gameday_operator.faults.pods import app_container, selected_pods
 from gameday_operator.model import Action, CPUStress, Fault, StressMechanism
 
 log = logging.getLogger(__name__)
@@ -31,32 +31,21 @@ KIND = "CPUStressExec"
 def build(ctx: Context, fault: Fault) -> list[Action]:
     params = fault.params
     assert isinstance(params, CPUStress)
-    pods = target_pods(ctx)
-    names = builders.select_pods(
-        [p["metadata"]["name"] for p in pods], fault.selector, ctx.scenario.uid
-    )
-    if not names:
-        raise ActuatorError(
-            f"no running pod of {ctx.scenario.spec.target.deployment} to inject CPUStress into"
-        )
-    by_name = {p["metadata"]["name"]: p for p in pods}
     tag = builders.cpu_hog_tag(ctx.scenario.uid, fault.index)
     return [
         Action(
-            id=f"f{fault.index}-{pod}",
+            id=f"f{fault.index}-{pod['metadata']['name']}",
             at=ctx.now,
             kind=KIND,
-            target=f"pod/{pod}",
+            target=f"pod/{pod['metadata']['name']}",
             detail={
-                "pod": pod,
-                "container": app_container(by_name[pod], ctx.scenario.spec.target.container)[
-                    "name"
-                ],
+                "pod": pod["metadata"]["name"],
+                "container": app_container(pod, ctx.scenario.spec.target.container)["name"],
                 "tag": tag,
                 "workers": params.workers,
             },
         )
-        for pod in names
+        for pod in selected_pods(ctx, fault)
     ]
 
 

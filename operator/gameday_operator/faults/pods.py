@@ -43,6 +43,21 @@ def target_pods(ctx: Context) -> list[JsonDict]:
     ]
 
 
+def selected_pods(ctx: Context, fault: Fault) -> list[JsonDict]:
+    """The running target pods the fault's selector picks; none is an error."""
+    pods = target_pods(ctx)
+    names = builders.select_pods(
+        [p["metadata"]["name"] for p in pods], fault.selector, ctx.scenario.uid
+    )
+    if not names:
+        raise ActuatorError(
+            f"no running pod of {ctx.scenario.spec.target.deployment} to "
+            f"inject {fault.type.value} into"
+        )
+    by_name = {p["metadata"]["name"]: p for p in pods}
+    return [by_name[name] for name in names]
+
+
 def app_container(pod: JsonDict, wanted: str | None) -> JsonDict:
     containers = pod["spec"]["containers"]
     if wanted is None:
@@ -77,20 +92,11 @@ class EphemeralFault:
 
     def build(self, ctx: Context, item: Any) -> list[Action]:
         fault: Fault = item
-        pods = target_pods(ctx)
-        names = builders.select_pods(
-            [p["metadata"]["name"] for p in pods], fault.selector, ctx.scenario.uid
-        )
-        if not names:
-            raise ActuatorError(
-                f"no running pod of {ctx.scenario.spec.target.deployment} to "
-                f"inject {fault.type.value} into"
-            )
-        by_name = {p["metadata"]["name"]: p for p in pods}
         container_name = builders.ephemeral_container_name(ctx.scenario.uid, fault.index)
         actions = []
-        for pod in names:
-            app = app_container(by_name[pod], ctx.scenario.spec.target.container)
+        for target in selected_pods(ctx, fault):
+            pod = target["metadata"]["name"]
+            app = app_container(target, ctx.scenario.spec.target.container)
             spec = builders.ephemeral_container(
                 container_name,
                 ctx.config.chaos_image,
