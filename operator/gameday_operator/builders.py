@@ -446,6 +446,7 @@ CPU_HOG_STOP_SCRIPT = (
     + _CPU_HOG_COUNT_LOOPS
     + '; echo "gameday: left $n"'
 )
+CPU_HOG_COUNT_SCRIPT = "tag=$1; " + _CPU_HOG_COUNT_LOOPS + '; echo "gameday: running $n"'
 
 
 def cpu_hog_tag(uid: str, fault_index: int) -> str:
@@ -467,6 +468,10 @@ def cpu_hog_start_command(tag: str, workers: int, duration_seconds: float) -> li
 
 def cpu_hog_stop_command(tag: str) -> list[str]:
     return ["sh", "-c", CPU_HOG_STOP_SCRIPT, "gameday", _checked_tag(tag)]
+
+
+def cpu_hog_count_command(tag: str) -> list[str]:
+    return ["sh", "-c", CPU_HOG_COUNT_SCRIPT, "gameday", _checked_tag(tag)]
 
 
 def cpu_hog_count(output: str, word: str) -> int | None:

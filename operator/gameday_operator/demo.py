@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 
+from gameday_operator import builders, faults
 from gameday_operator.report.extras import (
     Cost,
     Footprint,
@@ -53,14 +54,8 @@ OPERATOR_NAMESPACE = "gameday-system"
 OPERATOR_WATCH = "shop-*"
 CUSTOMERS_POD = "gameday-demo-customers"
 CUSTOMERS_IMAGE = "localhost/gameday-chaos:dev"  # gameday-chaos load, and shop audit
-FAULT_ACTIONS = (
-    "CPUStressContainer",
-    "MemoryStressContainer",
-    "NetemContainer",
-    "ProxyLatency",
-    "LoadJob",
-    "DBJob",
-)
+# Every action kind a fault can place, from the registry that places them.
+FAULT_ACTIONS = frozenset(kind for actuator in faults.registry() for kind in actuator.kinds)
 
 
 class DemoError(Exception):
@@ -828,6 +823,20 @@ def leftovers(kubectl: Kubectl, shape: Shape, scenario: Mapping[str, Any]) -> li
         for ec in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []:
             if "running" in (ec.get("state") or {}):
                 problems.append(f"{ec['name']} still running in {pod['metadata']['name']}")
+    live = {pod["metadata"]["name"] for pod in pods if not pod["metadata"].get("deletionTimestamp")}
+    for action in status.get("actions") or []:
+        detail = action.get("detail") or {}
+        if action.get("kind") == "CPUStressExec" and detail.get("pod") in live:
+            count = builders.cpu_hog_count_command(detail["tag"])
+            done = kubectl.run(
+                "-n", shape.namespace, "exec", detail["pod"], "-c", detail["container"], "--",
+                *count, check=False,
+            )  # fmt: skip
+            running = builders.cpu_hog_count(done.stdout, "running")
+            if running != 0:
+                problems.append(
+                    f"CPU hog loops in {detail['pod']}: {running if running is not None else done}"
+                )
     spec = scenario.get("spec") or {}
     for fault in spec.get("faults") or []:
         if fault.get("type") == "NetworkLatency" and fault["networkLatency"].get("proxyAdmin"):

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gameday_operator import demo
+from gameday_operator import builders, demo
 from gameday_operator.model import parse_time
 from gameday_operator.units import parse_quantity
 from tests.fixtures.cluster import Cluster, wait_until
@@ -438,3 +438,45 @@ def test_the_load_job_summary_matches_what_the_shop_counted(
 
     end(kubectl, run, name)
     assert kubectl.maybe_json("-n", NAMESPACE, "get", "job", job) is None
+
+
+def test_cpu_stress_by_exec_takes_the_containers_own_cpu_and_is_gone_when_reverted(
+    kubectl: Kubectl, run: list[str]
+) -> None:
+    pods = target_pods(kubectl)
+    before = usage_over(kubectl, pods, MEASURE_SECONDS)
+    name = apply(
+        kubectl,
+        run,
+        scenario(
+            "stress-exec",
+            duration=STRESS_DURATION,
+            faults=[
+                {
+                    "type": "CPUStress",
+                    "selector": {"mode": "One"},
+                    "cpuStress": {"load": 100, "workers": 2, "mechanism": "Exec"},
+                }
+            ],
+        ),
+    )
+    [hog] = actions(wait_applied(kubectl, name, {"CPUStressExec"}), "CPUStressExec")
+    during = usage_over(kubectl, pods, MEASURE_SECONDS)
+    limit = app_cpu_limit(kubectl)
+    for pod_name, now in during.items():
+        print(f"{pod_name}: {before[pod_name].cores:.3f} -> {now.cores:.3f} cores")
+        if pod_name == hog["detail"]["pod"]:
+            # The loops fill the container's quota: the pod runs at its limit.
+            assert now.cores >= 0.9 * limit, (pod_name, now.cores, limit)
+        else:
+            assert abs(now.cores - before[pod_name].cores) <= 0.1 * limit, pod_name
+
+    end(kubectl, run, name)
+    pod, container = hog["detail"]["pod"], hog["detail"]["container"]
+    counted = kubectl.run(
+        "-n", NAMESPACE, "exec", pod, "-c", container, "--",
+        *builders.cpu_hog_count_command(hog["detail"]["tag"]),
+    )  # fmt: skip
+    assert builders.cpu_hog_count(counted.stdout, "running") == 0, counted.stdout
+    after = usage_over(kubectl, pods, MEASURE_SECONDS)
+    assert after[pod].cores <= before[pod].cores + 0.1 * limit, (after[pod], before[pod])

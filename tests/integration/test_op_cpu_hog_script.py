@@ -61,8 +61,11 @@ def test_start_is_idempotent_and_stop_leaves_none(tag: str) -> None:
     again = run(b.cpu_hog_start_command(tag, 2, 30))
     assert "gameday: running" in again and len(busy_loops(tag)) == 2
 
+    assert b.cpu_hog_count(run(b.cpu_hog_count_command(tag)), "running") == 2
+
     stopped = run(b.cpu_hog_stop_command(tag))
     assert b.cpu_hog_count(stopped, "left") == 0, stopped
+    assert b.cpu_hog_count(run(b.cpu_hog_count_command(tag)), "running") == 0
     assert tagged(tag, loops_only=False) == []
 
 
