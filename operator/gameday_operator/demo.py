@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
@@ -674,8 +674,17 @@ def replicas(kubectl: Kubectl, shape: Shape) -> tuple[int, int]:
     return int((d.get("status") or {}).get("readyReplicas") or 0), int(d["spec"]["replicas"])
 
 
-# Phases in which faults are in and the node's idle CPU is what the sizing is judged by.
+# Phases in which faults are in: the node's idle CPU is sampled through all of them.
 FAULT_PHASES = ("Injecting", "Degraded", "Remediating", "Verifying")
+# The incident itself, before anyone acts: the sizing is judged by the node's idle CPU here.
+# What the repair costs the node (new pods starting, a surge) belongs to the remediation.
+INCIDENT_PHASES = ("Injecting", "Degraded")
+
+
+class IdleSample(NamedTuple):
+    elapsed_seconds: float
+    idle: float  # the node's idle share of CPU
+    phase: str
 
 
 @dataclass
@@ -683,7 +692,7 @@ class ScenarioRun:
     """A finished scenario and what the demo saw of the cluster while it ran."""
 
     scenario: Json
-    node_idle: list[tuple[float, float]] = field(default_factory=list)  # (elapsed s, idle share)
+    node_idle: list[IdleSample] = field(default_factory=list)
     before: Footprint | None = None
     after: Footprint | None = None
 
@@ -730,7 +739,7 @@ def run_scenario(
         if phase != last_phase or now - last_line >= every:
             idle = node_idle_cpu(kubectl) if in_faults else None
             if idle is not None:
-                run.node_idle.append((now - started, idle))
+                run.node_idle.append(IdleSample(now - started, idle, phase))
             p95, err = latest_figures(status)
             ready, desired = replicas(kubectl, shape)
             report(
@@ -888,7 +897,7 @@ class ShapeRun:
     leftovers: list[str]
     untouched_changed: list[str]
     wall_seconds: float
-    node_idle: list[tuple[float, float]] = field(default_factory=list)
+    node_idle: list[IdleSample] = field(default_factory=list)
     routes: list[RouteFigures] = field(default_factory=list)
     cost: Cost | None = None
 
@@ -910,7 +919,8 @@ class ShapeRun:
 
     @property
     def min_node_idle(self) -> float | None:
-        return min((idle for _, idle in self.node_idle), default=None)
+        """The least idle CPU of the node during the incident (injection to remediation)."""
+        return min((s.idle for s in self.node_idle if s.phase in INCIDENT_PHASES), default=None)
 
 
 def play(
@@ -950,8 +960,8 @@ def play(
                 "routes": [r.to_dict() for r in routes],
                 "cost": cost.to_dict() if cost else None,
                 "nodeIdle": [
-                    {"elapsedSeconds": round(t, 1), "idle": round(i, 4)}
-                    for t, i in played.node_idle
+                    {"elapsedSeconds": round(t, 1), "idle": round(i, 4), "phase": phase}
+                    for t, i, phase in played.node_idle
                 ],
             },
             indent=2,
@@ -1026,7 +1036,7 @@ def outcome_lines(run: ShapeRun) -> list[str]:
             else "BELOW the floor: the node, not the pods' limits, bound part of the incident"
         )
         lines.append(
-            f"    node idle CPU while faults were in: at least {idle:.0%} "
+            f"    node idle CPU from injection to remediation: at least {idle:.0%} "
             f"({verdict} of {NODE_IDLE_FLOOR:.0%})"
         )
     if run.shape.untouched:

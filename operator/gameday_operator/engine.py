@@ -444,7 +444,11 @@ def _decide(
     # The observation: problems are retried a bounded number of times, never read as a pass.
     if obs is not None:
         if obs.problem is not None:
-            failures = s.progress.observation_failures + 1
+            # While the target is replaced, its series go with its old pods and the new ones
+            # have none until they have been scraped over a window: that is the rollout, not
+            # a broken source. Only the scenario's duration bounds that wait.
+            replacing = obs.missing_series and s.phase in (Phase.REMEDIATING, Phase.VERIFYING)
+            failures = s.progress.observation_failures + (0 if replacing else 1)
             # Unobserved time never counts towards a window of the SLO holding.
             s = replace(
                 s,

@@ -28,12 +28,15 @@ class Observation:
 
     `problem` is set when the source could not answer (unreachable, bad URL, no series);
     then `services` may be empty or partial and the engine must not treat it as a pass.
+    `missing_series` says the source did answer, without series for some watched service: what
+    Prometheus says of a service whose pods are all new or not running.
     """
 
     at: datetime
     services: tuple[ServiceFigures, ...] = ()
     problem: str | None = None
     ready_replicas: int | None = None
+    missing_series: bool = False
     details: dict[str, str] = field(default_factory=dict)
 
     def figures(self, service: str) -> ServiceFigures | None:

@@ -371,10 +371,12 @@ def observe(config: ObserveConfig, now: datetime) -> Observation:
         for service in config.services
     )
     window = promql_duration(config.window_seconds)
+    missing = missing_report(found, config.services, window)
     return Observation(
         at=now,
         services=services,
-        problem=missing_report(found, config.services, window),
+        problem=missing,
+        missing_series=missing is not None,
         details={"window": window, "url": config.url},
     )
 

@@ -590,3 +590,30 @@ def test_mode_none_verify_runs_from_the_breach() -> None:
     st = tick(sc, st, 10, observation=obs(at(10))).status
     m = tick(sc, st, 40, observation=obs(at(40))).status.measurements
     assert (m.respond_seconds, m.repair_seconds, m.verify_seconds) == (None, None, 35)
+
+
+def test_missing_series_while_the_target_is_replaced_is_waited_out_not_failed() -> None:
+    sc = prom()
+    st = tick(sc, live(injected(sc)), 5, observation=obs(at(5), p95=3)).status
+    st = tick(sc, st, 6, observation=obs(at(6), p95=3)).status
+    assert st.phase is Phase.VERIFYING  # the rollout (READY) is complete: its pods are new
+    gone = Observation(at=at(7), problem="no series for monolith", missing_series=True)
+    for i in range(10):
+        st = tick(sc, st, 7 + i, observation=gone).status
+        assert st.phase is Phase.VERIFYING and st.progress.observation_failures == 0
+        assert st.progress.slo_holding_since is None
+        assert st.condition("ObservationAvailable").status == "False"  # type: ignore[union-attr]
+    # A source that does not answer still fails the scenario, rollout or not.
+    broken = Observation(at=at(20), problem="prometheus unreachable")
+    for i in range(5):
+        st = tick(sc, st, 20 + i, observation=broken).status
+    assert st.phase is Phase.FAILED and st.reason == "ObservationFailed"
+
+
+def test_missing_series_before_remediation_counts_as_a_failed_observation() -> None:
+    sc = prom()
+    st = injected(sc)
+    gone = Observation(at=at(1), problem="no series for monolith", missing_series=True)
+    for i in range(1, 6):
+        st = tick(sc, st, i, observation=gone).status
+    assert st.phase is Phase.FAILED and st.reason == "ObservationFailed"
