@@ -8,7 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+# The project's duration grammar, copied from gameday_operator.units (this package may not import
+# the operator): "0", or unsigned decimal numbers each with a unit among ms, s, m, h ("1h30m").
+# tests/unit/test_duration_grammar.py holds this copy, the operator's and the CRD's to one table.
+DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$"
+_DURATION = re.compile(DURATION_PATTERN)
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?|[kmgt]|B|b)?$")
@@ -32,28 +37,10 @@ _SIZE_UNITS = {
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a duration such as "200ms", "30s", "5m", "1h30m" or a bare number of seconds."""
-    value = text.strip()
-    if not value:
-        raise ValueError("empty duration")
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if seconds < 0:
-            raise ValueError(f"negative duration: {text!r}")
-        return seconds
-    position = 0
-    total = 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    if position != len(value) or position == 0:
+    """Seconds in a duration such as "200ms", "30s", "5m", "1h30m" or "0"; a number needs a unit."""
+    if _DURATION.fullmatch(text) is None:
         raise ValueError(f"not a duration: {text!r} (use e.g. 200ms, 30s, 5m, 1h30m)")
-    return total
+    return sum((float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text)), 0.0)
 
 
 def parse_size(text: str) -> int:

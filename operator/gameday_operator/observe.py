@@ -30,6 +30,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from gameday_operator.observation import Observation, ServiceFigures
+from gameday_operator.units import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +49,9 @@ QUANTILES: dict[str, float] = {P50: 0.5, P95: 0.95, P99: 0.99}
 # histogram as p95, so a missing p95 already says it all.
 REQUIRED_FIGURES: tuple[str, ...] = (P95, ERROR_RATIO, RPS)
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration_seconds(text: str) -> float:
-    """'1m', '90s', '1m30s', '500ms' (Prometheus/Kubernetes style) → seconds."""
-    cleaned = text.strip()
-    pos = 0
-    total = 0.0
-    for part in _DURATION_PART.finditer(cleaned):
-        if part.start() != pos:
-            break
-        total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
-        pos = part.end()
-    if pos != len(cleaned) or pos == 0:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 1m, 1m30s, 500ms)")
-    return total
+# The duration grammar is gameday_operator.units'. `parse_duration_seconds` is kept as its other
+# name only because gameday_operator.demo still imports it; new code imports `parse_duration`.
+parse_duration_seconds = parse_duration
 
 
 def promql_duration(seconds: float) -> str:
@@ -393,7 +380,7 @@ def config_from_steady_state(
     services = tuple(steady_state.get("services") or default_services(architecture))
     return ObserveConfig(
         url=str(prometheus.get("url") or default_url),
-        window_seconds=parse_duration_seconds(str(steady_state.get("window", "1m"))),
+        window_seconds=parse_duration(str(steady_state.get("window", "1m"))),
         services=services,
         selector=str(prometheus.get("selector") or ""),
         queries={str(k): str(v) for k, v in (prometheus.get("queries") or {}).items() if v},

@@ -5,26 +5,18 @@ import pytest
 from gameday_chaos.units import Endpoint, parse_duration, parse_endpoint, parse_size
 
 
+# The duration grammar, shared with the operator and the CRD: tests/unit/test_duration_grammar.py.
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [
-        ("200ms", 0.2),
-        ("30s", 30.0),
-        ("5m", 300.0),
-        ("1h30m", 5400.0),
-        ("1m30s", 90.0),
-        ("2.5s", 2.5),
-        ("0", 0.0),
-        ("12", 12.0),
-        ("0.25", 0.25),
-        (" 10s ", 10.0),
-    ],
+    [("200ms", 0.2), ("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("2.5s", 2.5), ("0", 0.0)],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "10x", "s", "10s5", "-1", "ms10", "1 s"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "10x", "s", "10s5", "-1", "ms10", "1 s", "12", "0.25", " 10s ", "inf"]
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)

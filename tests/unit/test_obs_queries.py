@@ -16,33 +16,22 @@ from gameday_operator.observe import (
     describe_http_error,
     figures_by_service,
     missing_report,
-    parse_duration_seconds,
     promql_duration,
     render_override,
     services_regex,
 )
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("1m", 60.0),
-        ("90s", 90.0),
-        ("1m30s", 90.0),
-        ("500ms", 0.5),
-        ("2h", 7200.0),
-        ("1.5m", 90.0),
-        (" 30s ", 30.0),
-    ],
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration_seconds(text) == seconds
+@pytest.mark.parametrize(("window", "seconds"), [("1m", 60.0), ("1m30s", 90.0), ("500ms", 0.5)])
+def test_config_from_steady_state_reads_the_window(window: str, seconds: float) -> None:
+    assert config_from_steady_state({"window": window}, "msa", "u").window_seconds == seconds
 
 
-@pytest.mark.parametrize("text", ["", "1", "m", "1x", "1m 30s", "-1m", "1m30"])
-def test_parse_duration_rejects(text: str) -> None:
+@pytest.mark.parametrize("window", ["1d", " 30s ", "60"])
+def test_config_from_steady_state_refuses_what_the_crd_refuses(window: str) -> None:
+    """The one duration grammar (tests/unit/test_duration_grammar.py), not a looser one."""
     with pytest.raises(ValueError, match="not a duration"):
-        parse_duration_seconds(text)
+        config_from_steady_state({"window": window}, "msa", "u")
 
 
 @pytest.mark.parametrize(

@@ -435,7 +435,6 @@ def test_examples_parse(path: Path) -> None:
         ("1h", 3600),
         ("0", 0),
         ("1.5s", 1.5),
-        ("250us", 0.00025),
     ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
@@ -468,11 +467,8 @@ def test_human_duration_reads_like_kubectl(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
 
 
-@pytest.mark.parametrize("text", ["", "5", "1x", "m5", "5m ", "-5s", "1m-2s"])
+@pytest.mark.parametrize("text", ["", "5", "1x", "m5", "5m ", "-5s", "1m-2s", "250us", "1d"])
 def test_parse_duration_rejects(text: str) -> None:
-    if text == "5m ":  # surrounding whitespace is tolerated
-        assert parse_duration(text) == 300
-        return
     with pytest.raises(ValueError):
         parse_duration(text)
 
