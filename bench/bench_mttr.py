@@ -44,6 +44,10 @@ def _figures(run: ShapeRun) -> dict[str, float | None]:
     }
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _spread(values: list[float]) -> str:
     if not values:
         return "-"
@@ -81,7 +85,8 @@ def main() -> int:
                 f"run {i + 1} {run.shape.name:8} {run.phase:9} MTTR {fig['mttr'] or 0:6.1f}s "
                 f"downtime {fig['downtime'] or 0:5.1f}s peak p95 {fig['peak_p95'] or 0:5.2f}s "
                 f"peak errors {fig['peak_errors'] or 0:5.1%} "
-                f"affected {run.blast_radius.get('affectedServices')}",
+                f"affected {run.blast_radius.get('affectedServices')} "
+                f"node idle ≥ {_share(run.min_node_idle)} before remediation",
                 flush=True,
             )
         print(f"run {i + 1} demo wall time {walls[-1]:.0f}s", flush=True)

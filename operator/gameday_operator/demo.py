@@ -40,7 +40,7 @@ from gameday_operator.report.extras import (
     route_figures,
 )
 from gameday_operator.report.render import ReportPaths, write_report
-from gameday_operator.report.summary import RunSummary, pick_sides, summarize
+from gameday_operator.report.summary import RunSummary, pick_sides, shape_text, summarize
 
 Json = dict[str, Any]
 
@@ -1002,6 +1002,8 @@ def outcome_lines(run: ShapeRun) -> list[str]:
         f"{num(m.get('downtimeSeconds'), '.1f')}s",
         f"    peak p95 {num(peak.get('p95LatencySeconds'), '.2f')}s  peak errors "
         f"{num(peak.get('errorRatio'), '.1%')}",
+        "    seed incident shape before remediation: "
+        + shape_text(summarize(run.scenario, run.audit).shape),
         f"    blast radius: affected {br.get('affectedServices', [])}, "
         f"unaffected {br.get('unaffectedServices', [])}",
         f"    audit: {a.get('checked')} orders checked, {len(a.get('lost') or [])} lost, "
