@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -144,19 +145,29 @@ class Kube:
         )
 
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
-        """Run a command in a (possibly ephemeral) container and return its output."""
-        out: str = stream(
-            self.core.connect_get_namespaced_pod_exec,
-            pod,
-            namespace,
-            container=container,
-            command=command,
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-            _request_timeout=self.timeout,
-        )
+        """Run a command in a (possibly ephemeral) container and return its output.
+
+        The websocket client reports a refused exec (pod gone, container not running) as status
+        0 with the HTTP status only in its reason; it is raised with that status, as elsewhere.
+        """
+        try:
+            out: str = stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                container=container,
+                command=command,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _request_timeout=self.timeout,
+            )
+        except ApiException as exc:
+            refused = re.match(r"Handshake status (\d{3})", str(exc.reason or ""))
+            if exc.status == 0 and refused:
+                raise ApiException(status=int(refused.group(1)), reason=exc.reason) from exc
+            raise
         return out
 
     # ---------------------------------------------------------------------- autoscaling

@@ -1,0 +1,523 @@
+"""Each fault and remediation actuator against the in-memory adapter: apply and revert are
+idempotent, a revert counts as done only once its effect is gone (or went with its pod).
+
+The first tests hold the fake to the real adapter: both answer the same calls the same way
+(the real one talks to a local HTTP stub that answers every request with one status)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import kubernetes
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from gameday_operator import builders
+from gameday_operator.actuators import Actuator, ActuatorError
+from gameday_operator.engine import Intent
+from gameday_operator.kube import Kube
+from gameday_operator.model import Action, ActionState, MsaRemediation
+from gameday_operator.shell import plan
+from tests.unit.fake_kube import (
+    NS,
+    T0,
+    FakeKube,
+    Scene,
+    exec_refused,
+    scene,
+)
+
+# --------------------------------------------------------------------- helpers
+
+
+def planned(sc: Scene, intent: Intent = Intent.INJECT) -> list[Action]:
+    return plan(sc.rt, sc.ctx, intent)
+
+
+def actuator(sc: Scene, action: Action) -> Actuator:
+    return sc.rt.kinds[action.kind]
+
+
+def apply_all(sc: Scene, actions: list[Action]) -> list[Action]:
+    return [actuator(sc, a).apply(sc.ctx, a) for a in actions]
+
+
+def revert_all(sc: Scene, actions: list[Action]) -> None:
+    for a in reversed(actions):
+        actuator(sc, a).revert(sc.ctx, replace(a, state=ActionState.APPLIED))
+
+
+def versions(kube: FakeKube) -> dict[str, str]:
+    """resourceVersion of every object in the fake: unchanged means nothing was written."""
+    stores = {"deployment": kube.deployments, "pod": kube.pods, "hpa": kube.hpas}
+    stores["job"] = kube.jobs
+    return {
+        f"{what}/{name}": obj["metadata"]["resourceVersion"]
+        for what, store in stores.items()
+        for (_, name), obj in store.items()
+    }
+
+
+def outputs(*lines: str) -> Callable[[str, str, str, list[str]], str]:
+    """An exec handler that prints the given outputs in turn."""
+    queue = list(lines)
+
+    def handler(_ns: str, _pod: str, _container: str, _command: list[str]) -> str:
+        return queue.pop(0)
+
+    return handler
+
+
+# ---------------------------------------------------- the fake keeps the adapter's contract
+
+
+def test_the_fake_overrides_every_public_method_of_the_adapter() -> None:
+    public = {n for n, f in inspect.getmembers(Kube, inspect.isfunction) if not n.startswith("_")}
+    missing = {n for n in public if getattr(FakeKube, n) is getattr(Kube, n)}
+    assert public and not missing
+
+
+class _Stub(BaseHTTPRequestHandler):
+    """Answers every request with `status`, recording (method, path) in `seen`."""
+
+    status = 404
+    seen: list[tuple[str, str]]
+
+    def _answer(self) -> None:
+        self.seen.append((self.command, self.path))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"kind": "Status", "code": self.status}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(status: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A local HTTP server answering `status` to everything: its URL and the requests seen."""
+    seen: list[tuple[str, str]] = []
+    handler = type("Stub", (_Stub,), {"status": status, "seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(params=[404, 409])
+def stub_kube(request: pytest.FixtureRequest) -> Iterator[tuple[int, Kube]]:
+    """The real adapter over a server that answers every request with one status."""
+    with serving(request.param) as (url, _):
+        config = kubernetes.client.Configuration()
+        config.host = url
+        yield request.param, Kube(kubernetes.client.ApiClient(config), timeout=5)
+
+
+HPA = builders.hpa("x", NS, "x", MsaRemediation(), "gd")
+JOB = builders.job("x", NS, "chaos:dev", ["load"], scenario="gd")
+MISSING: dict[str, Callable[[Kube], object]] = {
+    "get_scenario": lambda k: k.get_scenario(NS, "x"),
+    "patch_scenario_status": lambda k: k.patch_scenario_status(NS, "x", {"phase": "Failed"}),
+    "get_namespace": lambda k: k.get_namespace("x"),
+    "get_deployment": lambda k: k.get_deployment(NS, "x"),
+    "patch_deployment": lambda k: k.patch_deployment(NS, "x", {"spec": {"replicas": 1}}),
+    "get_pod": lambda k: k.get_pod(NS, "x"),
+    "add_ephemeral_container": lambda k: k.add_ephemeral_container(NS, "x", {"name": "c"}),
+    "resize_pod": lambda k: k.resize_pod(NS, "x", {"spec": {}}),
+    "exec": lambda k: k.exec(NS, "x", "app", ["true"]),
+    "get_hpa": lambda k: k.get_hpa(NS, "x"),
+    "patch_hpa": lambda k: k.patch_hpa(NS, "x", {"spec": {"minReplicas": 2}}),
+    "delete_hpa": lambda k: k.delete_hpa(NS, "x"),
+    "get_job": lambda k: k.get_job(NS, "x"),
+    "delete_job": lambda k: k.delete_job(NS, "x"),
+}
+EXISTING: dict[str, Callable[[Kube], object]] = {
+    "create_hpa": lambda k: k.create_hpa(NS, HPA),
+    "create_job": lambda k: k.create_job(NS, JOB),
+}
+
+
+def outcome(call: Callable[[Kube], object], kube: Kube) -> object:
+    try:
+        return call(kube)
+    except ApiException as exc:
+        return f"ApiException {exc.status}"
+
+
+def test_the_fake_answers_as_the_adapter_does(stub_kube: tuple[int, Kube]) -> None:
+    """A missing object (404) and one that exists (409): the same values and exceptions."""
+    status, real = stub_kube
+    fake = FakeKube()
+    if status == 409:
+        fake.add_hpa(NS, HPA)
+        fake.create_job(NS, JOB)
+    calls = MISSING if status == 404 else EXISTING
+    from_fake = {name: outcome(call, fake) for name, call in calls.items()}
+    from_real = {name: outcome(call, real) for name, call in calls.items()}
+    assert from_fake == from_real
+    assert f"ApiException {status}" in from_fake.values()
+
+
+# ------------------------------------------------------------------ CPUStress by exec
+
+
+def test_cpu_exec_apply_starts_the_loops_once() -> None:
+    sc = scene()
+    actions = planned(sc)
+    assert [a.detail["pod"] for a in actions] == ["web-a", "web-b"]
+    assert apply_all(sc, actions) == actions
+    assert (sc.kube.hogs.running("web-a"), sc.kube.hogs.running("web-b")) == (2, 2)
+    before = len(sc.kube.execs)
+    assert apply_all(sc, actions) == actions  # the start script finds them: "running 2"
+    assert (sc.kube.hogs.running("web-a"), sc.kube.hogs.running("web-b")) == (2, 2)
+    assert len(sc.kube.execs) == before + 2  # one start script per pod, nothing else
+
+
+def test_cpu_exec_apply_resumed_after_a_restart_starts_nothing_new() -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = planned(sc)
+    sc.kube.exec_handler = outputs("gameday: running 2\n")
+    assert actuator(sc, action).apply(sc.ctx, action) == action
+    assert len(sc.kube.execs) == 1
+    assert sc.kube.execs[0][3] == builders.cpu_hog_start_command(action.detail["tag"], 2, 300)
+
+
+def test_cpu_exec_apply_resumed_late_is_bounded_by_what_is_left_of_the_scenario() -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = planned(sc)
+    late = replace(sc.ctx, now=T0 + timedelta(seconds=280))
+    actuator(sc, action).apply(late, action)
+    assert sc.kube.execs[-1][3][-1] == "20"  # seconds: 300 s of scenario, 280 s gone
+
+
+@pytest.mark.parametrize(
+    "output", ["gameday: started 0\n", "sh: timeout: not found\n", ""], ids=["none", "sh", "empty"]
+)
+def test_cpu_exec_apply_that_starts_no_loop_fails(output: str) -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = planned(sc)
+    sc.kube.exec_handler = outputs(output)
+    with pytest.raises(ActuatorError, match="no CPU hog started"):
+        actuator(sc, action).apply(sc.ctx, action)
+
+
+def test_cpu_exec_apply_on_a_pod_gone_since_planning_says_so() -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = planned(sc)
+    sc.kube.remove_pod(NS, "web-a")
+    with pytest.raises(ActuatorError, match="web-a is gone"):
+        actuator(sc, action).apply(sc.ctx, action)
+
+
+@pytest.mark.parametrize(
+    ("output", "done"),
+    [("gameday: left 0\n", True), ("gameday: left 1\n", False), ("Killed\n", False)],
+    ids=["none-left", "one-left", "no-count"],
+)
+def test_cpu_exec_revert_is_done_only_when_no_loop_is_left(output: str, done: bool) -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = planned(sc)
+    sc.kube.exec_handler = outputs(output)
+    if done:
+        actuator(sc, action).revert(sc.ctx, action)
+    else:
+        with pytest.raises(ActuatorError, match="still running"):
+            actuator(sc, action).revert(sc.ctx, action)
+    assert sc.kube.execs[0][3] == builders.cpu_hog_stop_command(action.detail["tag"])
+
+
+def test_cpu_exec_revert_twice_is_harmless_and_loops_that_survive_are_not_reverted() -> None:
+    sc = scene()
+    actions = apply_all(sc, planned(sc))
+    sc.kube.hogs.unkillable = 1
+    with pytest.raises(ActuatorError, match="left 1"):
+        revert_all(sc, actions)
+    sc.kube.hogs.unkillable = 0
+    revert_all(sc, actions)
+    revert_all(sc, actions)
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0
+
+
+def test_cpu_exec_revert_when_the_pod_is_gone_or_no_longer_runs_is_done() -> None:
+    sc = scene(pods=["web-a", "web-b"])
+    actions = apply_all(sc, planned(sc))
+    sc.kube.remove_pod(NS, "web-a")
+    sc.kube.pods[(NS, "web-b")]["status"]["phase"] = "Failed"  # evicted: kept, exec refused
+    revert_all(sc, actions)
+    assert [e[1] for e in sc.kube.execs[len(actions) :]] == ["web-b"]  # none in the gone one
+
+
+def test_cpu_exec_revert_when_the_pod_goes_between_read_and_exec_is_done() -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+
+    def gone(_ns: str, pod: str, _c: str, _cmd: list[str]) -> str:
+        raise exec_refused(404, f'pods "{pod}" not found')
+
+    sc.kube.exec_handler = gone
+    actuator(sc, action).revert(sc.ctx, action)
+
+
+# -------------------------------------------------------- faults in ephemeral containers
+
+STRESS = {"type": "CPUStress", "cpuStress": {"load": 50}}
+MEMORY = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
+NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", "interface": "eth1"}}
+EPHEMERAL = pytest.mark.parametrize("fault", [STRESS, MEMORY, NETEM], ids=lambda f: f["type"])
+
+
+@EPHEMERAL
+def test_ephemeral_apply_adds_one_container_per_pod_once(fault: dict[str, Any]) -> None:
+    sc = scene([fault])
+    actions = planned(sc)
+    apply_all(sc, actions)
+    after_first = versions(sc.kube)
+    apply_all(sc, actions)
+    assert versions(sc.kube) == after_first
+    for a in actions:
+        spec = sc.kube.pods[(NS, a.detail["pod"])]["spec"]
+        assert [c["name"] for c in spec["ephemeralContainers"]] == [a.detail["container"]]
+
+
+@EPHEMERAL
+def test_ephemeral_apply_on_a_pod_gone_since_planning_fails(fault: dict[str, Any]) -> None:
+    sc = scene([fault], pods=["web-a"])
+    (action,) = planned(sc)
+    sc.kube.remove_pod(NS, "web-a")
+    with pytest.raises(ActuatorError, match="web-a is gone"):
+        actuator(sc, action).apply(sc.ctx, action)
+
+
+@EPHEMERAL
+def test_ephemeral_revert_stops_a_running_injector_once(fault: dict[str, Any]) -> None:
+    sc = scene([fault], pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+    sc.kube.set_ephemeral_state(NS, "web-a", action.detail["container"], "running")
+    revert_all(sc, [action])
+    revert_all(sc, [action])
+    assert sc.kube.ephemeral_state(NS, "web-a", action.detail["container"]) == "terminated"
+    assert len(sc.kube.execs) == 1  # the second revert finds it exited
+    if fault is NETEM:
+        assert "tc qdisc del dev eth1 root" in sc.kube.execs[0][3][2]
+
+
+@EPHEMERAL
+def test_ephemeral_revert_when_the_pod_or_the_injector_is_gone_is_done(
+    fault: dict[str, Any],
+) -> None:
+    sc = scene([fault], pods=["web-a", "web-b"])
+    actions = apply_all(sc, planned(sc))
+    for a in actions:
+        sc.kube.set_ephemeral_state(NS, a.detail["pod"], a.detail["container"], "running")
+    sc.kube.remove_pod(NS, "web-a")
+
+    def exited(_ns: str, _pod: str, container: str, _cmd: list[str]) -> str:
+        raise exec_refused(400, f'container "{container}" is not running')  # exited meanwhile
+
+    sc.kube.exec_handler = exited
+    revert_all(sc, actions)
+    assert [e[1] for e in sc.kube.execs] == ["web-b"]
+
+
+# ------------------------------------------------------------------ faults run as Jobs
+
+LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
+DB = {
+    "type": "DBSlowQuery",
+    "dbSlowQuery": {
+        "mode": "LockContention",
+        "table": "orders",
+        "databaseSecretRef": {"name": "db", "key": "dsn"},
+    },
+}
+
+
+@pytest.mark.parametrize("fault", [LOAD, DB], ids=lambda f: f["type"])
+def test_job_apply_creates_one_owned_job_and_revert_deletes_it(fault: dict[str, Any]) -> None:
+    sc = scene([fault])
+    (action,) = planned(sc)
+    apply_all(sc, [action])
+    once = versions(sc.kube)
+    apply_all(sc, [action])  # 409: the Job is there already
+    assert versions(sc.kube) == once
+    job = sc.kube.jobs[(NS, action.detail["job"])]
+    assert [o["uid"] for o in job["metadata"]["ownerReferences"]] == [sc.scenario.uid]
+    revert_all(sc, [action])
+    revert_all(sc, [action])  # 404: already gone
+    assert (NS, action.detail["job"]) not in sc.kube.jobs
+
+
+def test_db_revert_starts_one_restore_job_not_owned_by_the_scenario() -> None:
+    sc = scene([DB])
+    (action,) = apply_all(sc, planned(sc))
+    revert_all(sc, [action])
+    revert_all(sc, [action])
+    (restore,) = sc.kube.jobs.values()
+    assert restore["metadata"]["name"] == action.detail["restore"]["metadata"]["name"]
+    assert "ownerReferences" not in restore["metadata"]
+    assert sc.kube.called("create_job") == 3  # the fault's, then the restore twice (409)
+
+
+# ----------------------------------------------------------------- monolith remediation
+
+
+def template(sc: Scene) -> dict[str, Any]:
+    t: dict[str, Any] = sc.kube.deployments[(NS, "web")]["spec"]["template"]
+    return t
+
+
+def test_monolith_resize_applies_once_and_reverts_to_what_it_replaced() -> None:
+    sc = scene()
+    original = sc.kube.get_deployment(NS, "web")
+    assert original is not None
+    (action,) = planned(sc, Intent.REMEDIATE)
+    apply_all(sc, [action])
+    d = sc.kube.deployments[(NS, "web")]
+    assert d["metadata"]["generation"] == 2  # one rollout
+    assert template(sc)["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "200m", "memory": "128Mi"},
+        "limits": {"cpu": "1", "memory": "256Mi"},
+    }
+    assert template(sc)["metadata"]["annotations"][builders.RESTARTED_AT]
+    once = versions(sc.kube)
+    apply_all(sc, [action])
+    assert versions(sc.kube) == once
+    revert_all(sc, [action])
+    reverted = versions(sc.kube)
+    revert_all(sc, [action])
+    assert versions(sc.kube) == reverted
+    assert template(sc)["spec"] == original["spec"]["template"]["spec"]
+    assert builders.RESTARTED_AT not in template(sc)["metadata"].get("annotations", {})
+
+
+def test_monolith_recreate_rollout_is_reverted_to_the_rolling_strategy() -> None:
+    sc = scene(remediation={"after": "20s", "monolith": {"rollout": "Recreate"}})
+    before = sc.kube.deployments[(NS, "web")]["spec"]["strategy"]
+    actions = apply_all(sc, planned(sc, Intent.REMEDIATE))
+    assert sc.kube.deployments[(NS, "web")]["spec"]["strategy"] == {"type": "Recreate"}
+    revert_all(sc, actions)
+    assert sc.kube.deployments[(NS, "web")]["spec"]["strategy"] == before
+
+
+def test_monolith_in_place_resize_skips_pods_gone_and_reverts_those_left() -> None:
+    sc = scene(remediation={"after": "20s", "monolith": {"inPlaceResize": True}})
+    actions = planned(sc, Intent.REMEDIATE)
+    assert [a.kind for a in actions] == ["PodResize", "PodResize", "VerticalResize"]
+    sc.kube.remove_pod(NS, "web-a")
+    apply_all(sc, actions)  # the 404 of the gone pod is fine
+    resized = sc.kube.pods[(NS, "web-b")]["spec"]["containers"][0]["resources"]
+    assert resized["limits"] == {"cpu": "1", "memory": "256Mi"}
+    revert_all(sc, actions)
+    revert_all(sc, actions)
+    assert sc.kube.pods[(NS, "web-b")]["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "500m",
+        "memory": "128Mi",
+    }
+
+
+def test_monolith_revert_when_the_deployment_is_gone_writes_nothing() -> None:
+    sc = scene()
+    actions = apply_all(sc, planned(sc, Intent.REMEDIATE))
+    del sc.kube.deployments[(NS, "web")]
+    patches = sc.kube.called("patch_deployment")
+    revert_all(sc, actions)
+    assert sc.kube.called("patch_deployment") == patches
+
+
+# ---------------------------------------------------------------------- msa remediation
+
+MSA = {"after": "20s", "msa": {"minReplicas": 5}}
+
+
+def test_msa_creates_the_hpa_once_and_revert_gives_the_replicas_back() -> None:
+    sc = scene(architecture="msa", remediation=MSA)
+    original = sc.kube.get_deployment(NS, "web")
+    assert original is not None
+    hpa, rolling = planned(sc, Intent.REMEDIATE)
+    assert hpa.previous == {"exists": False, "replicas": 2}
+    apply_all(sc, [hpa, rolling])
+    assert sc.kube.hpas[(NS, "web")]["spec"]["minReplicas"] == 5
+    sc.kube.patch_deployment(NS, "web", {"spec": {"replicas": 5}})  # the HPA controller
+    once = versions(sc.kube)
+    apply_all(sc, [hpa, rolling])  # create: 409, then the same spec patched in
+    assert versions(sc.kube) == once
+    revert_all(sc, [hpa, rolling])
+    revert_all(sc, [hpa, rolling])
+    assert (NS, "web") not in sc.kube.hpas
+    d = sc.kube.deployments[(NS, "web")]
+    assert d["spec"]["replicas"] == 2
+    assert d["spec"]["strategy"] == original["spec"]["strategy"]
+    assert builders.RESTARTED_AT not in d["spec"]["template"]["metadata"].get("annotations", {})
+
+
+def test_msa_patches_an_existing_hpa_and_reverts_it_to_its_own_bounds() -> None:
+    sc = scene(architecture="msa", remediation=MSA)
+    sc.kube.add_hpa(NS, builders.hpa("web", NS, "web", MsaRemediation(min_replicas=2), "app"))
+    hpa, rolling = planned(sc, Intent.REMEDIATE)
+    assert hpa.previous == {"exists": True, "spec": {"minReplicas": 2, "maxReplicas": 10}}
+    apply_all(sc, [hpa, rolling])
+    apply_all(sc, [hpa, rolling])
+    assert sc.kube.hpas[(NS, "web")]["spec"]["minReplicas"] == 5
+    revert_all(sc, [hpa, rolling])
+    revert_all(sc, [hpa, rolling])
+    spec = sc.kube.hpas[(NS, "web")]["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 10)
+    assert sc.kube.called("delete_hpa") == 0
+
+
+def test_msa_revert_when_hpa_and_deployment_are_gone_creates_nothing() -> None:
+    sc = scene(architecture="msa", remediation=MSA)
+    sc.kube.add_hpa(NS, builders.hpa("web", NS, "web", MsaRemediation(min_replicas=2), "app"))
+    actions = apply_all(sc, planned(sc, Intent.REMEDIATE))
+    sc.kube.hpas.clear()
+    sc.kube.deployments.clear()
+    revert_all(sc, actions)
+    assert not sc.kube.hpas and not sc.kube.deployments
+
+
+# ------------------------------------------------------------- latency through the proxy
+
+
+def proxy_scene(url: str) -> tuple[Scene, Action]:
+    fault = {
+        "type": "NetworkLatency",
+        "networkLatency": {"latency": "50ms", "mechanism": "Proxy", "proxyAdmin": url},
+    }
+    sc = scene([fault])
+    (action,) = planned(sc)
+    return sc, action
+
+
+def test_proxy_latency_is_set_and_cleared_and_a_cleared_one_counts_as_reverted() -> None:
+    with serving(200) as (url, seen):
+        sc, action = proxy_scene(url)
+        apply_all(sc, [action, action])
+        revert_all(sc, [action])
+    with serving(404) as (url, gone):
+        sc, action = proxy_scene(url)
+        revert_all(sc, [action])  # nothing set there (any more): done
+    assert seen == [("POST", "/latency"), ("POST", "/latency"), ("DELETE", "/latency")]
+    assert gone == [("DELETE", "/latency")]
+
+
+def test_proxy_latency_revert_the_proxy_refuses_is_not_done() -> None:
+    with serving(500) as (url, _), pytest.raises(ActuatorError, match="latency proxy"):
+        sc, action = proxy_scene(url)
+        revert_all(sc, [action])

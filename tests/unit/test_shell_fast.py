@@ -1,0 +1,228 @@
+"""The shell against the in-memory adapter: every change recorded before it is made, nothing
+made twice, a restarted operator finishes what was recorded, a revert that left something
+running is not counted as done."""
+
+from __future__ import annotations
+
+import pytest
+
+from gameday_operator import shell
+from gameday_operator.actuators import ActuatorError
+from gameday_operator.engine import Intent
+from gameday_operator.model import Action, ActionState, Phase, Status, parse_status
+from tests.unit.fake_kube import CPU_EXEC, NS, T0, Scene, scene
+
+LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
+INJECTING = Status(phase=Phase.INJECTING)
+
+
+class Crash(BaseException):
+    """The operator's process dies here (not an error the shell could handle)."""
+
+
+def execute(sc: Scene, intent: Intent, status: Status = INJECTING) -> Status:
+    return shell.execute(sc.rt, sc.ctx, status, intent, sc.write, sc.emit, sc.log)
+
+
+def revert_all(sc: Scene, status: Status) -> Status:
+    return shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+
+
+def stored(sc: Scene) -> Status:
+    """The status as the cluster holds it: what a restarted operator would read."""
+    return parse_status(sc.stored_status())
+
+
+def states(status: Status) -> dict[str, ActionState]:
+    return {a.id: a.state for a in status.actions}
+
+
+# ------------------------------------------------------------------------------ execute
+
+
+def test_inject_records_every_action_before_making_any() -> None:
+    sc = scene()
+    seen: list[dict[str, ActionState]] = []
+
+    def recording(ns: str, pod: str, container: str, command: list[str]) -> str:
+        seen.append(states(stored(sc)))
+        return sc.kube.hogs(ns, pod, container, command)
+
+    sc.kube.exec_handler = recording
+    status = execute(sc, Intent.INJECT)
+    pending, applied = ActionState.PENDING, ActionState.APPLIED
+    assert seen == [
+        {"f0-web-a": pending, "f0-web-b": pending},
+        {"f0-web-a": applied, "f0-web-b": pending},
+    ]
+    assert states(stored(sc)) == states(status) == {"f0-web-a": applied, "f0-web-b": applied}
+    assert sc.reasons() == ["FaultInjected"]
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 2
+
+
+def test_inject_again_changes_nothing() -> None:
+    sc = scene([CPU_EXEC, LOAD])
+    first = execute(sc, Intent.INJECT)
+    execs, jobs = len(sc.kube.execs), sc.kube.called("create_job")
+    second = execute(sc, Intent.INJECT, first)
+    assert second.actions == first.actions
+    assert (len(sc.kube.execs), sc.kube.called("create_job")) == (execs, jobs)
+    assert sc.kube.hogs.running("web-a") == 2 and len(sc.kube.jobs) == 1
+
+
+def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
+    sc = scene()
+
+    def no_timeout_in_b(ns: str, pod: str, container: str, command: list[str]) -> str:
+        if pod == "web-b":
+            return "sh: timeout: not found\n"
+        return sc.kube.hogs(ns, pod, container, command)
+
+    sc.kube.exec_handler = no_timeout_in_b
+    status = execute(sc, Intent.INJECT)
+    assert (status.phase, status.reason) == (Phase.FAILED, "InjectionFailed")
+    assert states(stored(sc)) == {"f0-web-a": ActionState.APPLIED, "f0-web-b": ActionState.FAILED}
+    failed = stored(sc).action("f0-web-b")
+    assert failed is not None and "no CPU hog started" in (failed.error or "")
+    assert [(t, r) for t, r, _ in sc.events] == [("Warning", "InjectionFailed")]
+    revert_all(sc, status)  # what the next tick does
+    assert sc.kube.hogs.running("web-a") == 0
+
+
+def test_inject_that_cannot_be_planned_fails_the_run_and_changes_nothing() -> None:
+    sc = scene()
+    del sc.kube.deployments[(NS, "web")]
+    status = execute(sc, Intent.INJECT)
+    assert (status.phase, status.reason) == (Phase.FAILED, "InjectionFailed")
+    assert "could not plan" in status.message and not status.actions
+    assert not sc.kube.execs and stored(sc).phase is Phase.FAILED
+
+
+def test_propose_records_proposals_and_changes_nothing() -> None:
+    sc = scene()
+    before = sc.kube.get_deployment(NS, "web")
+    status = execute(sc, Intent.PROPOSE)
+    assert [p.kind for p in status.proposals] == ["VerticalResize"]
+    assert not status.actions and sc.kube.get_deployment(NS, "web") == before
+    assert sc.reasons() == ["RemediationProposed"]
+
+
+def test_remediate_applies_once_and_revert_all_undoes_it() -> None:
+    sc = scene()
+    before = sc.kube.get_deployment(NS, "web")
+    status = execute(sc, Intent.REMEDIATE)
+    assert states(status) == {"r-resize": ActionState.APPLIED}
+    after = sc.kube.get_deployment(NS, "web")
+    assert after is not None and after["metadata"]["generation"] == 2
+    assert execute(sc, Intent.REMEDIATE, status).actions == status.actions
+    assert sc.kube.get_deployment(NS, "web") == after
+    status = execute(sc, Intent.REVERT_ALL, status)
+    reverted = sc.kube.get_deployment(NS, "web")
+    assert before is not None and reverted is not None
+    assert reverted["spec"]["template"]["spec"] == before["spec"]["template"]["spec"]
+    assert states(stored(sc)) == {"r-resize": ActionState.REVERTED}
+    assert sc.reasons() == ["RemediationApplied", "RemediationApplied", "Reverted"]
+
+
+# ----------------------------------------------------------------------- resume_pending
+
+
+def crash_at_second_exec(sc: Scene) -> None:
+    """The second exec starts its loops, then the operator dies before recording it."""
+
+    def crashing(ns: str, pod: str, container: str, command: list[str]) -> str:
+        out = sc.kube.hogs(ns, pod, container, command)
+        if len(sc.kube.execs) == 2:
+            raise Crash
+        return out
+
+    sc.kube.exec_handler = crashing
+
+
+def test_an_apply_resumed_after_a_restart_starts_nothing_new() -> None:
+    sc = scene()
+    crash_at_second_exec(sc)
+    with pytest.raises(Crash):
+        execute(sc, Intent.INJECT)
+    left = stored(sc)  # what the restarted operator reads
+    assert states(left) == {"f0-web-a": ActionState.APPLIED, "f0-web-b": ActionState.PENDING}
+    sc.kube.exec_handler = sc.kube.hogs
+    status = shell.resume_pending(sc.rt, sc.ctx, left, sc.write, sc.log)
+    assert states(status) == states(stored(sc))
+    assert set(states(status).values()) == {ActionState.APPLIED}
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 2
+    assert len(sc.kube.execs) == 3  # the resumed start script found the loops running
+
+
+def test_nothing_is_resumed_once_the_run_has_ended() -> None:
+    sc = scene()
+    action = shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0]
+    status = Status(phase=Phase.ABORTED).with_action(action)
+    assert shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.log) == status
+    assert not sc.kube.execs and sc.kube.called("patch_scenario_status") == 0
+
+
+def test_a_resume_that_fails_fails_the_run_and_leaves_the_action_to_be_reverted() -> None:
+    sc = scene(pods=["web-a"])
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    sc.kube.remove_pod(NS, "web-a")
+    status = shell.resume_pending(sc.rt, sc.ctx, INJECTING.with_action(action), sc.write, sc.log)
+    assert (status.phase, status.reason) == (Phase.FAILED, "ResumeFailed")
+    assert "web-a is gone" in status.message
+    assert [a.id for a in stored(sc).live_actions] == ["f0-web-a"]
+    assert revert_all(sc, status).live_actions == ()  # the pod took its loops with it
+
+
+# --------------------------------------------------------------------------- revert_all
+
+
+def test_revert_all_undoes_newest_first_and_twice_is_harmless() -> None:
+    sc = scene([CPU_EXEC, LOAD])
+    status = execute(sc, Intent.INJECT)
+    sc.kube.calls.clear()
+    status = revert_all(sc, status)
+    undoing = [c[:3] for c in sc.kube.calls if c[0] in ("delete_job", "exec")]
+    assert [c[0] for c in undoing] == ["delete_job", "exec", "exec"]
+    assert [c[2] for c in undoing[1:]] == ["web-b", "web-a"]
+    assert set(states(stored(sc)).values()) == {ActionState.REVERTED}
+    assert all(a.reverted_at is not None for a in status.actions)
+    calls = len(sc.kube.calls)
+    assert revert_all(sc, status) == status
+    assert len(sc.kube.calls) == calls
+    assert sc.reasons()[-2:] == ["Reverted", "Reverted"]
+    assert not sc.kube.jobs and sc.kube.hogs.running("web-a") == 0
+
+
+def test_a_revert_that_leaves_loops_running_is_not_counted_as_done() -> None:
+    sc = scene([CPU_EXEC, LOAD])
+    status = execute(sc, Intent.INJECT)
+    sc.kube.hogs.unkillable = 1
+    with pytest.raises(ActuatorError, match="still running"):
+        revert_all(sc, status)
+    left = stored(sc)
+    assert [a.id for a in left.live_actions] == ["f0-web-a", "f0-web-b"]
+    assert all("left 1" in (a.error or "") for a in left.live_actions)
+    job = left.action("f1-job")
+    assert job is not None and job.state is ActionState.REVERTED  # the others went on
+    assert sc.reasons()[-1] == "RevertFailed"
+    sc.kube.hogs.unkillable = 0  # the next attempt finds them killable
+    done = revert_all(sc, left)
+    assert done.live_actions == () and all(a.error is None for a in done.actions)
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0
+
+
+def test_revert_all_counts_a_pod_gone_as_reverted() -> None:
+    sc = scene()
+    status = execute(sc, Intent.INJECT)
+    sc.kube.remove_pod(NS, "web-a")
+    status = revert_all(sc, status)
+    assert set(states(status).values()) == {ActionState.REVERTED}
+    assert [e[1] for e in sc.kube.execs[2:]] == ["web-b"]
+
+
+def test_revert_all_refuses_an_action_it_has_no_actuator_for() -> None:
+    sc = scene()
+    unknown = Action(id="x", at=T0, kind="Mystery", target="pod/web-a")
+    with pytest.raises(ActuatorError, match="no actuator for kind Mystery"):
+        revert_all(sc, INJECTING.with_action(unknown))
+    assert sc.reasons() == ["RevertFailed"]
