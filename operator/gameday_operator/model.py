@@ -101,7 +101,7 @@ class Phase(StrEnum):
     REMEDIATING = "Remediating"
     VERIFYING = "Verifying"
     RECOVERED = "Recovered"
-    FAILED = "Failed"
+    FAILED = "Failed"  # the apply failed; reverted all the same, it may have taken effect
     ABORTED = "Aborted"
 
     @property
@@ -398,8 +398,12 @@ class Action:
 
     @property
     def live(self) -> bool:
-        """Possibly in effect in the cluster: must be reverted before the scenario ends."""
-        return self.state in (ActionState.PENDING, ActionState.APPLIED)
+        """Possibly in effect in the cluster: must be reverted before the scenario ends.
+
+        A failed apply counts: it may have taken effect before it failed (an exec that
+        started the loops and then timed out), and every revert is harmless where nothing was
+        done."""
+        return self.state in (ActionState.PENDING, ActionState.APPLIED, ActionState.FAILED)
 
     def to_dict(self) -> JsonDict:
         out: JsonDict = {

@@ -221,9 +221,11 @@ def revert_all(
             status = write(status.with_action(replace(action, error=str(exc)[:500])))
             continue
         logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
+        # A failed apply keeps saying why it failed; a revert's own error is cleared.
+        kept = action.error if action.state is ActionState.FAILED else None
         status = write(
             status.with_action(
-                replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=None)
+                replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=kept)
             )
         )
     if errors:

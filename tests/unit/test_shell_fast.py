@@ -74,7 +74,7 @@ def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
     sc = scene()
 
     def no_timeout_in_b(ns: str, pod: str, container: str, command: list[str]) -> str:
-        if pod == "web-b":
+        if pod == "web-b" and "timeout -s KILL" in command[2]:  # the start script only
             return "sh: timeout: not found\n"
         return sc.kube.hogs(ns, pod, container, command)
 
@@ -87,6 +87,28 @@ def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
     assert [(t, r) for t, r, _ in sc.events] == [("Warning", "InjectionFailed")]
     revert_all(sc, status)  # what the next tick does
     assert sc.kube.hogs.running("web-a") == 0
+
+
+def test_an_apply_that_failed_after_taking_effect_is_reverted_all_the_same() -> None:
+    sc = scene()
+
+    def started_then_timed_out(ns: str, pod: str, container: str, command: list[str]) -> str:
+        out = sc.kube.hogs(ns, pod, container, command)
+        if pod == "web-b" and "started" in out:
+            raise TimeoutError("exec timed out")  # the loops run; the answer never came
+        return out
+
+    sc.kube.exec_handler = started_then_timed_out
+    status = execute(sc, Intent.INJECT)
+    assert status.phase is Phase.FAILED and sc.kube.hogs.running("web-b") == 2
+    sc.kube.exec_handler = sc.kube.hogs
+    done = revert_all(sc, status)
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0
+    assert done.live_actions == ()
+    failed = done.action("f0-web-b")
+    # Reverted, and still saying why its apply failed.
+    assert failed is not None and failed.state is ActionState.REVERTED
+    assert "exec timed out" in (failed.error or "")
 
 
 def test_inject_that_cannot_be_planned_fails_the_run_and_changes_nothing() -> None:
