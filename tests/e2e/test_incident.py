@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gameday_operator.demo import DemoResult, Kubectl, ShapeRun, run_demo
+from gameday_operator.report.summary import summarize
 from tests.fixtures.cluster import Cluster
 
 # Two game days of a few minutes each, plus deployment on a fresh node.
@@ -48,16 +49,55 @@ def test_the_monolith_breaches_everywhere_and_recovers_by_resize_and_full_rollou
     assert peak > run.scenario["spec"]["steadyState"]["p95LatencySeconds"]
 
 
-def test_msa_breaches_order_only_and_recovers_by_scale_out_without_downtime(
+def test_msa_breaches_order_and_recovers_by_scale_out_without_downtime(
     demo: DemoResult,
 ) -> None:
     run = _run(demo, "msa")
     assert run.phase == "Recovered", run.status.get("message")
-    assert run.blast_radius["affectedServices"] == ["order"]
-    assert run.blast_radius["unaffectedServices"] == ["gateway", "inventory", "payment"]
+    # The gateway may breach with order (its in-flight bound is shared by every route, so
+    # waiting order calls crowd out the catalog), and inventory's reservations may slow past
+    # the SLO when the node is busy; the report says which did. Payment, behind order's
+    # own queue, sees no more than order passes on.
+    assert "order" in run.blast_radius["affectedServices"]
+    assert "payment" in run.blast_radius["unaffectedServices"]
     assert {"HPAScaleOut", "RollingUpdate"} <= _action_kinds(run)
     assert run.measurements["downtimeSeconds"] == 0
     assert run.measurements["mttrSeconds"] > 0
+
+
+@pytest.mark.parametrize("name", ["monolith", "msa"])
+def test_the_incident_reaches_the_seed_shape_before_remediation(
+    demo: DemoResult, name: str
+) -> None:
+    run = _run(demo, name)
+    shape = summarize(run.scenario, run.audit).shape
+    assert shape.held, shape.reasons
+
+
+def test_the_monolith_takes_its_catalog_down_with_its_orders(demo: DemoResult) -> None:
+    run = _run(demo, "monolith")
+    slo = run.scenario["spec"]["steadyState"]["p95LatencySeconds"]
+    routes = {r.route: r for r in run.routes}
+    for route in ("/orders", "/products"):
+        assert (routes[route].peak_p95_seconds or 0) > slo, routes[route]
+
+
+def test_the_microservices_keep_the_catalog_in_inventory_within_its_slo(demo: DemoResult) -> None:
+    run = _run(demo, "msa")
+    slo = run.scenario["spec"]["steadyState"]["p95LatencySeconds"]
+    [catalog] = [r for r in run.routes if (r.service, r.route) == ("inventory", "/products")]
+    assert catalog.peak_p95_seconds is not None and catalog.peak_p95_seconds < slo, catalog
+    assert not catalog.peak_error_ratio, catalog
+
+
+@pytest.mark.parametrize("name", ["monolith", "msa"])
+def test_every_attempted_order_falls_in_exactly_one_category(demo: DemoResult, name: str) -> None:
+    found = _run(demo, name).audit
+    categories = found["categories"]
+    assert sum(categories.values()) == found["attempted"] == found["categorised"] > 0
+    # The customers were told of failures; none of them lost or doubled an order.
+    assert categories["failed_cleanly"] + categories["phantom"] > 0, categories
+    assert categories["lost"] == categories["duplicated"] == 0, categories
 
 
 def test_services_outside_the_target_are_left_exactly_as_they_were(demo: DemoResult) -> None:
