@@ -5,29 +5,90 @@ Each command logs JSON lines to stderr and prints one JSON summary to stdout whe
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from gameday_chaos import logs, units
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-def _duration(
-    ctx: click.Context | None, param: click.Parameter | None, value: str | None
-) -> float | None:
-    if value is None:
-        return None
-    try:
-        return units.parse_duration(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
+
+def _parsed(
+    parse: Callable[[str], T],
+) -> Callable[[click.Context | None, click.Parameter | None, str | None], T | None]:
+    """A click callback: the option's text through `parse`, its ValueError a usage error."""
+
+    def callback(
+        ctx: click.Context | None, param: click.Parameter | None, value: str | None
+    ) -> T | None:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from error
+
+    return callback
+
+
+_duration = _parsed(units.parse_duration)
+_deadline = _parsed(units.parse_deadline)
+_endpoint = _parsed(units.parse_endpoint)
 
 
 def _finish(summary: dict[str, Any], code: int) -> NoReturn:
     logs.emit_summary(summary)
     sys.exit(code)
+
+
+_DEADLINE_HELP = (
+    "RFC 3339 time, e.g. 2026-12-03T12:00:00Z: run until the earlier of it and the end of "
+    "--duration; when it has passed already, do nothing and exit 0."
+)
+
+
+def _until_deadline(kind: str, duration: float, deadline: datetime | None) -> float:
+    """The seconds to run: `duration`, cut to what is left before `deadline`.
+
+    An injector in an ephemeral container may start long after it was added (image pull, a
+    busy kubelet), after its scenario was reverted; the deadline (the scenario's end) keeps it
+    from running past that. When the deadline has passed, this logs so and ends the command
+    with exit 0 and a summary whose outcome is `skipped`: nothing was done.
+    """
+    if deadline is None:
+        return duration
+    left = (deadline - datetime.now(UTC)).total_seconds()
+    at = deadline.isoformat().replace("+00:00", "Z")
+    if left <= 0:
+        logs.event(log, "deadline_passed", kind=kind, deadline=at, late_seconds=round(-left, 3))
+        _finish(
+            {
+                "kind": kind,
+                "outcome": "skipped",
+                "reason": f"the deadline {at} passed {-left:.3f}s before the start",
+                "deadline": at,
+                "duration_seconds": 0.0,
+            },
+            0,
+        )
+    if left < duration:
+        logs.event(
+            log,
+            "duration_cut_by_deadline",
+            kind=kind,
+            deadline=at,
+            requested_seconds=duration,
+            seconds=round(left, 3),
+        )
+        return left
+    return duration
 
 
 @click.group()
@@ -49,6 +110,7 @@ def stress() -> None:
     "--workers", type=int, default=None, help="Worker processes (default: enough for the load)."
 )
 @click.option("--duration", callback=_duration, required=True, help="e.g. 30s, 5m.")
+@click.option("--deadline", callback=_deadline, default=None, help=_DEADLINE_HELP)
 @click.option("--oom-score-adj", type=click.IntRange(-1000, 1000), default=None)
 @click.option(
     "--engine",
@@ -67,12 +129,14 @@ def stress_cpu(
     load_pct: float,
     workers: int | None,
     duration: float,
+    deadline: datetime | None,
     oom_score_adj: int | None,
     engine: str,
     limit_cpus: float | None,
 ) -> None:
     from gameday_chaos import stress as stress_module
 
+    duration = _until_deadline("cpu", duration, deadline)
     try:
         summary, code = stress_module.run_cpu(
             load_pct,
@@ -90,12 +154,20 @@ def stress_cpu(
 @stress.command("memory")
 @click.option("--size", required=True, help="Bytes to keep resident, e.g. 256Mi, 1Gi.")
 @click.option("--duration", callback=_duration, required=True)
+@click.option("--deadline", callback=_deadline, default=None, help=_DEADLINE_HELP)
 @click.option("--oom-score-adj", type=click.IntRange(-1000, 1000), default=None)
-def stress_memory(size: str, duration: float, oom_score_adj: int | None) -> None:
+def stress_memory(
+    size: str, duration: float, deadline: datetime | None, oom_score_adj: int | None
+) -> None:
     from gameday_chaos import stress as stress_module
 
     try:
-        summary, code = stress_module.run_memory(units.parse_size(size), duration, oom_score_adj)
+        size_bytes = units.parse_size(size)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    duration = _until_deadline("memory", duration, deadline)
+    try:
+        summary, code = stress_module.run_memory(size_bytes, duration, oom_score_adj)
     except (ValueError, stress_module.PlanError) as error:
         raise click.UsageError(str(error)) from error
     _finish(summary, code)
@@ -187,17 +259,6 @@ def latency() -> None:
     """Network latency: a delaying TCP proxy, or tc netem on an interface."""
 
 
-def _endpoint(
-    ctx: click.Context | None, param: click.Parameter | None, value: str | None
-) -> units.Endpoint | None:
-    if value is None:
-        return None
-    try:
-        return units.parse_endpoint(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
-
-
 @latency.command("proxy")
 @click.option("--listen", callback=_endpoint, default="0.0.0.0:15432", show_default=True)
 @click.option(
@@ -255,11 +316,19 @@ def latency_proxy(
 @click.option("--latency", "latency_", callback=_duration, default=None)
 @click.option("--jitter", callback=_duration, default="0ms", show_default=True)
 @click.option("--duration", callback=_duration, default=None)
+@click.option("--deadline", callback=_deadline, default=None, help=_DEADLINE_HELP)
 @click.option(
-    "--revert", is_flag=True, help="Only remove a netem root qdisc left on the interface."
+    "--revert",
+    is_flag=True,
+    help="Only remove a netem root qdisc left on the interface (whatever --deadline says).",
 )
 def latency_netem(
-    interface: str, latency_: float | None, jitter: float, duration: float | None, revert: bool
+    interface: str,
+    latency_: float | None,
+    jitter: float,
+    duration: float | None,
+    deadline: datetime | None,
+    revert: bool,
 ) -> None:
     """tc netem delay on an interface's egress, removed at the end and on SIGTERM."""
     from gameday_chaos import latency as latency_module
@@ -290,6 +359,7 @@ def latency_netem(
         raise click.UsageError("--latency and --duration are required (or --revert)")
     if jitter > latency_:
         raise click.UsageError("--jitter must not exceed --latency")
+    duration = _until_deadline("latency-netem", duration, deadline)
     summary, code = latency_module.run_netem(interface, latency_, jitter, duration)
     _finish(summary, code)
 

@@ -1,4 +1,5 @@
-"""Parsing of the human-sized quantities the CLI accepts: durations, byte sizes, endpoints.
+"""Parsing of the human-sized quantities the CLI accepts: durations, deadlines, byte sizes,
+endpoints.
 
 Pure functions; they raise ValueError with a message meant for the user.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 
 # The project's duration grammar, copied from gameday_operator.units (this package may not import
 # the operator): "0", or unsigned decimal numbers each with a unit among ms, s, m, h ("1h30m").
@@ -41,6 +43,47 @@ def parse_duration(text: str) -> float:
     if _DURATION.fullmatch(text) is None:
         raise ValueError(f"not a duration: {text!r} (use e.g. 200ms, 30s, 5m, 1h30m)")
     return sum((float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text)), 0.0)
+
+
+# RFC 3339's date-time with the zone required (a time without one would be read in the local
+# zone of wherever the injector runs): "2026-12-03T12:00:00Z", "2026-12-03T12:00:00.250Z",
+# "2026-12-03T13:00:00+01:00". ASCII digits only; fractions beyond microseconds are dropped.
+_DEADLINE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def parse_deadline(text: str) -> datetime:
+    """An RFC 3339 time with a zone ("2026-12-03T12:00:00Z") as an aware datetime in UTC."""
+    match = _DEADLINE.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"not an RFC 3339 time with a zone: {text!r} (use e.g. 2026-12-03T12:00:00Z)"
+        )
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone == "Z":
+        tz = UTC
+    else:
+        sign = 1 if zone[0] == "+" else -1
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"bad zone offset in {text!r}")
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        value = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0").ljust(6, "0")[:6]),
+            tzinfo=tz,
+        )
+    except ValueError as error:
+        raise ValueError(f"not a valid time: {text!r} ({error})") from error
+    return value.astimezone(UTC)
 
 
 def parse_size(text: str) -> int:

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from gameday_operator.model import (
     PodSelector,
     SelectorMode,
     TrafficSpike,
+    format_time,
 )
 from gameday_operator.units import format_cpu, format_duration, format_memory, parse_quantity
 
@@ -267,6 +269,21 @@ def netem_args(n: NetworkLatency, duration_seconds: float) -> list[str]:
         "--duration",
         format_duration(duration_seconds),
     ]
+
+
+def injector_deadline(end: datetime) -> str:
+    """The scenario's end as the injectors' `--deadline` takes it: RFC 3339 in UTC
+    ("2026-12-03T12:00:00Z", milliseconds when there are any, truncated)."""
+    text = format_time(end)
+    assert text is not None
+    return text
+
+
+def with_deadline(args: Sequence[str], end: datetime) -> list[str]:
+    """An ephemeral injector's arguments bounded by the scenario's end: it runs until the
+    earlier of that and its `--duration`, and does nothing if it starts after it (an
+    ephemeral container may start long after it was added, and cannot be removed)."""
+    return [*args, "--deadline", injector_deadline(end)]
 
 
 def db_args(d: DBSlowQuery, duration_seconds: float) -> list[str]:

@@ -336,6 +336,109 @@ def test_ephemeral_revert_when_the_pod_or_the_injector_is_gone_is_done(
     assert [e[1] for e in sc.kube.execs] == ["web-b"]
 
 
+# The scenario of `scene` started at T0 and lasts 5 minutes; its actions are planned at T0.
+END = T0 + timedelta(minutes=5)
+
+
+@EPHEMERAL
+def test_ephemeral_injector_is_given_the_scenario_end_as_its_deadline(
+    fault: dict[str, Any],
+) -> None:
+    sc = scene([fault], pods=["web-a"])
+    sc.ctx = replace(sc.ctx, now=T0 + timedelta(seconds=100))  # planned late: 200 s are left
+    (action,) = planned(sc)
+    assert action.detail["deadline"] == "2025-06-01T12:05:00Z"
+    args = action.detail["spec"]["args"]
+    assert args[-2:] == ["--deadline", "2025-06-01T12:05:00Z"]
+    assert args[args.index("--duration") + 1] == "200s"
+
+
+def at(sc: Scene, when: Any) -> Scene:
+    """The scene as the shell's tick at `when` sees it."""
+    return replace(sc, ctx=replace(sc.ctx, now=when))
+
+
+@EPHEMERAL
+def test_ephemeral_revert_of_a_terminated_injector_is_done(fault: dict[str, Any]) -> None:
+    sc = scene([fault], pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+    sc.kube.set_ephemeral_state(NS, "web-a", action.detail["container"], "terminated", exitCode=0)
+    revert_all(sc, [action])
+    assert sc.kube.execs == []
+
+
+@EPHEMERAL
+@pytest.mark.parametrize(
+    ("waiting", "why"),
+    [({"reason": "ContainerCreating"}, "ContainerCreating"), (None, "no status yet")],
+    ids=["waiting", "no-status"],
+)
+def test_ephemeral_revert_of_an_injector_not_started_before_its_deadline_is_not_done(
+    fault: dict[str, Any], waiting: dict[str, str] | None, why: str
+) -> None:
+    """It may start a moment later and run: not reverted until it runs and is stopped, ends,
+    or its deadline has passed."""
+    sc = scene([fault], pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+    container = action.detail["container"]
+    if waiting is not None:
+        sc.kube.set_ephemeral_state(NS, "web-a", container, "waiting", **waiting)
+    late = at(sc, END - timedelta(seconds=1))
+    for tick in (sc, late):
+        with pytest.raises(ActuatorError) as raised:
+            revert_all(tick, [action])
+        assert str(raised.value) == (
+            f"injector {container} in web-a has not started yet ({why}); it will be stopped "
+            "once it runs, or ends by itself at 2025-06-01T12:05:00Z"
+        )
+    assert sc.kube.execs == []
+    # It starts after all: the next revert stops it.
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "running")
+    revert_all(late, [action])
+    assert sc.kube.ephemeral_state(NS, "web-a", container) == "terminated"
+    assert len(sc.kube.execs) == 1
+
+
+@EPHEMERAL
+def test_ephemeral_revert_of_an_injector_not_started_by_its_deadline_is_done(
+    fault: dict[str, Any],
+) -> None:
+    """Past its deadline it does nothing if it starts, so it can no longer take effect."""
+    sc = scene([fault], pods=["web-a", "web-b"])
+    actions = apply_all(sc, planned(sc))
+    sc.kube.set_ephemeral_state(
+        NS, "web-a", actions[0].detail["container"], "waiting", reason="ImagePullBackOff"
+    )  # web-b: no status at all
+    revert_all(at(sc, END + timedelta(seconds=5)), actions)
+    assert sc.kube.execs == []
+
+
+def test_ephemeral_revert_waits_out_a_little_clock_skew_past_the_deadline() -> None:
+    sc = scene([MEMORY], pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+    with pytest.raises(ActuatorError, match="has not started yet"):
+        revert_all(at(sc, END + timedelta(seconds=1)), [action])
+    revert_all(at(sc, END + timedelta(seconds=2)), [action])
+
+
+def test_ephemeral_revert_of_an_injector_given_no_deadline_waits_for_it() -> None:
+    """An action recorded by an operator that gave no deadline: it could run any time."""
+    sc = scene([MEMORY], pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+    legacy = replace(action, detail={k: v for k, v in action.detail.items() if k != "deadline"})
+    with pytest.raises(ActuatorError, match="it was given no deadline"):
+        revert_all(at(sc, END + timedelta(hours=1)), [legacy])
+
+
+def test_ephemeral_revert_of_an_injector_never_added_or_whose_pod_is_gone_is_done() -> None:
+    sc = scene([MEMORY], pods=["web-a", "web-b"])
+    actions = planned(sc)  # recorded, never applied: no container was added
+    apply_all(sc, actions[1:])
+    sc.kube.remove_pod(NS, "web-b")
+    revert_all(sc, actions)
+    assert sc.kube.execs == []
+
+
 # ------------------------------------------------------------------ faults run as Jobs
 
 LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}

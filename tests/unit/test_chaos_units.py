@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from gameday_chaos.units import Endpoint, parse_duration, parse_endpoint, parse_size
+from gameday_chaos.units import (
+    Endpoint,
+    parse_deadline,
+    parse_duration,
+    parse_endpoint,
+    parse_size,
+)
 
 
 # The duration grammar, shared with the operator and the CRD: tests/unit/test_duration_grammar.py.
@@ -66,3 +74,40 @@ def test_parse_endpoint_rejects(text: str) -> None:
 def test_endpoint_str_brackets_ipv6() -> None:
     assert str(Endpoint("::1", 80)) == "[::1]:80"
     assert str(Endpoint("db", 5432)) == "db:5432"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-03T12:00:00Z", datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)),
+        ("2026-12-03T12:00:00.250Z", datetime(2026, 12, 3, 12, 0, 0, 250_000, tzinfo=UTC)),
+        ("2026-12-03T12:00:00.123456789Z", datetime(2026, 12, 3, 12, 0, 0, 123_456, tzinfo=UTC)),
+        ("2026-12-03T13:30:00+01:30", datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)),
+        ("2026-12-03T11:00:00-01:00", datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_parse_deadline(text: str, expected: datetime) -> None:
+    parsed = parse_deadline(text)
+    assert parsed == expected and parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "tomorrow",
+        "2026-12-03T12:00:00",  # no zone: whose local time?
+        "2026-12-03 12:00:00Z",
+        "2026-12-03T12:00Z",
+        "2026-13-03T12:00:00Z",
+        "2026-02-30T12:00:00Z",
+        "2026-12-03T24:00:00Z",
+        "2026-12-03T12:00:00+25:00",
+        " 2026-12-03T12:00:00Z",
+        "2026-12-03T12:00:00Z\n",
+        "1764763200",
+    ],
+)
+def test_parse_deadline_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match=r"2026-12-03T12:00:00Z|not a valid time|bad zone"):
+        parse_deadline(text)

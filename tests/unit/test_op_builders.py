@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -239,6 +240,17 @@ def test_chaos_commands_follow_the_injector_cli() -> None:
     ]
     assert "--summary" in args and "--accepted-log" in args
     assert b.proxy_latency_body(n, 30.4) == {"latency_ms": 200, "jitter_ms": 20, "duration_s": 30}
+
+
+def test_ephemeral_injectors_are_given_the_scenario_end_as_deadline() -> None:
+    end = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+    assert b.injector_deadline(end) == "2026-12-03T12:00:00Z"
+    assert b.injector_deadline(end + timedelta(microseconds=250_999)) == "2026-12-03T12:00:00.250Z"
+    # Another zone is written as UTC.
+    assert b.injector_deadline(end.astimezone(timezone(timedelta(hours=2)))).endswith("12:00:00Z")
+    args = b.stress_memory_args("256Mi", 60)
+    assert b.with_deadline(args, end) == [*args, "--deadline", "2026-12-03T12:00:00Z"]
+    assert args[-2:] == ["--duration", "60s"]  # not changed in place
 
 
 def test_ephemeral_container_gets_net_admin_only_for_netem() -> None:

@@ -4,6 +4,9 @@ running is not counted as done."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from gameday_operator import shell
@@ -231,6 +234,28 @@ def test_a_revert_that_leaves_loops_running_is_not_counted_as_done() -> None:
     done = revert_all(sc, left)
     assert done.live_actions == () and all(a.error is None for a in done.actions)
     assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0
+
+
+def test_an_injector_that_has_not_started_stays_live_until_it_can_no_longer_take_effect() -> None:
+    """An ephemeral injector still waiting (an image pull) may start a moment later and run
+    for its whole duration: it is not counted as reverted until it is stopped, has ended, or
+    its deadline (the scenario's end, 5 minutes after T0) has passed."""
+    memory = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
+    sc = scene([memory], pods=["web-a"])
+    status = execute(sc, Intent.INJECT)
+    (action,) = status.actions
+    container = action.detail["container"]
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "waiting", reason="ErrImagePull")
+    with pytest.raises(ActuatorError, match=r"has not started yet \(ErrImagePull\)"):
+        revert_all(sc, status)
+    left = stored(sc)
+    assert [a.id for a in left.live_actions] == [action.id]
+    assert "ends by itself at 2025-06-01T12:05:00Z" in (left.live_actions[0].error or "")
+    assert sc.reasons()[-1] == "RevertFailed" and not sc.kube.execs
+    sc.ctx = replace(sc.ctx, now=T0 + timedelta(minutes=5, seconds=3))  # a later tick
+    done = revert_all(sc, left)
+    assert done.live_actions == () and sc.reasons()[-1] == "Reverted"
+    assert not sc.kube.execs  # nothing to stop: started now, it would do nothing
 
 
 def test_revert_all_counts_a_pod_gone_as_reverted() -> None:

@@ -2,28 +2,37 @@
 
 Why ephemeral containers: they join the pod's cgroup and network namespace, so stress competes
 for the pod's own limits and netem shapes the pod's own traffic, with no privileged DaemonSet.
-They cannot be removed once added, so each runs `gameday-chaos ... --duration` bounded by what
-is left of the scenario, and a revert stops it early: the operator execs `kill -TERM 1` in it.
-Without `targetContainerName` the container has its own PID namespace where the injector is
-PID 1; the injector handles SIGTERM (stops its workers, clears netem), so the signal is
-delivered and the container exits. A pod replaced by a rollout takes its containers with it.
+They cannot be removed once added, so each runs `gameday-chaos ... --duration D --deadline T`:
+D is what is left of the scenario, T its end (an absolute time). The injector runs until the
+earlier of start + D and T, and does nothing if it starts after T: an ephemeral container may
+start long after it was added (an image pull, a busy kubelet). A revert stops a running one
+early: the operator execs `kill -TERM 1` in it. Without `targetContainerName` the container
+has its own PID namespace where the injector is PID 1; the injector handles SIGTERM (stops its
+workers, clears netem), so the signal is delivered and the container exits. One that has not
+started yet cannot be stopped, and may start a moment later: its revert is not done until it
+runs (and is stopped), it ends, or T has passed. A pod replaced by a rollout takes its
+containers with it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import builders
 from gameday_operator.actuators import ActuatorError, Context
-from gameday_operator.model import Action, ActionState, Fault, JsonDict
+from gameday_operator.model import Action, Fault, JsonDict, parse_time
 
 log = logging.getLogger(__name__)
 
 STOP = ["sh", "-c", "kill -TERM 1"]
+# How long past its deadline an injector that never started is still waited for: the node's
+# clock, which the injector reads, may lag the operator's a little.
+DEADLINE_GRACE = timedelta(seconds=2)
 
 
 def target_pods(ctx: Context) -> list[JsonDict]:
@@ -71,7 +80,8 @@ def app_container(pod: JsonDict, wanted: str | None) -> JsonDict:
 class EphemeralFault:
     """A fault that runs `gameday-chaos` in an ephemeral container of each selected pod.
 
-    `args` builds the command from the fault, the seconds left and the pod's target container.
+    `args` builds the command from the fault, the seconds left and the pod's target container;
+    the scenario's end is added to it as `--deadline` (and kept in the action's detail).
     """
 
     def __init__(
@@ -93,6 +103,8 @@ class EphemeralFault:
     def build(self, ctx: Context, item: Any) -> list[Action]:
         fault: Fault = item
         container_name = builders.ephemeral_container_name(ctx.scenario.uid, fault.index)
+        seconds = ctx.remaining_seconds
+        end = ctx.now + timedelta(seconds=seconds)
         actions = []
         for target in selected_pods(ctx, fault):
             pod = target["metadata"]["name"]
@@ -100,7 +112,7 @@ class EphemeralFault:
             spec = builders.ephemeral_container(
                 container_name,
                 ctx.config.chaos_image,
-                self._args(fault, ctx.remaining_seconds, app),
+                builders.with_deadline(self._args(fault, seconds, app), end),
                 pull_policy=ctx.config.chaos_pull_policy,
                 net_admin=self._net_admin,
             )
@@ -110,7 +122,12 @@ class EphemeralFault:
                     at=ctx.now,
                     kind=self.kind,
                     target=f"pod/{pod}",
-                    detail={"pod": pod, "container": container_name, "spec": spec},
+                    detail={
+                        "pod": pod,
+                        "container": container_name,
+                        "spec": spec,
+                        "deadline": builders.injector_deadline(end),
+                    },
                 )
             )
         return actions
@@ -126,24 +143,56 @@ class EphemeralFault:
         return action
 
     def revert(self, ctx: Context, action: Action) -> None:
+        """Done once the injector is stopped, has ended, or can no longer start in time.
+
+        running: stopped by exec. terminated: done. Not started (waiting, or no status yet):
+        it may start a moment later and run, so this raises (the shell retries on its next
+        tick) until the deadline it was given has passed, after which it would do nothing.
+        """
         pod_name = action.detail["pod"]
         container = action.detail["container"]
         pod = ctx.kube.get_pod(ctx.namespace, pod_name)
         if pod is None:
             return  # replaced (by the rollout): its containers went with it
+        added = {c["name"] for c in pod["spec"].get("ephemeralContainers") or []}
+        if container not in added:
+            return  # never added (the apply did not get that far): nothing can start
         statuses = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
         state = next((s.get("state") or {} for s in statuses if s["name"] == container), {})
-        if "running" not in state:
-            if action.state is ActionState.PENDING and "waiting" in state:
-                log.info(
-                    "ephemeral container %s in %s not started yet; it stops by --duration",
-                    container,
-                    pod_name,
-                )
+        if "terminated" in state:
             return
-        try:
-            ctx.kube.exec(ctx.namespace, pod_name, container, self._stop)
-        except ApiException as exc:
-            if exc.status in (400, 404):  # the container exited meanwhile
-                return
-            raise
+        if "running" in state:
+            try:
+                ctx.kube.exec(ctx.namespace, pod_name, container, self._stop)
+            except ApiException as exc:
+                if exc.status in (400, 404):  # the container exited meanwhile
+                    return
+                raise
+            return
+        self._not_started(ctx, action, pod_name, container, state)
+
+    @staticmethod
+    def _not_started(
+        ctx: Context, action: Action, pod_name: str, container: str, state: JsonDict
+    ) -> None:
+        waiting = state.get("waiting")
+        why = "no status yet" if waiting is None else (waiting.get("reason") or "waiting")
+        deadline = parse_time(action.detail.get("deadline"))
+        if deadline is None:  # recorded by an operator that gave no deadline
+            raise ActuatorError(
+                f"injector {container} in {pod_name} has not started yet ({why}); it will be "
+                "stopped once it runs (it was given no deadline)"
+            )
+        if ctx.now < deadline + DEADLINE_GRACE:
+            raise ActuatorError(
+                f"injector {container} in {pod_name} has not started yet ({why}); it will be "
+                f"stopped once it runs, or ends by itself at {action.detail['deadline']}"
+            )
+        log.info(
+            "injector %s in %s never started (%s) and its deadline %s has passed: if it "
+            "starts now it does nothing, so it counts as reverted",
+            container,
+            pod_name,
+            why,
+            action.detail["deadline"],
+        )

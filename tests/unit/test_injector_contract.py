@@ -1,0 +1,68 @@
+"""The operator's injector command lines, parsed by the injector's own CLI parser.
+
+The operator builds `gameday-chaos` arguments (builders.py) and the injector parses them
+(gameday_chaos.cli); neither imports the other, so this is what holds them together: every
+command line the operator puts in an ephemeral container parses, with the duration and the
+deadline the operator meant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import click
+import pytest
+
+from gameday_chaos.cli import main
+from gameday_operator.engine import Intent
+from gameday_operator.model import parse_time
+from gameday_operator.shell import plan
+from tests.unit.fake_kube import T0, scene
+
+STRESS = {"type": "CPUStress", "cpuStress": {"load": 50, "workers": 2}}
+MEMORY = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
+NETEM = {
+    "type": "NetworkLatency",
+    "networkLatency": {"latency": "100ms", "jitter": "10ms", "interface": "eth1"},
+}
+
+
+def parse(args: list[str]) -> tuple[str, dict[str, Any]]:
+    """The subcommand's path and its parameters as the injector's CLI reads `args` (the groups
+    on the way take no options of their own here)."""
+    command: click.Command = main
+    rest, path = list(args), list[str]()
+    while isinstance(command, click.Group):
+        name = rest.pop(0)
+        sub = command.get_command(click.Context(command), name)
+        assert sub is not None, f"gameday-chaos has no command {' '.join([*path, name])!r}"
+        command, path = sub, [*path, name]
+    return " ".join(path), command.make_context(" ".join(path), rest).params
+
+
+@pytest.mark.parametrize(
+    ("fault", "command", "expected"),
+    [
+        (STRESS, "stress cpu", {"load_pct": 50.0, "workers": 2, "limit_cpus": 0.5}),
+        (MEMORY, "stress memory", {"size": "32Mi"}),
+        (NETEM, "latency netem", {"interface": "eth1", "latency_": 0.1, "jitter": 0.01}),
+    ],
+    ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
+)
+def test_every_ephemeral_injector_command_parses_with_its_duration_and_deadline(
+    fault: dict[str, Any], command: str, expected: dict[str, Any]
+) -> None:
+    sc = scene([fault], pods=["web-a"])
+    sc.ctx = replace(sc.ctx, now=T0 + timedelta(seconds=100.25))  # planned late
+    (action,) = plan(sc.rt, sc.ctx, Intent.INJECT)
+    spec = action.detail["spec"]
+    assert spec["command"] == ["gameday-chaos"]
+    path, params = parse(spec["args"])
+    assert path == command
+    assert params | expected == params
+    # What is left of the 5-minute scenario, and its end as an absolute time.
+    assert params["duration"] == pytest.approx(199.75)
+    end = T0 + timedelta(minutes=5)
+    assert params["deadline"] == end == parse_time(action.detail["deadline"])
