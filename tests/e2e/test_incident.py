@@ -73,8 +73,8 @@ def test_latency_reaches_five_times_baseline_before_remediation(
 
 
 def test_the_monolith_reaches_the_whole_seed_shape_before_remediation(demo: DemoResult) -> None:
-    # The microservices' order keeps up at the spike's rate on a node with CPU to spare (slow,
-    # not failing); their errors pass 30% only when the node itself runs short (docs/demo.md).
+    # The microservices' errors are marginal on two cores: order's stressed pods sit close to
+    # their in-flight bound, and one run in five stayed slow without failing (docs/demo.md).
     run = _run(demo, "monolith")
     shape = summarize(run.scenario, run.audit).shape
     assert shape.held, shape.reasons
