@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kubernetes
@@ -122,8 +122,15 @@ class Kube:
             _content_type=content_type,
         )
 
-    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[JsonDict]:
-        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    def list_replica_sets(self, namespace: str, label_selector: str) -> list[JsonDict]:
+        """ReplicaSets matching a label-selector string (`selectors.to_query`); "": all."""
+        out = self._raw(
+            self.apps.list_namespaced_replica_set, namespace, label_selector=label_selector
+        )
+        return list(out.get("items") or [])
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[JsonDict]:
+        """Pods matching a label-selector string (`selectors.to_query`); "": all."""
         out = self._raw(self.core.list_namespaced_pod, namespace, label_selector=label_selector)
         return list(out.get("items") or [])
 

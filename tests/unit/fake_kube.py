@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,9 +110,36 @@ def _patched(content_type: str, target: JsonDict, body: Any) -> JsonDict:
     return out
 
 
-def _labels_match(obj: JsonDict, selector: Mapping[str, str]) -> bool:
-    labels = obj["metadata"].get("labels") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
+def selected_by(query: str, labels: Mapping[str, str]) -> bool:
+    """Whether the API server's label-selector string `query` selects `labels`: terms `k`,
+    `!k`, `k=v`, `k==v`, `k!=v`, `k in (v,...)`, `k notin (v,...)`, joined by commas; ""
+    selects all. Written from the API's grammar, not from `selectors`, which renders them."""
+    terms = re.findall(r"(?:[^,(]|\([^)]*\))+", query)
+    if ",".join(terms) != query:
+        raise api_error(400, f"Bad Request: unable to parse requirement: {query!r}")
+    return all(_term_holds(t.strip(), labels) for t in terms)
+
+
+def _term_holds(term: str, labels: Mapping[str, str]) -> bool:
+    if m := re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", term):
+        key, op, values = m[1], m[2], {v.strip() for v in m[3].split(",")}
+        if op == "in":
+            return key in labels and labels[key] in values
+        return key not in labels or labels[key] not in values
+    if m := re.fullmatch(r"([^=!\s]+)\s*(==|=|!=)\s*([^=!\s]*)", term):
+        key, op, value = m[1], m[2], m[3]
+        return (labels.get(key) == value) if op != "!=" else labels.get(key) != value
+    if m := re.fullmatch(r"(!?)\s*([^=!\s()]+)", term):
+        return (m[2] in labels) != bool(m[1])
+    raise api_error(400, f"Bad Request: unable to parse requirement: {term!r}")
+
+
+def _listed(store: dict[Key, JsonDict], namespace: str, query: str) -> list[JsonDict]:
+    return [
+        copy.deepcopy(obj)
+        for (ns, _), obj in sorted(store.items())
+        if ns == namespace and selected_by(query, obj["metadata"].get("labels") or {})
+    ]
 
 
 # ----------------------------------------------------------------------------- the adapter
@@ -127,6 +155,7 @@ class FakeKube(Kube):
         self.namespaces: dict[str, JsonDict] = {}
         self.scenarios: dict[Key, JsonDict] = {}
         self.deployments: dict[Key, JsonDict] = {}
+        self.replica_sets: dict[Key, JsonDict] = {}
         self.pods: dict[Key, JsonDict] = {}
         self.hpas: dict[Key, JsonDict] = {}
         self.jobs: dict[Key, JsonDict] = {}
@@ -195,6 +224,9 @@ class FakeKube(Kube):
 
     def add_deployment(self, namespace: str, body: JsonDict) -> JsonDict:
         return self._create(self.deployments, namespace, body)
+
+    def add_replica_set(self, namespace: str, body: JsonDict) -> JsonDict:
+        return self._create(self.replica_sets, namespace, body)
 
     def add_pod(self, namespace: str, body: JsonDict) -> JsonDict:
         return self._create(self.pods, namespace, body)
@@ -267,13 +299,13 @@ class FakeKube(Kube):
             self.deployments, (namespace, name), lambda d: _patched(content_type, d, body)
         )
 
-    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[JsonDict]:
+    def list_replica_sets(self, namespace: str, label_selector: str) -> list[JsonDict]:
+        self._call("list_replica_sets", namespace)
+        return _listed(self.replica_sets, namespace, label_selector)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[JsonDict]:
         self._call("list_pods", namespace)
-        return [
-            copy.deepcopy(p)
-            for (ns, _), p in sorted(self.pods.items())
-            if ns == namespace and _labels_match(p, selector)
-        ]
+        return _listed(self.pods, namespace, label_selector)
 
     def get_pod(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_pod", namespace, name)
@@ -404,9 +436,47 @@ def deployment(name: str = "web", replicas: int = 2) -> JsonDict:
     return d
 
 
-def pod(name: str, app: str = "web", phase: str = "Running") -> JsonDict:
+def controller(kind: str, name: str) -> JsonDict:
+    """The ownerReference a controller sets on what it creates (the fake's uid is uid-NAME)."""
+    api = "apps/v1" if kind in ("Deployment", "ReplicaSet") else "v1"
+    ref = {"apiVersion": api, "kind": kind, "name": name, "uid": f"uid-{name}"}
+    return {**ref, "controller": True, "blockOwnerDeletion": True}
+
+
+def replica_set(deployment: JsonDict, name: str | None = None) -> JsonDict:
+    """A ReplicaSet of `deployment` (the one its controller made): its labels, its selector."""
+    owner = deployment["metadata"]["name"]
+    labels = dict(deployment["spec"]["template"]["metadata"].get("labels") or {})
+    labels["pod-template-hash"] = "5d4f8"
     return {
-        "metadata": {"name": name, "labels": {"app": app}},
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name or f"{owner}-5d4f8",
+            "labels": labels,
+            "ownerReferences": [controller("Deployment", owner)],
+        },
+        "spec": {"selector": deployment["spec"]["selector"]},
+    }
+
+
+def pod(
+    name: str,
+    app: str = "web",
+    phase: str = "Running",
+    *,
+    labels: Mapping[str, str] | None = None,
+    owner: str | None = "",
+) -> JsonDict:
+    """A pod of ReplicaSet `owner` (by default APP-5d4f8, made by `replica_set`); None: a bare
+    pod, owned by nothing. `labels` replace {app: APP} (the pod-template-hash is added when
+    it has an owner)."""
+    meta: JsonDict = {"name": name, "labels": dict(labels or {"app": app})}
+    if owner is not None:
+        meta["labels"]["pod-template-hash"] = "5d4f8"
+        meta["ownerReferences"] = [controller("ReplicaSet", owner or f"{app}-5d4f8")]
+    return {
+        "metadata": meta,
         "spec": {
             "containers": [
                 {
@@ -482,7 +552,8 @@ def scene(
 ) -> Scene:
     kube = FakeKube()
     kube.add_namespace(NS, {"gameday.io/enabled": "true"})
-    kube.add_deployment(NS, deployment())
+    target = kube.add_deployment(NS, deployment())
+    kube.add_replica_set(NS, replica_set(target))
     for name in pods:
         kube.add_pod(NS, pod(name))
     body = kube.add_scenario(scenario_body(faults, architecture, **spec))

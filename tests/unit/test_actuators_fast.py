@@ -23,15 +23,20 @@ from kubernetes.client.exceptions import ApiException
 from gameday_operator import builders
 from gameday_operator.actuators import Actuator, ActuatorError
 from gameday_operator.engine import Intent
+from gameday_operator.faults.pods import target_pods
 from gameday_operator.kube import Kube
 from gameday_operator.model import Action, ActionState, MsaRemediation
 from gameday_operator.shell import plan
 from tests.unit.fake_kube import (
+    CPU_EXEC,
     NS,
     T0,
     FakeKube,
     Scene,
+    deployment,
     exec_refused,
+    pod,
+    replica_set,
     scene,
 )
 
@@ -173,6 +178,113 @@ def test_the_fake_answers_as_the_adapter_does(stub_kube: tuple[int, Kube]) -> No
     from_real = {name: outcome(call, real) for name, call in calls.items()}
     assert from_fake == from_real
     assert f"ApiException {status}" in from_fake.values()
+
+
+PODS_QUERY = "app%3Dweb%2Ctier%20in%20%28a%2Cb%29%2C%21legacy"  # quoted
+
+
+def test_the_adapter_lists_pods_and_replica_sets_by_the_selector_string() -> None:
+    with serving(200) as (url, seen):
+        config = kubernetes.client.Configuration()
+        config.host = url
+        real = Kube(kubernetes.client.ApiClient(config), timeout=5)
+        assert real.list_pods(NS, "app=web,tier in (a,b),!legacy") == []
+        assert real.list_replica_sets(NS, "") == []
+    assert seen == [
+        ("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector={PODS_QUERY}"),
+        ("GET", f"/apis/apps/v1/namespaces/{NS}/replicasets?labelSelector="),
+    ]
+
+
+# ------------------------------------------------------------------- the target's pods
+
+TIER = {"key": "tier", "operator": "In", "values": ["front"]}
+SELECTORS = pytest.mark.parametrize(
+    "selector",
+    [
+        {"matchExpressions": [TIER]},
+        {"matchLabels": {"tier": "front"}},
+        {"matchLabels": {"tier": "front"}, "matchExpressions": [TIER]},
+        {},
+    ],
+    ids=["expressions-only", "labels-only", "both", "empty"],
+)
+FRONT = {"app": "web", "tier": "front"}
+
+
+def crowded(selector: dict[str, Any], **kw: Any) -> Scene:
+    """web (pods web-a, web-b, labelled app=web, tier=front) selects by `selector`; beside it,
+    in its namespace, Deployment bystander, whose pod bystander-a carries tier=front too."""
+    sc = scene(**kw)
+    web = sc.kube.deployments[(NS, "web")]
+    web["spec"]["selector"] = selector
+    web["spec"]["template"]["metadata"]["labels"] = dict(FRONT)
+    sc.kube.replica_sets.clear()
+    sc.kube.add_replica_set(NS, replica_set(web))
+    for p in sc.kube.pods.values():
+        p["metadata"]["labels"] = {**FRONT, "pod-template-hash": "5d4f8"}
+    bystander = deployment("bystander", 1)
+    bystander["spec"]["template"]["metadata"]["labels"] = {"app": "bystander", "tier": "front"}
+    stored = sc.kube.add_deployment(NS, bystander)
+    sc.kube.add_replica_set(NS, replica_set(stored))
+    sc.kube.add_pod(
+        NS, pod("bystander-a", "bystander", labels={"app": "bystander", "tier": "front"})
+    )
+    return sc
+
+
+def chosen(sc: Scene) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in target_pods(sc.ctx))
+
+
+@SELECTORS
+@pytest.mark.parametrize("fault", [CPU_EXEC, {"type": "CPUStress", "cpuStress": {"load": 50}}])
+def test_a_fault_never_picks_the_pod_of_another_deployment_whose_labels_overlap(
+    selector: dict[str, Any], fault: dict[str, Any]
+) -> None:
+    sc = crowded(selector, faults=[fault])
+    actions = planned(sc)
+    assert sorted(a.detail["pod"] for a in actions) == ["web-a", "web-b"]
+    apply_all(sc, actions)
+    assert "ephemeralContainers" not in sc.kube.pods[(NS, "bystander-a")]["spec"]
+    assert not [e for e in sc.kube.execs if e[1] == "bystander-a"]
+
+
+@SELECTORS
+def test_an_in_place_resize_never_picks_the_pod_of_another_deployment(
+    selector: dict[str, Any],
+) -> None:
+    sc = crowded(selector, remediation={"after": "20s", "monolith": {"inPlaceResize": True}})
+    actions = planned(sc, Intent.REMEDIATE)
+    assert [a.target for a in actions] == ["pod/web-a", "pod/web-b", "deployment/web"]
+
+
+def test_the_target_pods_are_those_its_replica_sets_control_that_match_its_selector() -> None:
+    sc = crowded({"matchExpressions": [TIER, {"key": "legacy", "operator": "DoesNotExist"}]})
+    web = sc.kube.deployments[(NS, "web")]
+    sc.kube.add_replica_set(NS, replica_set(web, "web-old"))  # a rollout under way: both count
+    sc.kube.add_pod(NS, pod("web-old-a", labels=FRONT, owner="web-old"))
+    sc.kube.add_pod(NS, pod("bare", labels=FRONT, owner=None))  # no controller
+    orphan_rs = {**replica_set(web, "loose"), "metadata": {"name": "loose", "labels": FRONT}}
+    sc.kube.add_replica_set(NS, orphan_rs)  # labels match, owned by no Deployment
+    sc.kube.add_pod(NS, pod("loose-a", labels=FRONT, owner="loose"))
+    sc.kube.add_pod(NS, pod("legacy-a", labels={**FRONT, "legacy": "1"}))  # web's, unselected
+    sc.kube.add_pod(NS, pod("back-a", labels={"app": "web", "tier": "back"}))  # web's, ditto
+    sc.kube.add_pod(NS, pod("pending", labels=FRONT, phase="Pending"))
+    sc.kube.add_pod(NS, pod("failed", labels=FRONT, phase="Failed"))
+    going = pod("going", labels=FRONT)
+    going["metadata"]["deletionTimestamp"] = "2025-06-01T11:59:00Z"
+    sc.kube.add_pod(NS, going)
+    assert chosen(sc) == ["web-a", "web-b", "web-old-a"]
+
+
+def test_a_pod_owned_by_a_replica_set_that_a_deployment_does_not_control_is_not_chosen() -> None:
+    sc = crowded({"matchLabels": {"tier": "front"}})
+    rs = sc.kube.replica_sets[(NS, "web-5d4f8")]
+    rs["metadata"]["ownerReferences"] = [
+        {**rs["metadata"]["ownerReferences"][0], "controller": False}
+    ]
+    assert chosen(sc) == []
 
 
 # ------------------------------------------------------------------ CPUStress by exec

@@ -23,7 +23,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from gameday_operator import builders
+from gameday_operator import builders, selectors
 from gameday_operator.actuators import ActuatorError, Context
 from gameday_operator.model import Action, Fault, JsonDict, parse_time
 
@@ -36,20 +36,43 @@ DEADLINE_GRACE = timedelta(seconds=2)
 
 
 def target_pods(ctx: Context) -> list[JsonDict]:
-    """Running, not terminating pods of the target Deployment."""
-    deployment = ctx.kube.get_deployment(ctx.namespace, ctx.scenario.spec.target.deployment)
+    """Running, not terminating pods of the target Deployment: the pods its ReplicaSets
+    control (as its controller counts them) that match its whole selector.
+
+    Labels alone do not say whose a pod is: an empty or expression-only selector, or one
+    another workload's labels also satisfy, selects other Deployments' pods too. The API
+    server lists by the selector; the owners and `selectors.matches` decide. In-place resize
+    and every pod fault take their pods from here.
+    """
+    name = ctx.scenario.spec.target.deployment
+    deployment = ctx.kube.get_deployment(ctx.namespace, name)
     if deployment is None:
-        raise ActuatorError(
-            f"Deployment {ctx.namespace}/{ctx.scenario.spec.target.deployment} not found"
-        )
-    labels = deployment["spec"]["selector"].get("matchLabels") or {}
-    pods = ctx.kube.list_pods(ctx.namespace, labels)
+        raise ActuatorError(f"Deployment {ctx.namespace}/{name} not found")
+    selector = deployment["spec"]["selector"]
+    try:
+        query = selectors.to_query(selector)
+    except selectors.InvalidSelector as exc:
+        raise ActuatorError(f"Deployment {ctx.namespace}/{name}: {exc}") from exc
+    uid = deployment["metadata"]["uid"]
+    owners = {
+        rs["metadata"]["uid"]
+        for rs in ctx.kube.list_replica_sets(ctx.namespace, query)
+        if controller_uid(rs) == uid
+    }
     return [
         p
-        for p in pods
-        if (p.get("status") or {}).get("phase") == "Running"
+        for p in ctx.kube.list_pods(ctx.namespace, query)
+        if controller_uid(p) in owners
+        and selectors.matches(selector, p["metadata"].get("labels") or {})
+        and (p.get("status") or {}).get("phase") == "Running"
         and not p["metadata"].get("deletionTimestamp")
     ]
+
+
+def controller_uid(obj: JsonDict) -> str | None:
+    """The UID of the object's controller (the ownerReference with controller: true)."""
+    refs = obj["metadata"].get("ownerReferences") or []
+    return next((r.get("uid") for r in refs if r.get("controller")), None)
 
 
 def selected_pods(ctx: Context, fault: Fault) -> list[JsonDict]:
