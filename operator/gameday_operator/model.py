@@ -55,6 +55,9 @@ FAULT_BLOCKS: dict[FaultType, str] = {
     FaultType.NETWORK_LATENCY: "networkLatency",
 }
 POD_FAULTS = frozenset({FaultType.CPU_STRESS, FaultType.MEMORY_STRESS, FaultType.NETWORK_LATENCY})
+# The value older CRDs filled in for networkLatency.interface whatever the mechanism: with
+# mechanism Proxy it is tolerated (indistinguishable from that default), any other is refused.
+FORMER_DEFAULT_INTERFACE = "eth0"
 
 
 class SelectorMode(StrEnum):
@@ -689,11 +692,23 @@ class _Reader:
         return value
 
     def url(self, key: str) -> str:
+        """An http(s) URL with a host (and, if given, a valid port), as the CRD's rule has it."""
         value = self.str_(key)
         parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SpecError(f"{self.path}.{key} must be an http or https URL, got {value!r}")
+        try:
+            port = parsed.port
+        except ValueError:  # not a number, or out of 0-65535
+            port = -1
+        if not value.startswith(("http://", "https://")) or not parsed.hostname or port == -1:
+            raise SpecError(
+                f"{self.path}.{key} must be an http or https URL with a host, got {value!r}"
+            )
         return value
+
+    def not_applicable(self, key: str, applies: str) -> None:
+        """SpecError when `key` is set: it does not apply here; `applies` says where it does."""
+        if self.has(key):
+            raise SpecError(f"{self.path}.{key} applies only to {applies}")
 
 
 def _dns_label(value: str, path: str) -> str:
@@ -830,8 +845,18 @@ def _parse_fault(index: int, raw: object, duration: float) -> Fault:
         )
         if mode is DBMode.DROP_INDEX and params.index is None:
             raise SpecError(f"{b.path}.index is required for mode DropIndex")
+        if mode is not DBMode.DROP_INDEX:
+            b.not_applicable("index", f"mode DropIndex (the index it drops), not {mode.value}")
     else:
         mechanism = b.enum("mechanism", LatencyMechanism, LatencyMechanism.NETEM)
+        if mechanism is LatencyMechanism.NETEM:
+            b.not_applicable(
+                "proxyAdmin", "mechanism Proxy (Netem delays the selected pods' interface)"
+            )
+        elif b.raw.get("interface") != FORMER_DEFAULT_INTERFACE:
+            b.not_applicable(
+                "interface", "mechanism Netem (Proxy delays the database proxy, not a pod)"
+            )
         latency = b.duration("latency", "", 0.001, 60)
         jitter = b.duration("jitter", "0ms", 0, 60)
         if jitter > latency:
@@ -848,10 +873,13 @@ def _parse_fault(index: int, raw: object, duration: float) -> Fault:
 
     selector = PodSelector()
     if r.has("selector"):
-        if type_ not in POD_FAULTS:
+        in_pods = type_ in POD_FAULTS and not (
+            isinstance(params, NetworkLatency) and params.mechanism is LatencyMechanism.PROXY
+        )
+        if not in_pods:
             raise SpecError(
                 f"{r.path}.selector applies only to faults that run in the target's pods "
-                "(CPUStress, MemoryStress, NetworkLatency)"
+                "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem)"
             )
         s = r.sub("selector")
         sel_mode = s.enum("mode", SelectorMode)
@@ -894,6 +922,9 @@ def _parse_remediation(r: _Reader, architecture: Architecture, duration: float) 
         raise SpecError("spec.remediation.msa applies only to target.architecture msa")
     if r.has("monolith") and architecture is not Architecture.MONOLITH:
         raise SpecError("spec.remediation.monolith applies only to target.architecture monolith")
+    if mode is RemediationMode.NONE:
+        for block in ("monolith", "msa"):
+            r.not_applicable(block, "modes Auto and Manual (mode None remediates nothing)")
     mono = r.sub("monolith")
     monolith = MonolithRemediation(
         cpu_factor=mono.num("cpuFactor", 2, 1, 16),

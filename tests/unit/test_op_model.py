@@ -191,11 +191,6 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "between 1 and 100",
     ),
     (
-        "exec stress below 100",
-        minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 50, "mechanism": "Exec"}}]),
-        "load must be 100 with mechanism Exec",
-    ),
-    (
         "unknown stress mechanism",
         minimal(faults=[{"type": "CPUStress", "cpuStress": {"load": 5, "mechanism": "Fork"}}]),
         "mechanism",
@@ -364,11 +359,6 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "window equal to duration",
         minimal(duration="1m", steadyState={"window": "1m"}),
         "window must be shorter",
-    ),
-    (
-        "response delay beyond duration",
-        minimal(duration="2m", steadyState={"window": "10s"}, remediation={"responseDelay": "2m"}),
-        "responseDelay must be shorter",
     ),
     (
         "response delay in manual mode",
@@ -593,3 +583,245 @@ def test_parse_does_not_mutate_input() -> None:
     before = copy.deepcopy(raw)
     parse_spec(raw)
     assert raw == before
+
+
+# ------------------------------------------ settings that do not apply, URLs without a host
+
+PROXY = {"latency": "5ms", "mechanism": "Proxy", "proxyAdmin": "http://proxy:15000"}
+DB = {"table": "orders", "databaseSecretRef": {"name": "a", "key": "b"}}
+
+
+def fault(type_: str, block: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    key = {"TrafficSpike": "trafficSpike", "DBSlowQuery": "dbSlowQuery"}.get(type_)
+    key = key or {"NetworkLatency": "networkLatency", "CPUStress": "cpuStress"}[type_]
+    return {"type": type_, key: block, **extra}
+
+
+# (case, spec, the CRD node holding the rule, the words its message and the parser's share,
+#  words the CEL rule must read): each is refused by the operator's parser here and by a CEL
+#  rule of the CRD at admission (tests/unit/test_crd_rules.py checks the rule is there).
+REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
+    (
+        "selector on a load",
+        minimal(faults=[fault("TrafficSpike", {"url": "http://a", "rps": 5}, selector={})]),
+        "spec.faults[]",
+        "selector applies only to faults that run in the target's pods "
+        "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem)",
+        ("selector", "type"),
+    ),
+    (
+        "selector on a database fault",
+        minimal(
+            faults=[fault("DBSlowQuery", {"mode": "HeavyQuery", **DB}, selector={"mode": "One"})]
+        ),
+        "spec.faults[]",
+        "selector applies only to faults that run in the target's pods",
+        ("selector", "type"),
+    ),
+    (
+        "selector on proxy latency",
+        minimal(faults=[fault("NetworkLatency", PROXY, selector={"mode": "All"})]),
+        "spec.faults[]",
+        "NetworkLatency with mechanism Netem",
+        ("selector", "mechanism", "Proxy"),
+    ),
+    (
+        "proxyAdmin with netem by default",
+        minimal(faults=[fault("NetworkLatency", {"latency": "5ms", "proxyAdmin": "http://p"})]),
+        "spec.faults[].networkLatency",
+        "networkLatency.proxyAdmin applies only to mechanism Proxy",
+        ("proxyAdmin", "mechanism"),
+    ),
+    (
+        "proxyAdmin with netem",
+        minimal(
+            faults=[
+                fault(
+                    "NetworkLatency",
+                    {"latency": "5ms", "mechanism": "Netem", "proxyAdmin": "http://p"},
+                )
+            ]
+        ),
+        "spec.faults[].networkLatency",
+        "networkLatency.proxyAdmin applies only to mechanism Proxy",
+        ("proxyAdmin", "mechanism"),
+    ),
+    (
+        "interface with proxy",
+        minimal(faults=[fault("NetworkLatency", {**PROXY, "interface": "eth1"})]),
+        "spec.faults[].networkLatency",
+        "networkLatency.interface applies only to mechanism Netem",
+        ("interface", "mechanism"),
+    ),
+    (
+        "index with lock contention",
+        minimal(
+            faults=[fault("DBSlowQuery", {"mode": "LockContention", "index": "orders_idx", **DB})]
+        ),
+        "spec.faults[].dbSlowQuery",
+        "dbSlowQuery.index applies only to mode DropIndex",
+        ("index", "mode"),
+    ),
+    (
+        "index with heavy query",
+        minimal(faults=[fault("DBSlowQuery", {"mode": "HeavyQuery", "index": "i", **DB})]),
+        "spec.faults[].dbSlowQuery",
+        "dbSlowQuery.index applies only to mode DropIndex",
+        ("index", "mode"),
+    ),
+    (
+        "exec stress below 100",
+        minimal(faults=[fault("CPUStress", {"load": 50, "mechanism": "Exec"})]),
+        "spec.faults[].cpuStress",
+        "cpuStress.load must be 100 with mechanism Exec",
+        ("load", "mechanism"),
+    ),
+    (
+        "monolith settings with mode None",
+        minimal(remediation={"mode": "None", "monolith": {"cpuFactor": 3}}),
+        "spec.remediation",
+        "remediation.monolith applies only to modes Auto and Manual",
+        ("monolith", "mode"),
+    ),
+    (
+        "msa settings with mode None",
+        minimal(
+            target={"architecture": "msa", "deployment": "order"},
+            remediation={"mode": "None", "msa": {"minReplicas": 6}},
+        ),
+        "spec.remediation",
+        "remediation.msa applies only to modes Auto and Manual",
+        ("msa", "mode"),
+    ),
+    (
+        "response delay in manual mode",
+        minimal(remediation={"mode": "Manual", "responseDelay": "30s"}),
+        "spec.remediation",
+        "remediation.responseDelay applies only to mode Auto",
+        ("responseDelay", "mode"),
+    ),
+    (
+        "response delay beyond duration",
+        minimal(duration="2m", steadyState={"window": "10s"}, remediation={"responseDelay": "2m"}),
+        "spec",
+        "remediation.responseDelay must be shorter than",
+        ("responseDelay", "duration"),
+    ),
+    (
+        "load beyond the scenario",
+        minimal(
+            duration="1m",
+            faults=[fault("TrafficSpike", {"url": "http://a", "rps": 5, "durationSeconds": 61})],
+        ),
+        "spec",
+        "trafficSpike.durationSeconds must not exceed",
+        ("durationSeconds", "duration"),
+    ),
+    *(
+        (
+            f"load url {url}",
+            minimal(faults=[fault("TrafficSpike", {"url": url, "rps": 5})]),
+            "spec.faults[].trafficSpike.url",
+            "trafficSpike.url must be an http or https URL with a host",
+            ("getHostname",),
+        )
+        for url in ("http://", "http:///orders", "http://:8080/orders", "https://@/", "shop")
+    ),
+    (
+        "proxy admin without a host",
+        minimal(faults=[fault("NetworkLatency", {**PROXY, "proxyAdmin": "http://:15000"})]),
+        "spec.faults[].networkLatency.proxyAdmin",
+        "networkLatency.proxyAdmin must be an http or https URL with a host",
+        ("getHostname",),
+    ),
+    (
+        "prometheus without a host",
+        minimal(steadyState={"prometheus": {"url": "http:///api/v1"}}),
+        "spec.steadyState.prometheus.url",
+        "steadyState.prometheus.url must be an http or https URL with a host",
+        ("getHostname",),
+    ),
+    (
+        "prometheus with a port that is no number",
+        minimal(steadyState={"prometheus": {"url": "http://prom:ninety"}}),
+        "spec.steadyState.prometheus.url",
+        "steadyState.prometheus.url must be an http or https URL with a host",
+        ("isURL",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "raw", "node", "message", "reads"), REFUSED_BOTH, ids=[c[0] for c in REFUSED_BOTH]
+)
+def test_a_setting_that_does_not_apply_is_refused_naming_the_field(
+    case: str, raw: dict[str, Any], node: str, message: str, reads: tuple[str, ...]
+) -> None:
+    with pytest.raises(SpecError) as refused:
+        parse_spec(raw)
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"latency": "5ms"},
+        {"latency": "5ms", "mechanism": "Netem", "interface": "eth1"},
+        # eth0 is what older CRDs filled in whatever the mechanism: a stored Proxy fault has it.
+        {**PROXY, "interface": "eth0"},
+        PROXY,
+    ],
+)
+def test_the_latency_settings_of_each_mechanism_are_accepted(block: dict[str, Any]) -> None:
+    spec = parse_spec(minimal(faults=[fault("NetworkLatency", block)]))
+    assert isinstance(spec.faults[0].params, NetworkLatency)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a", "https://prom.example:9090/x?q=1", "http://[::1]:9090", "http://10.0.0.1"]
+)
+def test_urls_with_a_host_are_accepted(url: str) -> None:
+    spec = parse_spec(minimal(steadyState={"prometheus": {"url": url}}))
+    assert spec.steady_state.prometheus is not None and spec.steady_state.prometheus.url == url
+
+
+def test_settings_that_apply_are_accepted() -> None:
+    spec = parse_spec(
+        minimal(
+            faults=[
+                fault("NetworkLatency", {"latency": "5ms"}, selector={"mode": "One"}),
+                fault("DBSlowQuery", {"mode": "DropIndex", "index": "orders_idx", **DB}),
+            ],
+            remediation={"mode": "Manual", "monolith": {"cpuFactor": 3}},
+        )
+    )
+    assert spec.faults[0].selector.mode is SelectorMode.ONE
+    assert spec.remediation.monolith.cpu_factor == 3
+
+
+# ------------------------------------------------- the monolith resize never shrinks the target
+
+RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "200m"}}
+
+
+@pytest.mark.parametrize(
+    ("max_cpu", "expected", "kept"),
+    [
+        # The reported case: maxCpu 50m on a 200m limit cut the limit to 50m.
+        ("50m", {"requests": "100m", "limits": "200m"}, ["requests.cpu", "limits.cpu"]),
+        ("150m", {"requests": "150m", "limits": "200m"}, ["limits.cpu"]),
+        ("200m", {"requests": "200m", "limits": "200m"}, ["limits.cpu"]),
+        ("4", {"requests": "200m", "limits": "400m"}, []),
+    ],
+)
+def test_the_monolith_resize_never_goes_below_the_current_value(
+    max_cpu: str, expected: dict[str, str], kept: list[str]
+) -> None:
+    from gameday_operator.remediation.monolith import grown_resources
+
+    plan = parse_spec(minimal(remediation={"monolith": {"maxCpu": max_cpu}})).remediation.monolith
+    new, notes = grown_resources(RESOURCES, plan)
+    assert {part: values["cpu"] for part, values in new.items()} == expected
+    assert new["requests"]["memory"] == "128Mi"
+    assert [n.split(" ")[0] for n in notes] == kept
+    assert all(f"maxCpu {max_cpu} is not above it" in n for n in notes)

@@ -7,6 +7,7 @@ replaced once; with `rollout: Recreate` all pods stop before the new ones start.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -14,8 +15,36 @@ from kubernetes.client.exceptions import ApiException
 from gameday_operator import builders
 from gameday_operator.actuators import Context
 from gameday_operator.faults.pods import target_pods
-from gameday_operator.model import Action, Rollout, format_time
+from gameday_operator.model import Action, JsonDict, Rollout, format_time
+from gameday_operator.model import MonolithRemediation as Plan
 from gameday_operator.remediation.common import container_of, deployment, restarted_at
+from gameday_operator.units import format_cpu, format_memory, parse_quantity
+
+
+def grown_resources(current: Mapping[str, Any], plan: Plan) -> tuple[JsonDict, list[str]]:
+    """The resized resources, never below the container's current ones, and what was kept.
+
+    The factors raise each value up to maxCpu/maxMemory; a value already at or above its cap
+    keeps its current value (a remediation never makes the target smaller) and is named in the
+    second part, e.g. `limits.cpu 200m kept: maxCpu 50m is not above it`.
+    """
+    new = builders.resized_resources(current, plan)
+    caps = {
+        "cpu": ("maxCpu", plan.max_cpu, format_cpu),
+        "memory": ("maxMemory", plan.max_memory, format_memory),
+    }
+    kept: list[str] = []
+    for part, values in new.items():
+        for key, value in values.items():
+            was = (current.get(part) or {}).get(key)
+            if was is None or parse_quantity(value) > parse_quantity(was):
+                continue
+            if parse_quantity(value) < parse_quantity(was):
+                values[key] = was
+            name, cap, fmt = caps[key]
+            if cap <= parse_quantity(was):
+                kept.append(f"{part}.{key} {was} kept: {name} {fmt(cap)} is not above it")
+    return new, kept
 
 
 class MonolithRemediation:
@@ -28,7 +57,8 @@ class MonolithRemediation:
         d = deployment(ctx)
         container = container_of(d, spec.target.container)
         current = container.get("resources") or {}
-        new = builders.resized_resources(current, plan)
+        new, kept = grown_resources(current, plan)
+        notes = {"kept": kept} if kept else {}
         actions: list[Action] = []
         if plan.in_place_resize:
             for pod in target_pods(ctx):
@@ -42,7 +72,12 @@ class MonolithRemediation:
                         at=ctx.now,
                         kind="PodResize",
                         target=f"pod/{name}",
-                        detail={"pod": name, "container": container["name"], "resources": new},
+                        detail={
+                            "pod": name,
+                            "container": container["name"],
+                            "resources": new,
+                            **notes,
+                        },
                         previous={"resources": pod_container.get("resources") or {}},
                     )
                 )
@@ -58,6 +93,7 @@ class MonolithRemediation:
                     "resources": new,
                     "restartedAt": format_time(ctx.now),
                     "strategy": strategy,
+                    **notes,
                 },
                 previous={
                     "resources": current,
