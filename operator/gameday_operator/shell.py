@@ -19,6 +19,7 @@ from typing import Any
 
 from gameday_operator import engine
 from gameday_operator.actuators import ActuatorError, Context
+from gameday_operator.api_errors import describe
 from gameday_operator.builders import DeploymentView, rollout_state
 from gameday_operator.engine import Facts, Intent, Workload
 from gameday_operator.model import (
@@ -120,7 +121,7 @@ def apply_one(
         done = actuator.apply(ctx, action)
     except Exception as exc:
         logger.warning("apply %s %s on %s failed: %s", action.kind, action.id, action.target, exc)
-        failed = replace(action, state=ActionState.FAILED, error=str(exc)[:500])
+        failed = replace(action, state=ActionState.FAILED, error=describe(exc))
         write(status.with_action(failed))
         raise
     took = time.monotonic() - began
@@ -147,8 +148,9 @@ def execute(
         planned = plan(rt, ctx, intent)
     except (ActuatorError, Exception) as exc:
         reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
-        emit("Warning", reason, f"could not plan: {exc}")
-        return write(engine.fail(sc, status, reason, f"could not plan: {exc}", ctx.now))
+        message = f"could not plan: {describe(exc)}"
+        emit("Warning", reason, message)
+        return write(engine.fail(sc, status, reason, message, ctx.now))
     if intent is Intent.PROPOSE:
         proposals = tuple(Proposal(kind=a.kind, target=a.target, detail=a.detail) for a in planned)
         emit(
@@ -167,12 +169,11 @@ def execute(
             status = apply_one(rt, ctx, status, action, write, logger)
         except Exception as exc:
             reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
-            emit("Warning", reason, f"{action.kind} {action.target}: {exc}")
-            failed = status.with_action(
-                replace(action, state=ActionState.FAILED, error=str(exc)[:500])
-            )
+            why = describe(exc)
+            emit("Warning", reason, f"{action.kind} {action.target}: {why}")
+            failed = status.with_action(replace(action, state=ActionState.FAILED, error=why))
             return write(
-                engine.fail(sc, failed, reason, f"{action.kind} {action.target}: {exc}", ctx.now)
+                engine.fail(sc, failed, reason, f"{action.kind} {action.target}: {why}", ctx.now)
             )
     if intent is Intent.INJECT:
         emit(
@@ -197,7 +198,9 @@ def resume_pending(
             try:
                 status = apply_one(rt, ctx, status, action, write, logger)
             except Exception as exc:
-                return write(engine.fail(ctx.scenario, status, "ResumeFailed", str(exc), ctx.now))
+                return write(
+                    engine.fail(ctx.scenario, status, "ResumeFailed", describe(exc), ctx.now)
+                )
     return status
 
 
@@ -217,8 +220,9 @@ def revert_all(
             logger.warning(
                 "revert %s %s on %s failed: %s", action.kind, action.id, action.target, exc
             )
-            errors.append(f"{action.kind} {action.target}: {exc}")
-            status = write(status.with_action(replace(action, error=str(exc)[:500])))
+            why = describe(exc)
+            errors.append(f"{action.kind} {action.target}: {why}")
+            status = write(status.with_action(replace(action, error=why)))
             continue
         logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
         # A failed apply keeps saying why it failed; a revert's own error is cleared.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -327,3 +328,121 @@ def test_cpu_hog_start_lasts_at_least_a_second() -> None:
 )
 def test_cpu_hog_count(output: str, word: str, count: int | None) -> None:
     assert b.cpu_hog_count(output, word) == count
+
+
+# ------------------------------------------------------------ child names and label values
+# The Kubernetes validation regexes (apimachinery's IsDNS1123Label and IsValidLabelValue).
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+UID = "d1e200aa-5b1c-4c2d-9e3f-0a1b2c3d4e5f"
+
+
+def is_dns_label(name: str) -> bool:
+    return len(name) <= 63 and DNS1123_LABEL.match(name) is not None
+
+
+def is_label_value(value: str) -> bool:
+    return len(value) <= 63 and LABEL_VALUE.match(value) is not None
+
+
+def dotted(length: int) -> str:
+    """A valid DNS-1123 subdomain (what the API server admits as a scenario's name)."""
+    parts = ("order.spike.", "a.b-c.", "x1.")
+    text = "".join(parts[i % 3] for i in range(length))[:length]
+    return text.rstrip(".-") + "z" * (length - len(text.rstrip(".-")))
+
+
+SCENARIO_NAMES = [
+    pytest.param("a", id="1"),
+    pytest.param("order-spike", id="short"),
+    pytest.param("o" * 63, id="63"),
+    pytest.param("o" * 64, id="64"),
+    pytest.param("order-spike-" + "x" * 58, id="70"),
+    pytest.param("s" * 253, id="253"),
+    pytest.param("order.spike", id="dot"),
+    pytest.param("shop.v2.order-spike", id="dots"),
+    pytest.param("a" * 27 + ".b", id="dot-at-the-old-cut"),
+    pytest.param(dotted(70), id="dotted-70"),
+    pytest.param(dotted(253), id="dotted-253"),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+@pytest.mark.parametrize(("index", "what"), [(0, "load"), (0, "db"), (12, "restore")])
+def test_job_names_are_dns_labels_for_any_scenario_name(
+    scenario: str, index: int, what: str
+) -> None:
+    assert len(scenario) <= 253
+    name = b.job_name(scenario, UID, index, what)
+    assert is_dns_label(name), name
+    assert name.startswith("gd-") and name.endswith(f"-d1e200-f{index}-{what}")
+    j = b.job(name, "ns", "img", ["load"], scenario=scenario)
+    labels = {**j["metadata"]["labels"], **j["spec"]["template"]["metadata"]["labels"]}
+    assert all(is_label_value(v) for v in labels.values()), labels
+    assert b.job_name(scenario, UID, index, what) == name  # stable
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_scenario_label_values_are_valid_for_any_scenario_name(scenario: str) -> None:
+    value = b.label_value(scenario)
+    assert is_label_value(value), value
+    if len(scenario) <= 63:
+        assert value == scenario  # dots are fine in a label value
+    h = b.hpa("web", "ns", "web", MsaRemediation(), scenario)
+    assert all(is_label_value(v) for v in h["metadata"]["labels"].values())
+    assert b.scenario_labels(scenario)[b.SCENARIO_LABEL] == value
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("order-spike", "gd-order-spike-d1e200-f0-load"),
+        ("a", "gd-a-d1e200-f0-load"),
+        ("order-spike-at-the-monolith", "gd-order-spike-at-the-monolith-d1e200-f0-load"),
+        # Pinned: a long name is cut, and carries a hash of the whole name and what follows.
+        (
+            "order-spike-" + "x" * 58,
+            "gd-order-spike-xxxxxxxxxxxxxxxxxxxxxx-401993ca0e-d1e200-f0-load",
+        ),
+    ],
+)
+def test_short_valid_names_are_unchanged_and_long_ones_are_cut_and_hashed(
+    scenario: str, expected: str
+) -> None:
+    assert b.job_name(scenario, UID, 0, "load") == expected
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param("o" * 63 + "a", "o" * 63 + "b", id="64"),
+        pytest.param("x" * 69 + "a", "x" * 69 + "b", id="70"),
+        pytest.param("s" * 252 + "a", "s" * 252 + "b", id="253"),
+        pytest.param(dotted(69) + "a", dotted(69) + "b", id="dotted-70"),
+        pytest.param("order.spike", "order-spike", id="a-dot-is-not-a-dash"),
+        pytest.param("Order_Spike", "order-spike", id="cleaned-is-not-the-same"),
+    ],
+)
+def test_two_names_never_give_the_same_child_name_or_label(one: str, other: str) -> None:
+    assert b.job_name(one, UID, 0, "load") != b.job_name(other, UID, 0, "load")
+    if b.label_value(one) != one or b.label_value(other) != other:
+        assert b.label_value(one) != b.label_value(other)
+    assert b.dns_label(one) != b.dns_label(other)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "-", "...", "-leading", "trailing-", "Upper_Case.Dots", "ä" * 70, "a" * 300, "a--b"],
+)
+def test_the_helpers_make_valid_output_from_anything(text: str) -> None:
+    assert is_dns_label(b.dns_label(text)) and is_dns_label(b.dns_label(text, "-f0-x"))
+    assert b.dns_label(text, "-f0-x").endswith("-f0-x")
+    assert is_label_value(b.label_value(text))
+    assert b.label_value("") == "" and b.label_value("Upper_Case.Dots") == "Upper_Case.Dots"
+    assert b.dns_label("a--b") == "a--b"
+
+
+def test_ephemeral_container_names_are_dns_labels() -> None:
+    assert b.ephemeral_container_name(UID, 0) == "gameday-d1e200aa5b-f0"  # unchanged
+    odd = b.ephemeral_container_name("D1E200AA_5B1C", 3)  # not a Kubernetes uid: cleaned
+    assert is_dns_label(odd) and odd.endswith("-f3")

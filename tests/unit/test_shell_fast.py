@@ -14,6 +14,7 @@ from gameday_operator.actuators import ActuatorError
 from gameday_operator.engine import Intent
 from gameday_operator.model import Action, ActionState, Phase, Status, parse_status
 from tests.unit.fake_kube import CPU_EXEC, NS, T0, Scene, scene
+from tests.unit.test_api_errors import INVALID_LABEL, client_error, job_invalid, status_body
 
 LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
 INJECTING = Status(phase=Phase.INJECTING)
@@ -273,3 +274,72 @@ def test_revert_all_refuses_an_action_it_has_no_actuator_for() -> None:
     with pytest.raises(ActuatorError, match="no actuator for kind Mystery"):
         revert_all(sc, INJECTING.with_action(unknown))
     assert sc.reasons() == ["RevertFailed"]
+
+
+# ------------------------------------------------------------------ errors as users see them
+
+
+def no_dump(text: str) -> bool:
+    """One line, without what the client's str(ApiException) adds around the reason."""
+    return "\n" not in text and "HTTP response" not in text and "Audit-Id" not in text
+
+
+def test_an_api_error_reaches_the_condition_as_its_one_line_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = scene([LOAD])
+    refused = job_invalid()
+
+    def create_job(namespace: str, body: dict[str, object]) -> bool:
+        raise refused
+
+    monkeypatch.setattr(sc.kube, "create_job", create_job)
+    status = execute(sc, Intent.INJECT)
+    assert (status.phase, status.reason) == (Phase.FAILED, "InjectionFailed")
+    (action,) = stored(sc).actions
+    why = f"HTTP 422 Invalid: {INVALID_LABEL}"
+    assert action.state is ActionState.FAILED and action.error == why
+    assert status.message == f"LoadJob {action.target}: {why}"
+    assert all(c.message == status.message for c in status.conditions if c.message)
+    assert sc.events == [("Warning", "InjectionFailed", status.message)]
+    assert no_dump(status.message) and "HTTP response headers" in str(refused)
+
+
+def test_a_plan_that_an_api_error_stopped_says_why_on_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = scene()
+    forbidden = client_error(
+        403,
+        "Forbidden",
+        status_body(403, "Forbidden", 'pods is forbidden: cannot list resource "pods"'),
+    )
+
+    def list_pods(namespace: str, selector: dict[str, str]) -> list[dict[str, object]]:
+        raise forbidden
+
+    monkeypatch.setattr(sc.kube, "list_pods", list_pods)
+    status = execute(sc, Intent.INJECT)
+    expected = 'could not plan: HTTP 403 Forbidden: pods is forbidden: cannot list resource "pods"'
+    assert status.message == expected and sc.events[-1][2] == expected
+
+
+def test_a_revert_that_an_api_error_stopped_says_why_on_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = scene([LOAD])
+    status = execute(sc, Intent.INJECT)
+    unavailable = client_error(
+        503, "Service Unavailable", b"etcdserver: leader changed\n", {"Audit-Id": "x"}
+    )
+
+    def delete_job(namespace: str, name: str) -> bool:
+        raise unavailable
+
+    monkeypatch.setattr(sc.kube, "delete_job", delete_job)
+    with pytest.raises(ActuatorError) as raised:
+        revert_all(sc, status)
+    (action,) = stored(sc).live_actions
+    why = "HTTP 503 Service Unavailable: etcdserver: leader changed"
+    assert action.error == why and str(raised.value) == f"LoadJob {action.target}: {why}"
+    assert sc.events[-1] == ("Warning", "RevertFailed", str(raised.value))
