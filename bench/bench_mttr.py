@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gameday_operator.demo import SHAPES, DemoError, Kubectl, ShapeRun, Traffic, run_demo
-from gameday_operator.report.summary import summarize
+from gameday_operator.report.summary import ratio_text, summarize
 
 
 def _figures(run: ShapeRun) -> dict[str, float | None]:
@@ -42,10 +42,6 @@ def _figures(run: ShapeRun) -> dict[str, float | None]:
         "peak_p95": f(peak.get("p95LatencySeconds")),
         "peak_errors": f(peak.get("errorRatio")),
     }
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
 
 
 def _spread(values: list[float]) -> str:
@@ -86,7 +82,7 @@ def main() -> int:
                 f"downtime {fig['downtime'] or 0:5.1f}s peak p95 {fig['peak_p95'] or 0:5.2f}s "
                 f"peak errors {fig['peak_errors'] or 0:5.1%} "
                 f"affected {run.blast_radius.get('affectedServices')} "
-                f"node idle ≥ {_share(run.min_node_idle)} before remediation",
+                f"node idle ≥ {ratio_text(run.min_node_idle)} before remediation",
                 flush=True,
             )
         print(f"run {i + 1} demo wall time {walls[-1]:.0f}s", flush=True)

@@ -153,12 +153,15 @@ def rollout_state(d: DeploymentView) -> tuple[RolloutState, str]:
 def _scaled(value: str | None, factor: float, cap: Decimal, fmt: Any) -> str | None:
     if value is None:
         return None
-    raised = parse_quantity(value) * Decimal(str(factor))
-    return str(fmt(min(raised, cap)))
+    current = parse_quantity(value)
+    raised = min(current * Decimal(str(factor)), cap)
+    # A remediation never makes the target smaller: a cap at or below today's value keeps it.
+    return value if raised <= current else str(fmt(raised))
 
 
 def resized_resources(current: Mapping[str, Any], spec: MonolithRemediation) -> JsonDict:
-    """The container's requests/limits raised by the factors and capped at the maxima.
+    """The container's requests/limits raised by the factors and capped at the maxima, never
+    below what they are.
 
     Only values that exist are raised: a container with no CPU limit keeps none.
     """

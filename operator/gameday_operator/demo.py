@@ -41,6 +41,7 @@ from gameday_operator.report.extras import (
 )
 from gameday_operator.report.render import ReportPaths, write_report
 from gameday_operator.report.summary import RunSummary, pick_sides, shape_text, summarize
+from gameday_operator.units import parse_duration
 
 Json = dict[str, Any]
 
@@ -719,7 +720,7 @@ def run_scenario(
     document = shape.scenario()
     run = ScenarioRun(scenario={}, before=footprint(kubectl, shape.namespace))
     kubectl.run("create", "-f", "-", stdin=json.dumps(document), step=step)
-    duration = parse_seconds(str(document["spec"].get("duration", "5m")))
+    duration = parse_duration(str(document["spec"].get("duration", "5m")))
     started = time.monotonic()
     deadline = started + duration + 180
     last_phase = ""
@@ -768,12 +769,6 @@ def run_scenario(
                 f"kubectl -n {OPERATOR_NAMESPACE} logs deploy/gameday-operator",
             )
         time.sleep(min(poll_seconds, every))
-
-
-def parse_seconds(text: str) -> float:
-    from gameday_operator.observe import parse_duration_seconds
-
-    return parse_duration_seconds(text)
 
 
 # ------------------------------------------------------------------------- checks after a run

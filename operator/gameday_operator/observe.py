@@ -49,10 +49,6 @@ QUANTILES: dict[str, float] = {P50: 0.5, P95: 0.95, P99: 0.99}
 # histogram as p95, so a missing p95 already says it all.
 REQUIRED_FIGURES: tuple[str, ...] = (P95, ERROR_RATIO, RPS)
 
-# The duration grammar is gameday_operator.units'. `parse_duration_seconds` is kept as its other
-# name only because gameday_operator.demo still imports it; new code imports `parse_duration`.
-parse_duration_seconds = parse_duration
-
 
 def promql_duration(seconds: float) -> str:
     """Seconds → a PromQL range like '60s' or '1500ms' (PromQL takes no fractional seconds)."""

@@ -101,8 +101,9 @@ MONO = MonolithRemediation(
             },
         ),
         (
+            # Capped at maxCpu 1, but a limit already above the cap is kept, never cut.
             {"requests": {"cpu": "750m"}, "limits": {"cpu": "1500m", "memory": "768Mi"}},
-            {"requests": {"cpu": "1"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            {"requests": {"cpu": "1"}, "limits": {"cpu": "1500m", "memory": "1Gi"}},
         ),
         ({"requests": {"cpu": "1"}}, {"requests": {"cpu": "1"}}),
         ({}, {}),

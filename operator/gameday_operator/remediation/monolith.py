@@ -22,29 +22,22 @@ from gameday_operator.units import format_cpu, format_memory, parse_quantity
 
 
 def grown_resources(current: Mapping[str, Any], plan: Plan) -> tuple[JsonDict, list[str]]:
-    """The resized resources, never below the container's current ones, and what was kept.
+    """The resized resources (never below the container's current ones) and what was kept.
 
-    The factors raise each value up to maxCpu/maxMemory; a value already at or above its cap
-    keeps its current value (a remediation never makes the target smaller) and is named in the
-    second part, e.g. `limits.cpu 200m kept: maxCpu 50m is not above it`.
+    A value already at or above its cap keeps its current value and is named in the second
+    part, e.g. `limits.cpu 200m kept: maxCpu 50m is not above it`.
     """
-    new = builders.resized_resources(current, plan)
     caps = {
         "cpu": ("maxCpu", plan.max_cpu, format_cpu),
         "memory": ("maxMemory", plan.max_memory, format_memory),
     }
-    kept: list[str] = []
-    for part, values in new.items():
-        for key, value in values.items():
-            was = (current.get(part) or {}).get(key)
-            if was is None or parse_quantity(value) > parse_quantity(was):
-                continue
-            if parse_quantity(value) < parse_quantity(was):
-                values[key] = was
-            name, cap, fmt = caps[key]
-            if cap <= parse_quantity(was):
-                kept.append(f"{part}.{key} {was} kept: {name} {fmt(cap)} is not above it")
-    return new, kept
+    kept = [
+        f"{part}.{key} {was} kept: {name} {fmt(cap)} is not above it"
+        for part in ("requests", "limits")
+        for key, (name, cap, fmt) in caps.items()
+        if (was := (current.get(part) or {}).get(key)) is not None and cap <= parse_quantity(was)
+    ]
+    return builders.resized_resources(current, plan), kept
 
 
 class MonolithRemediation:
