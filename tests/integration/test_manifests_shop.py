@@ -1,7 +1,11 @@
 """Both shapes of the shop from manifests/monolith and manifests/msa on the real cluster, side by
 side: everything becomes Available, orders go through the public entry (from a pod and from
-this host through the ClusterIP), the DSN Secrets reach the databases, the order HPA reads real
-CPU, each pod's CPU limit is a pod-level quota, and the latency proxy is in the database path.
+this host through the ClusterIP), the DSN Secrets reach the databases, every database refuses a
+connection without its password, the order HPA reads real CPU, each pod's CPU limit is a
+pod-level quota, and the latency proxy is in the database path.
+
+They are deployed as `make deploy-monolith deploy-msa` does it: the database Secrets (random
+passwords) first, then the manifests.
 
 The namespaces are fixed (shop-monolith, shop-msa). One already there is updated in place and
 kept; one this module creates is deleted afterwards (GAMEDAY_KEEP_SHOPS=1 keeps it)."""
@@ -13,18 +17,20 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.fixtures.cluster import REPO, Cluster, wait_until
+from tests.fixtures.cluster import CACHE, REPO, Cluster, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -44,6 +50,8 @@ class Shape:
     db_app: str  # the Deployment that reaches its database through the latency proxy
     dsn_secret: str
     deployments: frozenset[str]
+    # Every database's Secret and the keys in it holding a DSN.
+    databases: tuple[tuple[str, tuple[str, ...]], ...]
 
     @property
     def namespace(self) -> str:
@@ -57,6 +65,7 @@ MONOLITH = Shape(
     db_app="shop-monolith",
     dsn_secret="shop-db",
     deployments=frozenset({"shop-monolith", "postgres", "db-latency", "redis"}),
+    databases=(("shop-db", ("dsn", "direct-dsn")),),
 )
 MSA = Shape(
     "msa",
@@ -78,6 +87,11 @@ MSA = Shape(
             "order-db-latency",
         }
     ),
+    databases=(
+        ("order-db", ("dsn", "direct-dsn")),
+        ("inventory-db", ("dsn",)),
+        ("payment-db", ("dsn",)),
+    ),
 )
 SHAPES = (MONOLITH, MSA)
 
@@ -85,6 +99,7 @@ SHAPES = (MONOLITH, MSA)
 #   orders BASE N [PAUSE]   N orders, each: POST, replay of the same key, GET until final;
 #                           PAUSE seconds between orders.
 #   dsn DSN ID      the order's status read with that DSN, and the database's name.
+#   connect DSN     the database's name, or the error connecting with that DSN.
 #   http METHOD URL [JSON]   one request; its status and JSON body.
 IN_POD = r"""
 import json, sys, time, uuid
@@ -122,6 +137,13 @@ elif mode == "dsn":
         query = "SELECT status FROM orders WHERE order_id = %s"
         row = conn.execute(query, (sys.argv[3],)).fetchone()
     print(json.dumps({"database": db, "status": row[0] if row else None}))
+elif mode == "connect":
+    import psycopg
+    try:
+        with psycopg.connect(sys.argv[2], connect_timeout=10) as conn:
+            print(json.dumps({"database": conn.execute("SELECT current_database()").fetchone()[0]}))
+    except psycopg.OperationalError as err:
+        print(json.dumps({"error": str(err)}))
 elif mode == "http":
     import httpx
     body = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -163,6 +185,20 @@ def all_available(cluster: Cluster, shape: Shape) -> bool:
     return True
 
 
+def deploy(cluster: Cluster, shape: Shape) -> None:
+    """`make deploy-<shape>`: the database Secrets, then the manifests."""
+    kubectl = f"{CACHE / 'bin' / 'kubectl'} --kubeconfig {cluster.kubeconfig}"
+    done = subprocess.run(
+        ["make", "-C", str(REPO), f"deploy-{shape.name}", f"KUBECTL={kubectl}"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"make deploy-{shape.name} failed: {done.stderr.strip()[-2000:]}")
+
+
 @contextlib.contextmanager
 def shops_deployed(cluster: Cluster, timeout: float = DEPLOY_TIMEOUT) -> Iterator[dict[str, Shape]]:
     """Both shapes Available; namespaces this created are removed on exit (unless
@@ -178,7 +214,7 @@ def shops_deployed(cluster: Cluster, timeout: float = DEPLOY_TIMEOUT) -> Iterato
             )
         if namespace_phase(cluster, shape.namespace) is None:
             created.append(shape.namespace)
-        cluster.kubectl("apply", "-k", str(REPO / "manifests" / shape.name), timeout=180)
+        deploy(cluster, shape)
     try:
         for shape in SHAPES:
             wait_until(
@@ -354,6 +390,59 @@ def test_the_dsn_secret_reaches_the_database_holding_the_orders(
     ]
     assert seen[0] == seen[1]
     assert seen[0]["status"] == "CONFIRMED"
+
+
+def without_password(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    assert parts.password, f"{parts.hostname}: the DSN carries no password"
+    netloc = f"{parts.username}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def with_password(dsn: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_every_database_refuses_a_client_without_its_password(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    """From another pod, over TCP (straight to the database and through the latency proxy): no
+    password or a wrong one is refused; the Secret's DSN connects to the database it names."""
+    for secret, keys in shape.databases:
+        password = secret_value(kube_cluster, shape, secret, "password")
+        assert len(password) >= 32, f"{secret}: the password is not a random one"
+        for key in keys:
+            dsn = secret_value(kube_cluster, shape, secret, key)
+            assert urlsplit(dsn).password == password, f"{secret}/{key}"
+            database = urlsplit(dsn).path.lstrip("/")
+            assert in_pod(kube_cluster, shape, "connect", dsn) == {"database": database}
+            for refused in (without_password(dsn), with_password(dsn, "postgres")):
+                seen = in_pod(kube_cluster, shape, "connect", refused)
+                assert "password" in seen.get("error", ""), f"{secret}/{key}: {seen}"
+
+
+def test_a_redeploy_keeps_every_database_password(
+    kube_cluster: Cluster, shops: dict[str, Shape]
+) -> None:
+    before = {
+        (shape.name, secret): secret_value(kube_cluster, shape, secret, "password")
+        for shape in SHAPES
+        for secret, _ in shape.databases
+    }
+    for shape in SHAPES:
+        deploy(kube_cluster, shape)
+    after = {
+        (shape.name, secret): secret_value(kube_cluster, shape, secret, "password")
+        for shape in SHAPES
+        for secret, _ in shape.databases
+    }
+    assert after == before
+    for shape in SHAPES:
+        [order] = place_orders(kube_cluster, shape, 1)
+        assert order["final"]["status"] == "CONFIRMED", order
 
 
 def test_the_order_hpa_targets_order_and_reads_its_cpu(
