@@ -19,6 +19,7 @@ from enum import StrEnum
 from gameday_operator.figures import is_down, mttr_parts, mttr_seconds
 from gameday_operator.model import (
     MAX_SAMPLES,
+    Action,
     Architecture,
     BlastRadius,
     Condition,
@@ -40,6 +41,8 @@ RECOVERED = "Recovered"
 OBSERVING = "ObservationAvailable"
 REVERTED = "Reverted"
 COMPLETED = "Completed"
+ACTIONS_INTACT = "ActionsIntact"
+TAMPERED = "StatusTampered"
 
 
 class Intent(StrEnum):
@@ -82,6 +85,9 @@ class Facts:
     workload: Workload
     observation: Observation | None = None  # None: time-based mode (no Prometheus)
     approved: bool = False
+    # Positions in status.actions whose seal does not verify (gameday_operator.seal): changed
+    # outside the operator, so neither applied nor reverted by it.
+    altered: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,23 +287,42 @@ def step(scenario: Scenario, status: Status, facts: Facts, settings: Settings = 
 
     s = _account(scenario, s, facts, settings)
 
+    altered = altered_actions(s, facts.altered)
+    if altered:
+        s = _refuse_altered(scenario, s, altered, now, events)
+
     if s.phase is not None and not s.phase.terminal:
         s = _decide(scenario, s, facts, settings, intents, events)
 
     if s.phase is not None and s.phase.terminal:
-        if s.live_actions:
+        to_revert = [a for n, a in enumerate(s.actions) if a.live and n not in facts.altered]
+        if to_revert:
             intents.append(Intent.REVERT_ALL)
             s = set_condition(
                 s,
                 REVERTED,
                 False,
                 "Reverting",
-                f"reverting {len(s.live_actions)} change(s)",
+                f"reverting {len(to_revert)} change(s)",
                 now,
                 g,
             )
         elif s.timeline.completed_at is None:
-            s = set_condition(s, REVERTED, True, "Reverted", "every change was reverted", now, g)
+            if altered:
+                s = set_condition(
+                    s,
+                    REVERTED,
+                    False,
+                    TAMPERED,
+                    "every change the operator could verify was reverted; "
+                    + altered_message(altered),
+                    now,
+                    g,
+                )
+            else:
+                s = set_condition(
+                    s, REVERTED, True, "Reverted", "every change was reverted", now, g
+                )
             if s.condition(FAULTS_INJECTED) is not None:
                 s = set_condition(s, FAULTS_INJECTED, False, "Reverted", "faults reverted", now, g)
             s = set_condition(s, COMPLETED, True, s.reason, s.message, now, g)
@@ -712,6 +737,41 @@ def _blast_radius(scenario: Scenario, s: Status) -> BlastRadius:
         affected=tuple(ordered),
         unaffected=tuple(x for x in spec.services if x not in affected),
     )
+
+
+def altered_actions(status: Status, positions: tuple[int, ...]) -> tuple[tuple[int, Action], ...]:
+    """(position, action) of each action in `positions`, as status.actions holds it now."""
+    return tuple((n, status.actions[n]) for n in positions if 0 <= n < len(status.actions))
+
+
+def altered_message(altered: tuple[tuple[int, Action], ...]) -> str:
+    """What a person must know about actions changed outside the operator: which they are,
+    and that what they did (or were made to say) is left for them to check."""
+    which = "; ".join(f"status.actions[{n}] (kind {a.kind} on {a.target})" for n, a in altered)
+    one = len(altered) == 1
+    return (
+        f"{which} {'was' if one else 'were'} changed outside the operator; "
+        f"{'it is' if one else 'they are'} not applied and not reverted by the operator "
+        "— check what remains by hand"
+    )
+
+
+def _refuse_altered(
+    scenario: Scenario,
+    s: Status,
+    altered: tuple[tuple[int, Action], ...],
+    now: datetime,
+    events: list[Event],
+) -> Status:
+    """A run whose record was changed by someone else cannot be trusted to go on: it fails,
+    and the revert that follows undoes only what still verifies."""
+    message = altered_message(altered)
+    reported = s.condition(ACTIONS_INTACT)
+    if s.phase is not None and not s.phase.terminal:
+        s = finish(scenario, s, Phase.FAILED, TAMPERED, message, now)  # its Event follows
+    elif reported is None or reported.message != message:
+        events.append(Event("Warning", TAMPERED, message))
+    return set_condition(s, ACTIONS_INTACT, False, TAMPERED, message, now, scenario.generation)
 
 
 def fail(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Status:

@@ -398,6 +398,8 @@ class Action:
     reverted_at: datetime | None = None
     duration_seconds: float | None = None
     error: str | None = None
+    # HMAC over what decides apply and revert (gameday_operator.seal); "" when not sealed.
+    seal: str = ""
 
     @property
     def live(self) -> bool:
@@ -425,6 +427,8 @@ class Action:
             out["durationSeconds"] = round(self.duration_seconds, 3)
         if self.error is not None:
             out["error"] = self.error
+        if self.seal:
+            out["seal"] = self.seal
         return out
 
 
@@ -1032,6 +1036,7 @@ def parse_status(raw: Mapping[str, Any] | None) -> Status:
             reverted_at=parse_time(a.get("revertedAt")),
             duration_seconds=_opt_float(a.get("durationSeconds")),
             error=a.get("error"),
+            seal=str(a.get("seal") or ""),
         )
         for a in raw.get("actions") or []
         if isinstance(a, Mapping) and "id" in a

@@ -6,6 +6,11 @@ Order of writes, so that a restarted operator can always finish or undo:
   3. a revert undoes live actions newest first, marking each Reverted as it goes.
 Pending actions found at the start of a tick (the operator died between 1 and 2) are applied
 again: apply is idempotent and uses only what was recorded, so nothing happens twice.
+
+What was recorded is sealed (gameday_operator.seal): every action the operator writes carries
+an HMAC of what apply and revert read, and an action whose seal does not verify — edited,
+added or copied in by whoever may patch the status — is neither applied nor reverted; the
+engine fails the run and says which action it was.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gameday_operator import engine
+from gameday_operator import engine, seal
 from gameday_operator.actuators import ActuatorError, Context
 from gameday_operator.api_errors import describe
 from gameday_operator.builders import DeploymentView, rollout_state
@@ -29,6 +34,7 @@ from gameday_operator.model import (
     Proposal,
     Scenario,
     Status,
+    parse_status,
 )
 from gameday_operator.runtime import LoggerLike, Runtime
 
@@ -38,6 +44,30 @@ Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event o
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_warned_development_key = False
+
+
+def status_key(rt: Runtime) -> bytes:
+    """The key that seals this operator's records; a Warning, once, when none is configured."""
+    global _warned_development_key
+    if not rt.config.status_key and not _warned_development_key:
+        _warned_development_key = True
+        log.warning(
+            "GAMEDAY_STATUS_KEY is empty: status seals use a development key; anyone who "
+            "may patch failurescenarios/status can forge them (see docs/install.md)"
+        )
+    return seal.key_from(rt.config.status_key)
+
+
+def record(rt: Runtime, ctx: Context, status: Status, action: Action) -> Status:
+    """`status` with `action` in it, sealed: the only way the shell puts an action in status."""
+    return status.with_action(seal.sealed(status_key(rt), ctx.scenario.uid, action))
+
+
+def intact(rt: Runtime, ctx: Context, action: Action) -> bool:
+    return seal.verifies(status_key(rt), ctx.scenario.uid, action)
 
 
 class Writer:
@@ -91,22 +121,27 @@ def workload(rt: Runtime, scenario: Scenario) -> Workload:
 
 def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Facts:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
+    recorded = parse_status(body.get("status")).actions
     return Facts(
         now=now,
         workload=workload(rt, scenario),
         observation=rt.source(scenario, now),
         approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
+        altered=seal.altered(status_key(rt), scenario.uid, recorded),
     )
 
 
 def plan(rt: Runtime, ctx: Context, intent: Intent) -> list[Action]:
+    """The actions of an intent, sealed: what the operator itself decided to do."""
     spec = ctx.scenario.spec
     if intent is Intent.INJECT:
         actions: list[Action] = []
         for fault in spec.faults:
             actions += rt.faults.get(fault.type).build(ctx, fault)
-        return actions
-    return rt.remediations.get(spec.target.architecture).build(ctx, None)
+    else:
+        actions = rt.remediations.get(spec.target.architecture).build(ctx, None)
+    key = status_key(rt)
+    return [seal.sealed(key, ctx.scenario.uid, a) for a in actions]
 
 
 def apply_one(
@@ -116,19 +151,18 @@ def apply_one(
     began = time.monotonic()
     if actuator is None:
         failed = replace(action, state=ActionState.FAILED, error=f"unknown kind {action.kind}")
-        return write(status.with_action(failed))
+        return write(record(rt, ctx, status, failed))
     try:
         done = actuator.apply(ctx, action)
     except Exception as exc:
         logger.warning("apply %s %s on %s failed: %s", action.kind, action.id, action.target, exc)
         failed = replace(action, state=ActionState.FAILED, error=describe(exc))
-        write(status.with_action(failed))
+        write(record(rt, ctx, status, failed))
         raise
     took = time.monotonic() - began
     logger.info("applied %s %s to %s in %.2fs", action.kind, action.id, action.target, took)
-    return write(
-        status.with_action(replace(done, state=ActionState.APPLIED, duration_seconds=took))
-    )
+    applied = replace(done, state=ActionState.APPLIED, duration_seconds=took)
+    return write(record(rt, ctx, status, applied))
 
 
 def execute(
@@ -171,7 +205,7 @@ def execute(
             reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
             why = describe(exc)
             emit("Warning", reason, f"{action.kind} {action.target}: {why}")
-            failed = status.with_action(replace(action, state=ActionState.FAILED, error=why))
+            failed = record(rt, ctx, status, replace(action, state=ActionState.FAILED, error=why))
             return write(
                 engine.fail(sc, failed, reason, f"{action.kind} {action.target}: {why}", ctx.now)
             )
@@ -189,9 +223,20 @@ def execute(
 def resume_pending(
     rt: Runtime, ctx: Context, status: Status, write: Writer, logger: LoggerLike
 ) -> Status:
-    """Apply again what was recorded but not confirmed (the operator stopped in between)."""
+    """Apply again what was recorded but not confirmed (the operator stopped in between).
+
+    Only what the operator recorded itself: an action whose seal does not verify is left as
+    it is, for the engine to refuse (`Facts.altered`) in this same tick."""
     for action in status.actions:
         if action.state is ActionState.PENDING and not (status.phase and status.phase.terminal):
+            if not intact(rt, ctx, action):
+                logger.warning(
+                    "not resuming action %s (%s on %s): changed outside the operator",
+                    action.id,
+                    action.kind,
+                    action.target,
+                )
+                continue
             logger.info(
                 "resuming recorded action %s (%s on %s)", action.id, action.kind, action.target
             )
@@ -207,9 +252,16 @@ def resume_pending(
 def revert_all(
     rt: Runtime, ctx: Context, status: Status, write: Writer, emit: Emit, logger: LoggerLike
 ) -> Status:
-    """Undo every live action, newest first. Raises if any could not be undone (retry)."""
+    """Undo every live action, newest first. Raises if any could not be undone (retry).
+
+    An action whose seal does not verify is not reverted (its detail may name anything) and
+    does not hold the revert up: it is reported, once, as StatusTampered, for a person."""
     errors: list[str] = []
+    key = status_key(rt)
+    altered = engine.altered_actions(status, seal.altered(key, ctx.scenario.uid, status.actions))
     for action in reversed(status.live_actions):
+        if any(a is action for _, a in altered):
+            continue
         actuator = rt.kinds.get(action.kind)
         if actuator is None:
             errors.append(f"{action.id}: no actuator for kind {action.kind}")
@@ -222,18 +274,23 @@ def revert_all(
             )
             why = describe(exc)
             errors.append(f"{action.kind} {action.target}: {why}")
-            status = write(status.with_action(replace(action, error=why)))
+            status = write(record(rt, ctx, status, replace(action, error=why)))
             continue
         logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
         # A failed apply keeps saying why it failed; a revert's own error is cleared.
         kept = action.error if action.state is ActionState.FAILED else None
-        status = write(
-            status.with_action(
-                replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=kept)
-            )
-        )
+        reverted = replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=kept)
+        status = write(record(rt, ctx, status, reverted))
     if errors:
         emit("Warning", "RevertFailed", "; ".join(errors)[:1000])
         raise ActuatorError("; ".join(errors))
+    live_altered = tuple((n, a) for n, a in altered if a.live)
+    if live_altered:
+        message = engine.altered_message(live_altered)
+        reported = status.condition(engine.ACTIONS_INTACT)
+        if reported is None or reported.message != engine.altered_message(altered):
+            emit("Warning", engine.TAMPERED, message)  # the engine has not said it yet
+        emit("Normal", "Reverted", "every change the operator could verify was reverted")
+        return status
     emit("Normal", "Reverted", "every fault and change was reverted")
     return status

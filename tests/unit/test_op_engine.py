@@ -425,6 +425,68 @@ def test_pending_actions_count_as_live() -> None:
     assert tick(sc, st, 2).intents == (Intent.REVERT_ALL,)
 
 
+# ------------------------------------------------------------- actions changed in status
+
+ALTERED = (
+    "status.actions[1] (kind K on t) was changed outside the operator; "
+    "it is not applied and not reverted by the operator — check what remains by hand"
+)
+
+
+def test_an_altered_action_fails_a_running_scenario_and_is_left_out_of_the_revert() -> None:
+    sc = scenario()
+    step = tick(sc, live(injected(sc), 2), 1, altered=(1,))
+    st = step.status
+    assert (st.phase, st.reason, st.message) == (Phase.FAILED, "StatusTampered", ALTERED)
+    intact = st.condition("ActionsIntact")
+    assert intact is not None and (intact.status, intact.reason) == ("False", "StatusTampered")
+    assert [(e.type, e.reason, e.message) for e in step.events] == [
+        ("Warning", "StatusTampered", ALTERED)
+    ]
+    assert step.intents == (Intent.REVERT_ALL,)
+    assert st.condition("Reverted").message == "reverting 1 change(s)"  # type: ignore[union-attr]
+    first = replace(st.actions[0], state=ActionState.REVERTED)
+    done = tick(sc, replace(st, actions=(first, st.actions[1])), 2, altered=(1,))
+    assert done.intents == () and done.status.timeline.completed_at == at(2)
+    reverted = done.status.condition("Reverted")
+    assert reverted is not None and (reverted.status, reverted.reason) == (
+        "False",
+        "StatusTampered",
+    )
+    assert reverted.message.endswith(ALTERED)
+    assert [e.reason for e in done.events] == ["GameDayCompleted"]  # said once already
+
+
+def test_an_action_altered_while_reverting_is_reported_once_and_keeps_the_phase() -> None:
+    sc = scenario()
+    st = tick(sc, engine.fail(sc, live(injected(sc), 2), "X", "boom", at(1)), 2).status
+    step = tick(sc, st, 3, altered=(1,))
+    assert (step.status.phase, step.status.reason) == (Phase.FAILED, "X")
+    assert [(e.type, e.reason, e.message) for e in step.events] == [
+        ("Warning", "StatusTampered", ALTERED)
+    ]
+    assert tick(sc, step.status, 4, altered=(1,)).events == ()
+    both = tick(sc, step.status, 5, altered=(0, 1)).events  # a second one: said again
+    assert [e.reason for e in both] == ["StatusTampered", "GameDayCompleted"]
+    assert both[0].message.startswith(
+        "status.actions[0] (kind K on t); status.actions[1] (kind K on t)"
+    )
+
+
+def test_only_altered_actions_left_completes_at_once() -> None:
+    sc = scenario()
+    st = engine.fail(sc, live(injected(sc), 1), "X", "boom", at(1))
+    done = tick(sc, st, 2, altered=(0,))
+    assert done.intents == () and done.status.timeline.completed_at == at(2)
+    assert done.status.condition("Completed").status == "True"  # type: ignore[union-attr]
+
+
+def test_positions_outside_the_actions_are_ignored() -> None:
+    sc = scenario()
+    step = tick(sc, live(injected(sc), 1), 1, altered=(5,))
+    assert step.status.phase is Phase.INJECTING and step.status.condition("ActionsIntact") is None
+
+
 def test_reject_marks_failed_and_not_accepted() -> None:
     sc = scenario()
     st = engine.reject(sc.generation, Status(), "NamespaceNotEnabled", "label the namespace", at(0))

@@ -825,3 +825,16 @@ def test_the_monolith_resize_never_goes_below_the_current_value(
     assert new["requests"]["memory"] == "128Mi"
     assert [n.split(" ")[0] for n in notes] == kept
     assert all(f"maxCpu {max_cpu} is not above it" in n for n in notes)
+
+
+def test_an_action_keeps_its_seal_through_status_and_has_none_when_unsealed() -> None:
+    from datetime import UTC, datetime
+
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    sealed = Action(id="a", at=t, kind="K", target="x", seal="v1:ab")
+    unsealed = Action(id="b", at=t, kind="K", target="y")
+    out = Status(actions=(sealed, unsealed)).to_dict()
+    assert out["actions"][0]["seal"] == "v1:ab" and "seal" not in out["actions"][1]
+    assert [a.seal for a in parse_status(out).actions] == ["v1:ab", ""]
+    out["actions"][1]["seal"] = 7  # whatever someone wrote there is read as text
+    assert parse_status(out).actions[1].seal == "7"

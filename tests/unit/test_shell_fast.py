@@ -4,15 +4,24 @@ running is not counted as done."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from gameday_operator import shell
+from gameday_operator import engine, shell
 from gameday_operator.actuators import ActuatorError
 from gameday_operator.engine import Intent
-from gameday_operator.model import Action, ActionState, Phase, Status, parse_status
+from gameday_operator.model import (
+    Action,
+    ActionState,
+    JsonDict,
+    Phase,
+    Status,
+    Timeline,
+    parse_status,
+)
 from tests.unit.fake_kube import CPU_EXEC, NS, T0, Scene, scene
 from tests.unit.test_api_errors import INVALID_LABEL, client_error, job_invalid, status_body
 
@@ -272,7 +281,7 @@ def test_revert_all_refuses_an_action_it_has_no_actuator_for() -> None:
     sc = scene()
     unknown = Action(id="x", at=T0, kind="Mystery", target="pod/web-a")
     with pytest.raises(ActuatorError, match="no actuator for kind Mystery"):
-        revert_all(sc, INJECTING.with_action(unknown))
+        revert_all(sc, shell.record(sc.rt, sc.ctx, INJECTING, unknown))
     assert sc.reasons() == ["RevertFailed"]
 
 
@@ -343,3 +352,147 @@ def test_a_revert_that_an_api_error_stopped_says_why_on_one_line(
     why = "HTTP 503 Service Unavailable: etcdserver: leader changed"
     assert action.error == why and str(raised.value) == f"LoadJob {action.target}: {why}"
     assert sc.events[-1] == ("Warning", "RevertFailed", str(raised.value))
+
+
+# ------------------------------------------------------------------ a record, not a command
+
+
+def tick(sc: Scene) -> Status:
+    """One tick as scenario_tick runs it, from the status the cluster holds: resume, gather,
+    decide, act, write (Events go to `sc.emit` instead of kopf)."""
+    raw = sc.kube.get_scenario(NS, sc.scenario.name)
+    assert raw is not None
+    sc.ctx = replace(sc.ctx, body=raw)
+    status = shell.resume_pending(sc.rt, sc.ctx, parse_status(raw["status"]), sc.write, sc.log)
+    step = engine.step(sc.scenario, status, shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now))
+    for event in step.events:
+        sc.emit(event.type, event.reason, event.message)
+    status = step.status
+    for intent in step.intents:
+        status = shell.execute(sc.rt, sc.ctx, status, intent, sc.write, sc.emit, sc.log)
+    return sc.write(status)
+
+
+def edit_recorded(sc: Scene, index: int, edit: Callable[[JsonDict], object]) -> None:
+    """Someone allowed to patch failurescenarios/status changes status.actions[index]."""
+    edit(sc.stored_status()["actions"][index])
+
+
+def warnings(sc: Scene, reason: str) -> list[str]:
+    return [message for type_, r, message in sc.events if (type_, r) == ("Warning", reason)]
+
+
+INJECTED = replace(INJECTING, timeline=Timeline(started_at=T0, injected_at=T0))
+
+
+def test_a_pending_action_edited_in_status_is_not_applied() -> None:
+    sc = scene([LOAD])
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    sc.write(INJECTED.with_action(action))  # recorded; the operator stopped before applying
+
+    def another_image(recorded: JsonDict) -> None:
+        job = recorded["detail"]["manifest"]
+        job["spec"]["template"]["spec"]["containers"][0]["image"] = "evil.example/miner:latest"
+
+    edit_recorded(sc, 0, another_image)
+    status = tick(sc)
+    assert sc.kube.called("create_job") == 0 and not sc.kube.jobs
+    assert (status.phase, status.reason) == (Phase.FAILED, "StatusTampered")
+    said = (
+        f"status.actions[0] (kind LoadJob on {action.target}) was changed outside the operator; "
+        "it is not applied and not reverted by the operator — check what remains by hand"
+    )
+    intact = status.condition("ActionsIntact")
+    assert intact is not None and (intact.status, intact.reason) == ("False", "StatusTampered")
+    assert intact.message == said and warnings(sc, "StatusTampered") == [said]
+    assert stored(sc).actions[0].state is ActionState.PENDING  # left as found, for a person
+    done = tick(sc)  # nothing else to revert: the run ends, saying what may remain
+    reverted = done.condition("Reverted")
+    assert done.timeline.completed_at is not None and reverted is not None
+    assert (reverted.status, reverted.reason) == ("False", "StatusTampered")
+    assert said in reverted.message and warnings(sc, "StatusTampered") == [said]
+    assert sc.kube.called("create_job") == 0
+
+
+def test_a_live_action_whose_revert_detail_was_edited_is_not_reverted_with_it() -> None:
+    sc = scene([CPU_EXEC, LOAD])
+    status = execute(sc, Intent.INJECT, INJECTED)
+    theirs = {"metadata": {"name": "nightly-backup"}, "spec": {}}
+    sc.kube.jobs[(NS, "nightly-backup")] = theirs  # another team's Job in the namespace
+    ours = next(a for a in status.actions if a.kind == "LoadJob")
+    position = [a.id for a in status.actions].index(ours.id)
+    edit_recorded(sc, position, lambda a: a["detail"].update(job="nightly-backup"))
+    sc.kube.scenarios[(NS, sc.scenario.name)]["status"]["phase"] = "Aborted"  # revert now
+    status = tick(sc)
+    assert (NS, "nightly-backup") in sc.kube.jobs  # not deleted on the edited record's word
+    assert sc.kube.called("delete_job") == 0 and (NS, ours.detail["job"]) in sc.kube.jobs
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0  # the rest
+    assert {a.id: a.state for a in status.actions} == {
+        "f0-web-a": ActionState.REVERTED,
+        "f0-web-b": ActionState.REVERTED,
+        ours.id: ActionState.APPLIED,  # as found: what it did is for a person to check
+    }
+    said = f"status.actions[{position}] (kind LoadJob on {ours.target}) was changed"
+    assert [m[: len(said)] for m in warnings(sc, "StatusTampered")] == [said]
+    done = tick(sc)
+    assert done.timeline.completed_at is not None and sc.kube.called("delete_job") == 0
+    assert len(warnings(sc, "StatusTampered")) == 1  # said once, not at every tick
+
+
+def test_a_resize_whose_recorded_resources_were_edited_is_not_restored_from_them() -> None:
+    sc = scene()
+    status = execute(sc, Intent.REMEDIATE)
+    resized = sc.kube.get_deployment(NS, "web")
+    huge = {"requests": {"cpu": "64", "memory": "256Gi"}, "limits": {"cpu": "64"}}
+    edit_recorded(sc, 0, lambda a: a["previous"].update(resources=huge))
+    patches = sc.kube.called("patch_deployment")
+    status = revert_all(sc, stored(sc))  # what the delete handler does
+    assert sc.kube.called("patch_deployment") == patches
+    assert sc.kube.get_deployment(NS, "web") == resized
+    (action,) = status.actions
+    assert action.state is ActionState.APPLIED and (action.previous or {})["resources"] == huge
+    assert warnings(sc, "StatusTampered") == [
+        "status.actions[0] (kind VerticalResize on deployment/web) was changed outside the "
+        "operator; it is not applied and not reverted by the operator — check what remains by hand"
+    ]
+    assert sc.reasons()[-1] == "Reverted"  # the delete goes on: nothing else is left
+
+
+def test_an_action_added_to_status_by_hand_is_not_applied() -> None:
+    sc = scene([LOAD])
+    (planned,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    sc.write(INJECTED)
+    forged = replace(planned, id="f9-job", seal="")  # the operator's own shape, unsealed
+    sc.stored_status()["actions"] = [forged.to_dict()]
+    status = tick(sc)
+    assert sc.kube.called("create_job") == 0 and status.reason == "StatusTampered"
+
+
+def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
+    sc = scene()
+    crash_at_second_exec(sc)
+    with pytest.raises(Crash):
+        execute(sc, Intent.INJECT, INJECTED)
+    sc.kube.exec_handler = sc.kube.hogs
+    status = tick(sc)  # the restarted operator: it finishes what it recorded
+    assert set(states(status).values()) == {ActionState.APPLIED}
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 2
+    sc.kube.scenarios[(NS, sc.scenario.name)]["status"]["phase"] = "Aborted"
+    status = tick(sc)
+    assert set(states(stored(sc)).values()) == {ActionState.REVERTED}
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0
+    assert status.condition("ActionsIntact") is None and not warnings(sc, "StatusTampered")
+    done = tick(sc)
+    reverted = done.condition("Reverted")
+    assert reverted is not None and (reverted.status, reverted.reason) == ("True", "Reverted")
+    assert done.timeline.completed_at is not None
+
+
+def test_a_seal_survives_the_api_servers_rewrite_of_whole_numbers() -> None:
+    """The API server reads 2.0 back as 2: a seal made over 2.0 still verifies."""
+    sc = scene()
+    action = replace(shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0], detail={"seconds": 2.0})
+    status = shell.record(sc.rt, sc.ctx, INJECTED, action)
+    raw = status.to_dict()
+    raw["actions"][0]["detail"]["seconds"] = 2
+    assert shell.intact(sc.rt, sc.ctx, parse_status(raw).actions[0])
