@@ -65,7 +65,14 @@ services-down: venv
 
 # --- deploy ---------------------------------------------------------------------------------
 .PHONY: deploy run-operator deploy-observability deploy-monolith deploy-msa
-deploy: ## the CRD, RBAC and the operator Deployment
+# The Secret gameday-status-key holds the key that seals status.actions: random, made on the
+# first deploy and kept on every later one (a new key makes the seals of running scenarios
+# fail: docs/install.md, "The status key"). The key is never printed.
+deploy: ## the CRD, RBAC, the status-seal key (made once, kept) and the operator Deployment
+	$(KUBECTL) apply -f manifests/operator/namespace.yaml
+	@$(KUBECTL) -n gameday-system get secret gameday-status-key >/dev/null 2>&1 \
+	  || $(KUBECTL) -n gameday-system create secret generic gameday-status-key \
+	    --from-literal=key="$$(openssl rand -hex 32)"
 	$(KUBECTL) apply -k manifests/operator
 
 run-operator: venv ## the operator on this machine against $$KUBECONFIG
