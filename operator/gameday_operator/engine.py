@@ -8,6 +8,9 @@ writes the returned status.
                                    ↘ (duration elapsed / abort / failure) → Failed | Aborted
 
 A terminal phase keeps asking for `REVERT_ALL` until no action is live, then stamps completedAt.
+An action changed outside the operator (`Facts.altered`: its seal does not verify) ends a
+running scenario as Failed/StatusTampered and is left out of that count: the operator neither
+applies nor reverts it, and says so in the ActionsIntact and Reverted conditions.
 """
 
 from __future__ import annotations
