@@ -46,11 +46,12 @@ def _normalised(value: object) -> object:
     """The value as it comes back from the API server, so that a seal survives the round trip.
 
     The API server decodes JSON numbers into int64 when they are whole and re-encodes a whole
-    float64 without its fraction: 2.0 is read back as 2."""
+    float64 without its fraction: 2.0 is read back as 2. A key whose value is null counts as
+    absent, however the server keeps it: every actuator reads the two alike."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {str(k): _normalised(v) for k, v in value.items()}
+        return {str(k): _normalised(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [_normalised(v) for v in value]
     return value

@@ -100,6 +100,18 @@ def _merge(target: Any, patch: Any, *, strategic: bool) -> Any:
     return copy.deepcopy(patch)
 
 
+def as_stored(value: Any) -> Any:
+    """JSON as the API server gives it back: it decodes a whole number into int64 and writes a
+    whole float64 without its fraction, so 2.0 is read back as 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: as_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_stored(v) for v in value]
+    return value
+
+
 def _patched(content_type: str, target: JsonDict, body: Any) -> JsonDict:
     if content_type == MERGE:
         out: JsonDict = merge_patch(target, body)
@@ -273,7 +285,7 @@ class FakeKube(Kube):
         return self._update(
             self.scenarios,
             (namespace, name),
-            lambda obj: {**obj, "status": merge_patch(obj.get("status"), status)},
+            lambda obj: {**obj, "status": as_stored(merge_patch(obj.get("status"), status))},
         )
 
     # -------------------------------------------------------------- namespaces, apps

@@ -54,6 +54,12 @@ def test_whole_floats_are_sealed_as_the_api_server_returns_them() -> None:
     assert seal.canonical(UID, floats) == seal.canonical(UID, ints)
 
 
+def test_a_null_value_is_sealed_as_an_absent_key() -> None:
+    nulls = replace(ACTION, detail={"strategy": None, "deep": {"at": None, "n": 1}, "l": [None]})
+    absent = replace(ACTION, detail={"deep": {"n": 1}, "l": [None]})
+    assert seal.canonical(UID, nulls) == seal.canonical(UID, absent)
+
+
 def test_a_sealed_action_verifies_and_survives_the_status_round_trip() -> None:
     assert SEALED.seal.startswith("v1:") and len(SEALED.seal) == 3 + 64
     assert seal.verifies(KEY, UID, SEALED)

@@ -12,6 +12,7 @@ import pytest
 
 from gameday_operator import engine, shell
 from gameday_operator.actuators import ActuatorError
+from gameday_operator.config import Config
 from gameday_operator.engine import Intent
 from gameday_operator.model import (
     Action,
@@ -489,10 +490,18 @@ def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
 
 
 def test_a_seal_survives_the_api_servers_rewrite_of_whole_numbers() -> None:
-    """The API server reads 2.0 back as 2: a seal made over 2.0 still verifies."""
+    """The API server gives 2.0 back as 2: a seal made over 2.0 still verifies."""
     sc = scene()
     action = replace(shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0], detail={"seconds": 2.0})
-    status = shell.record(sc.rt, sc.ctx, INJECTED, action)
-    raw = status.to_dict()
-    raw["actions"][0]["detail"]["seconds"] = 2
-    assert shell.intact(sc.rt, sc.ctx, parse_status(raw).actions[0])
+    sc.write(shell.record(sc.rt, sc.ctx, INJECTED, action))
+    assert sc.stored_status()["actions"][0]["detail"] == {"seconds": 2}
+    assert shell.intact(sc.rt, sc.ctx, stored(sc).actions[0])
+
+
+def test_an_operator_restarted_with_another_key_refuses_what_the_first_recorded() -> None:
+    sc = scene([LOAD])
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)  # sealed with the development key
+    sc.write(INJECTED.with_action(action))
+    sc.rt.config = Config(status_key="0123456789abcdef" * 4)  # the Secret was re-created
+    status = tick(sc)
+    assert sc.kube.called("create_job") == 0 and status.reason == "StatusTampered"
