@@ -284,11 +284,10 @@ def revert_all(
     if errors:
         emit("Warning", "RevertFailed", "; ".join(errors)[:1000])
         raise ActuatorError("; ".join(errors))
-    live_altered = tuple((n, a) for n, a in altered if a.live)
-    if live_altered:
-        message = engine.altered_message(live_altered)
+    if altered:
+        message = engine.altered_message(altered)
         reported = status.condition(engine.ACTIONS_INTACT)
-        if reported is None or reported.message != engine.altered_message(altered):
+        if reported is None or reported.message != message:
             emit("Warning", engine.TAMPERED, message)  # the engine has not said it yet
         emit("Normal", "Reverted", "every change the operator could verify was reverted")
         return status
