@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from gameday_operator.units import parse_duration
 
@@ -28,6 +29,10 @@ class Config:
     require_namespace_label GAMEDAY_REQUIRE_NAMESPACE_LABEL true gameday.io/enabled=true needed
     restore_job_ttl_seconds GAMEDAY_RESTORE_JOB_TTL         10m  how long finished restore Jobs stay
     metrics_port           GAMEDAY_METRICS_PORT             8081 the operator's /metrics (0: off)
+    allowed_urls           GAMEDAY_ALLOWED_URLS             ""   URL prefixes a scenario may name
+                                                                 beyond its own namespace's Services
+    status_key             GAMEDAY_STATUS_KEY               ""   HMAC key sealing status.actions,
+                                                                 32+ characters; "": a dev key
     """
 
     chaos_image: str = "localhost/gameday-chaos:dev"
@@ -41,6 +46,8 @@ class Config:
     require_namespace_label: bool = True
     restore_job_ttl_seconds: float = 600.0
     metrics_port: int = 8081
+    allowed_urls: tuple[str, ...] = ()
+    status_key: str = field(default="", repr=False)  # a secret: never in the startup log
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -96,4 +103,21 @@ class Config:
                 "GAMEDAY_RESTORE_JOB_TTL", cls.restore_job_ttl_seconds, 0, 86400
             ),
             metrics_port=int(port_raw),
+            allowed_urls=_url_prefixes(e.get("GAMEDAY_ALLOWED_URLS") or ""),
+            status_key=e.get("GAMEDAY_STATUS_KEY") or "",
         )
+
+
+def _url_prefixes(raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URL prefixes, each with a host; a bad one is a ConfigError."""
+    prefixes = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"GAMEDAY_ALLOWED_URLS entry {item!r} must be an http(s) URL with a host"
+            )
+        prefixes.append(item)
+    return tuple(prefixes)

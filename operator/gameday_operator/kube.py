@@ -52,6 +52,7 @@ class Kube:
         self.batch = kubernetes.client.BatchV1Api(self.api)
         self.autoscaling = kubernetes.client.AutoscalingV2Api(self.api)
         self.custom = kubernetes.client.CustomObjectsApi(self.api)
+        self.coordination = kubernetes.client.CoordinationV1Api(self.api)
         self.timeout = timeout
 
     # -------------------------------------------------------------------------- plumbing
@@ -121,6 +122,9 @@ class Kube:
             body,
             _content_type=content_type,
         )
+
+    def get_service(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(self.core.read_namespaced_service, name, namespace)
 
     def list_replica_sets(self, namespace: str, label_selector: str) -> list[JsonDict]:
         """ReplicaSets matching a label-selector string (`selectors.to_query`); "": all."""
@@ -202,6 +206,36 @@ class Kube:
         return self._delete(
             self.autoscaling.delete_namespaced_horizontal_pod_autoscaler, name, namespace
         )
+
+    # --------------------------------------------------------------------------- leases
+
+    def get_lease(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(self.coordination.read_namespaced_lease, name, namespace)
+
+    def create_lease(self, namespace: str, body: JsonDict) -> bool:
+        """Create a Lease; False if one of that name exists already (409: held)."""
+        try:
+            self._raw(self.coordination.create_namespaced_lease, namespace, body)
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    def delete_lease(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete the Lease only if it is still the object `uid` (another may have replaced it)."""
+        try:
+            self._raw(
+                self.coordination.delete_namespaced_lease,
+                name,
+                namespace,
+                body={"preconditions": {"uid": uid}},
+            )
+            return True
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
 
     # ----------------------------------------------------------------------------- jobs
 

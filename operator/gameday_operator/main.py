@@ -16,6 +16,7 @@ from gameday_operator import (
     scenario_delete,
     scenario_resume,
     scenario_tick,
+    seal,
 )
 from gameday_operator.config import Config
 from gameday_operator.kube import Kube, load_client_config
@@ -23,7 +24,9 @@ from gameday_operator.model import GROUP, PLURAL, VERSION
 from gameday_operator.runtime import LoggerLike
 from gameday_operator.sources import prometheus_source
 
-CONFIG = Config.from_env()  # validated at import: a bad GAMEDAY_* variable stops the start
+# Validated at import: a bad GAMEDAY_* variable stops the start. The timer's interval is fixed
+# here; everything else is read again at each start, from the environment as it is then.
+CONFIG = Config.from_env()
 RESOURCE = (GROUP, VERSION, PLURAL)
 
 
@@ -34,24 +37,26 @@ def _running(status: Any, **_: Any) -> bool:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> None:
+    config = Config.from_env()
+    seal.key_from(config.status_key)  # a key too short to seal with stops the start
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.watching.server_timeout = int(CONFIG.watch_timeout_seconds)
-    settings.watching.client_timeout = int(CONFIG.watch_timeout_seconds) + 10
-    settings.networking.request_timeout = CONFIG.request_timeout_seconds
+    settings.watching.server_timeout = int(config.watch_timeout_seconds)
+    settings.watching.client_timeout = int(config.watch_timeout_seconds) + 10
+    settings.networking.request_timeout = config.request_timeout_seconds
     settings.posting.level = logging.INFO
     load_client_config()
     rt = runtime.Runtime(
-        config=CONFIG,
-        kube=Kube(timeout=CONFIG.request_timeout_seconds),
-        source=prometheus_source(CONFIG),
+        config=config,
+        kube=Kube(timeout=config.request_timeout_seconds),
+        source=prometheus_source(config),
     )
-    rt.metrics.serve(CONFIG.metrics_port)
+    rt.metrics.serve(config.metrics_port)
     runtime.install(rt)
-    logger.info("gameday operator configured: %s", CONFIG)
+    logger.info("gameday operator configured: %s", config)
 
 
 @kopf.on.login()

@@ -766,7 +766,7 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         p = ss.sub("prometheus")
         q = p.sub("queries")
         prometheus = PrometheusSource(
-            url=p.url("url"),
+            url=p.url("url") if p.has("url") else "",
             selector=p.raw.get("selector") or "",
             queries=Queries(
                 p95=q.opt_str("p95"), error_ratio=q.opt_str("errorRatio"), rps=q.opt_str("rps")

@@ -6,7 +6,7 @@ from typing import Any
 
 import kopf
 
-from gameday_operator import engine
+from gameday_operator import confinement, engine, targets
 from gameday_operator.model import (
     ENABLED_LABEL,
     Scenario,
@@ -85,6 +85,13 @@ def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
             f"(has {', '.join(names)})",
             logger,
         )
+    confine(rt, body, scenario, logger)
+    try:
+        busy = targets.claim(rt.kube, scenario, logger)
+    except targets.ClaimError as exc:
+        raise kopf.TemporaryError(str(exc), delay=5) from exc
+    if busy is not None:
+        reject(rt, body, scenario, "TargetBusy", busy, logger)
     status = engine.start(scenario, current, utcnow())
     rt.kube.patch_scenario_status(meta["namespace"], meta["name"], status.to_dict())
     kopf.info(
@@ -101,6 +108,24 @@ def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
         target.deployment,
     )
     return status
+
+
+def confine(rt: Runtime, body: kopf.Body, scenario: Scenario, logger: LoggerLike) -> None:
+    """Rejects a scenario whose URLs reach beyond its namespace, or name Services not there."""
+    verdict = confinement.check(scenario, rt.config.prometheus_url, rt.config.allowed_urls)
+    if verdict.problems:
+        reject(rt, body, scenario, "ReferenceNotAllowed", "; ".join(verdict.problems), logger)
+    ports: dict[str, list[int] | None] = {}
+    for name in {want.service for want in verdict.services}:
+        svc = rt.kube.get_service(scenario.namespace, name)
+        ports[name] = (
+            None
+            if svc is None
+            else [int(p["port"]) for p in (svc.get("spec") or {}).get("ports") or []]
+        )
+    missing = confinement.unresolved(verdict.services, ports)
+    if missing:
+        reject(rt, body, scenario, "ReferenceNotFound", "; ".join(missing), logger)
 
 
 def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:

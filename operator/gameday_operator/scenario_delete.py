@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import kopf
 
-from gameday_operator import shell
+from gameday_operator import shell, targets
 from gameday_operator.actuators import ActuatorError, Context
 from gameday_operator.model import Scenario, SpecError, parse_scenario, parse_status
 from gameday_operator.runtime import LoggerLike, Runtime
@@ -21,12 +21,13 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
     try:
         raw = rt.kube.get_scenario(meta["namespace"], meta["name"]) or dict(body)
         status = parse_status(raw.get("status"))
-        if not status.live_actions:
-            logger.info("deleted with nothing to revert")
-            return
         try:
             scenario = parse_scenario(raw)
         except SpecError:
+            return
+        if not status.live_actions:
+            logger.info("deleted with nothing to revert")
+            targets.release(rt.kube, scenario, logger)
             return
         ctx = Context(
             kube=rt.kube, config=rt.config, scenario=scenario, body=raw, now=shell.utcnow()
@@ -39,6 +40,7 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
             shell.revert_all(rt, ctx, status, _writer(rt, scenario), emit, logger)
         except ActuatorError as exc:
             raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=5) from exc
+        targets.release(rt.kube, scenario, logger)
     finally:
         lock.release()
     rt.forget(meta["uid"])

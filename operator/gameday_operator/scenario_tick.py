@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import kopf
 
-from gameday_operator import engine, shell
+from gameday_operator import engine, shell, targets
 from gameday_operator.actuators import Context
 from gameday_operator.model import SpecError, parse_scenario, parse_status
 from gameday_operator.runtime import LoggerLike, Runtime
@@ -54,3 +54,5 @@ def tick(rt: Runtime, namespace: str, name: str, logger: LoggerLike) -> None:
     for intent in step.intents:
         status = shell.execute(rt, ctx, status, intent, write, emit, logger)
     write(status)
+    if status.timeline.completed_at is not None and not status.live_actions:
+        targets.release(rt.kube, scenario, logger)

@@ -171,6 +171,8 @@ class FakeKube(Kube):
         self.pods: dict[Key, JsonDict] = {}
         self.hpas: dict[Key, JsonDict] = {}
         self.jobs: dict[Key, JsonDict] = {}
+        self.services: dict[Key, JsonDict] = {}
+        self.leases: dict[Key, JsonDict] = {}
         self.calls: list[tuple[str, ...]] = []  # (method, namespace, name) of every call
         self.execs: list[tuple[str, str, str, list[str]]] = []
         self.hogs = CpuHogs()
@@ -401,6 +403,41 @@ class FakeKube(Kube):
     def delete_job(self, namespace: str, name: str) -> bool:
         self._call("delete_job", namespace, name)
         return self.jobs.pop((namespace, name), None) is not None
+
+    # ------------------------------------------------------------------ services, leases
+
+    def add_service(self, namespace: str, name: str, ports: Sequence[int]) -> JsonDict:
+        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": p} for p in ports]}}
+        return self._create(self.services, namespace, body)
+
+    def get_service(self, namespace: str, name: str) -> JsonDict | None:
+        self._call("get_service", namespace, name)
+        return self._read(self.services, (namespace, name))
+
+    def get_lease(self, namespace: str, name: str) -> JsonDict | None:
+        self._call("get_lease", namespace, name)
+        return self._read(self.leases, (namespace, name))
+
+    def create_lease(self, namespace: str, body: JsonDict) -> bool:
+        self._call("create_lease", namespace, body["metadata"]["name"])
+        # Every Lease is a new object: its uid is new even when its name is not.
+        fresh = copy.deepcopy(body)
+        fresh["metadata"]["uid"] = f"lease-{next(self._versions)}"
+        try:
+            self._create(self.leases, namespace, fresh)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def delete_lease(self, namespace: str, name: str, uid: str) -> bool:
+        self._call("delete_lease", namespace, name)
+        found = self.leases.get((namespace, name))
+        if found is None or found["metadata"]["uid"] != uid:
+            return False
+        del self.leases[(namespace, name)]
+        return True
 
 
 # ------------------------------------------------------------------ the CPU hog, in a pod
