@@ -8,7 +8,10 @@ of manifests/observability.
 
 from __future__ import annotations
 
+import os
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -63,13 +66,28 @@ def observed_scenario(name: str, url: str, selector: str) -> Json:
     return manifest
 
 
+@contextmanager
+def allowed(url: str) -> Iterator[None]:
+    """The in-process operator may read `url`: the tests name Prometheus by its IP (the operator
+    runs on the host, where Service names do not resolve), which no scenario may by default."""
+    before = os.environ.get("GAMEDAY_ALLOWED_URLS")
+    os.environ["GAMEDAY_ALLOWED_URLS"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("GAMEDAY_ALLOWED_URLS", None)
+        else:
+            os.environ["GAMEDAY_ALLOWED_URLS"] = before
+
+
 def run_unobservable(ops: Ops, url: str, selector: str) -> tuple[Json, dict[str, float]]:
     """Runs a scenario whose SLO cannot be read; its final status and the operator's phase
     gauge, read while the finished scenario still exists."""
     start_echo(ops, echo("shop"))
     before = shape(ops.deployment("shop"))
     generation = ops.deployment("shop")["metadata"]["generation"]
-    with operator(ops):
+    with allowed(url), operator(ops):
         ops.create(observed_scenario("blind", url, selector))
         done = ops.wait_completed("blind", 120)
         phases = operator_phase_gauge()

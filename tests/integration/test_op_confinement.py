@@ -1,0 +1,150 @@
+"""A scenario reaches only its own namespace, and one scenario acts on a target at a time.
+
+The operator runs for real (kopf, in-process) on the local cluster. A scenario whose URLs name
+another namespace, an address, a host outside the cluster or a Service that is not there is
+rejected before anything is injected; a second scenario on a target another one holds is
+rejected with the holder's name, and the target is free again once the holder has gone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.fixtures.cluster import wait_until
+from tests.integration.test_op_gameday import (  # noqa: F401  (crd, ops: fixtures)
+    GROUP,
+    PLURAL,
+    VERSION,
+    Json,
+    Ops,
+    condition,
+    cpu_stress,
+    crd,
+    echo,
+    operator,
+    ops,
+    scenario,
+    start_echo,
+    wait_stress_running,
+)
+
+pytestmark = pytest.mark.cluster
+
+LEASE = "gameday-target-shop"
+
+
+def spike(url: str) -> Json:
+    return {"type": "TrafficSpike", "trafficSpike": {"url": url, "rps": 5}}
+
+
+def proxy(admin: str) -> Json:
+    return {
+        "type": "NetworkLatency",
+        "networkLatency": {"latency": "900ms", "mechanism": "Proxy", "proxyAdmin": admin},
+    }
+
+
+def service(name: str, port: int) -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": name}, "ports": [{"port": port}]},
+    }
+
+
+def rejected(ops: Ops, name: str, reason: str) -> Json:
+    """The scenario's status once Failed with Accepted=False `reason`, a Warning Event and no
+    action recorded; the target untouched and no Job made."""
+    st = ops.wait_completed(name, 60)
+    assert st["phase"] == "Failed", st
+    accepted = condition(st, "Accepted")
+    assert accepted is not None and accepted["status"] == "False", st
+    assert accepted["reason"] == reason, accepted
+    assert st.get("actions", []) == []
+    warning = ops.wait_event(name, reason)
+    assert warning.type == "Warning"
+    assert client.BatchV1Api(ops.cluster.api).list_namespaced_job(ops.ns).items == []
+    return st
+
+
+def lease_holder(ops: Ops) -> str | None:
+    try:
+        got = ops.cluster.api.sanitize_for_serialization(
+            client.CoordinationV1Api(ops.cluster.api).read_namespaced_lease(LEASE, ops.ns)
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return str(got["spec"]["holderIdentity"])
+
+
+def test_urls_outside_the_namespace_are_refused_before_anything_is_injected(ops: Ops) -> None:
+    start_echo(ops, echo("shop"), service("shop", 80))
+    generation = ops.deployment("shop")["metadata"]["generation"]
+    manifest = scenario(
+        "reach",
+        "monolith",
+        "shop",
+        faults=[
+            cpu_stress(),
+            proxy("http://db-latency-admin.kube-system.svc:15000"),
+            spike("http://10.96.0.1/orders"),
+        ],
+    )
+    manifest["spec"]["steadyState"]["prometheus"] = {"url": f"http://shop.{ops.ns}.svc:80"}
+    with operator(ops):
+        ops.create(manifest)
+        st = rejected(ops, "reach", "ReferenceNotAllowed")
+    message = st["message"]
+    assert "spec.faults[1].networkLatency.proxyAdmin" in message, message
+    assert "spec.faults[2].trafficSpike.url" in message, message
+    assert "spec.steadyState.prometheus.url" in message, message
+    assert "Services of its own namespace" in message
+    assert ops.deployment("shop")["metadata"]["generation"] == generation
+    # Nothing was injected: no stress container in the target's pods.
+    for pod in ops.pods("shop"):
+        assert not (pod.get("spec") or {}).get("ephemeralContainers"), pod["metadata"]["name"]
+
+
+def test_a_service_that_is_not_there_is_refused(ops: Ops) -> None:
+    start_echo(ops, echo("shop"), service("shop", 80))
+    manifest = scenario(
+        "nowhere",
+        "monolith",
+        "shop",
+        faults=[spike("http://shop:8080/orders"), spike(f"http://gone.{ops.ns}.svc/")],
+    )
+    with operator(ops):
+        ops.create(manifest)
+        st = rejected(ops, "nowhere", "ReferenceNotFound")
+    assert "Service shop has no port 8080 (has 80)" in st["message"], st["message"]
+    assert "Service gone not found" in st["message"], st["message"]
+
+
+def test_a_second_scenario_on_a_busy_target_is_rejected_and_the_first_goes_on(ops: Ops) -> None:
+    start_echo(ops, echo("shop"))
+    with operator(ops):
+        ops.create(scenario("first", "monolith", "shop", after="60s", duration="2m"))
+        st = ops.wait_phase("first", "Injecting", 60)
+        wait_stress_running(ops, st)
+        first_uid = ops.scenario("first")["metadata"]["uid"]  # type: ignore[index]
+        assert lease_holder(ops) == first_uid
+
+        ops.create(scenario("second", "monolith", "shop", after="60s", duration="2m"))
+        busy = rejected(ops, "second", "TargetBusy")
+        assert f"Deployment {ops.ns}/shop is the target of scenario first" in busy["message"]
+        # The first one is not disturbed, and still holds the target.
+        assert ops.status("first")["phase"] == "Injecting"
+        assert lease_holder(ops) == first_uid
+
+        ops.custom.delete_namespaced_custom_object(GROUP, VERSION, ops.ns, PLURAL, "first")
+        wait_until(lambda: ops.scenario("first") is None, 60, "first to go")
+        assert lease_holder(ops) is None
+
+        ops.create(scenario("third", "monolith", "shop", after="60s", duration="2m"))
+        ops.wait_phase("third", "Injecting", 60)
+        assert lease_holder(ops) == ops.scenario("third")["metadata"]["uid"]  # type: ignore[index]
