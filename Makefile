@@ -83,40 +83,10 @@ deploy-observability: ## Prometheus in namespace gameday-system
 	$(KUBECTL) apply -k manifests/observability
 
 deploy-monolith: ## the sample shop as a monolith (namespace shop-monolith)
-	$(call deploy_shop,monolith,shop-monolith,shop-db:shop:postgres:postgres-direct)
+	KUBECTL="$(KUBECTL)" manifests/deploy-shop.sh monolith
 
 deploy-msa: ## the sample shop as microservices (namespace shop-msa)
-	$(call deploy_shop,msa,shop-msa,order-db:orders:order-db:order-db-direct \
-	  inventory-db:inventory:inventory-db payment-db:payments:payment-db)
-
-# $(call deploy_shop,shape,namespace,secret:database:host[:direct host] ...): the namespace, then
-# each database's Secret — `password`, a random one made once and kept on every later deploy
-# (SHOP_DB_ROTATE=1 makes a new one), and the DSNs carrying it: `dsn` to host, `direct-dsn` to
-# the direct host — then manifests/<shape>. The passwords are never printed. When a password
-# changed, every Deployment in the namespace restarts: each database sets its password at
-# start, each client reads its DSN at start. docs/shop.md, "Database passwords".
-define deploy_shop
-	$(KUBECTL) apply -f manifests/$(1)/namespace.yaml
-	@set -euo pipefail; changed=; \
-	for db in $(3); do \
-	  IFS=: read -r secret database host direct <<<"$$db:"; \
-	  pw=$$($(KUBECTL) -n $(2) get secret "$$secret" --ignore-not-found -o jsonpath='{.data.password}'); \
-	  pw=$$(base64 -d <<<"$$pw"); \
-	  if [ -z "$$pw" ] || [ "$(SHOP_DB_ROTATE)" = 1 ]; then pw=$$(openssl rand -hex 16); fi; \
-	  dsns=(--from-literal=dsn="postgresql://postgres:$$pw@$$host:5432/$$database"); \
-	  if [ -n "$$direct" ]; then \
-	    dsns+=(--from-literal=direct-dsn="postgresql://postgres:$$pw@$$direct:5432/$$database"); fi; \
-	  out=$$($(KUBECTL) -n $(2) create secret generic "$$secret" --from-literal=password="$$pw" \
-	    "$${dsns[@]}" --dry-run=client -o yaml \
-	    | $(KUBECTL) label --local -f - app.kubernetes.io/part-of=gameday-shop -o yaml \
-	    | $(KUBECTL) apply -f -); \
-	  echo "$$out"; if [[ $$out == *configured* ]]; then changed=1; fi; \
-	done; \
-	$(KUBECTL) apply -k manifests/$(1); \
-	if [ -n "$$changed" ]; then \
-	  echo "a database password changed: restarting every Deployment in $(2)"; \
-	  $(KUBECTL) -n $(2) rollout restart deployment; fi
-endef
+	KUBECTL="$(KUBECTL)" manifests/deploy-shop.sh msa
 
 # --- checks ---------------------------------------------------------------------------------
 .PHONY: lint test test-unit e2e bench

@@ -91,6 +91,13 @@ class Kubectl:
             kubeconfig = local if local.exists() else None
         return cls(kubeconfig, binary)
 
+    def command_line(self) -> list[str]:
+        """kubectl and its kubeconfig, as a child process is to call it."""
+        cmd = [self.binary]
+        if self.kubeconfig is not None:
+            cmd += ["--kubeconfig", str(self.kubeconfig)]
+        return cmd
+
     def run(
         self,
         *args: str,
@@ -99,10 +106,7 @@ class Kubectl:
         check: bool = True,
         step: str = "kubectl",
     ) -> subprocess.CompletedProcess[str]:
-        cmd = [self.binary]
-        if self.kubeconfig is not None:
-            cmd += ["--kubeconfig", str(self.kubeconfig)]
-        cmd += list(args)
+        cmd = [*self.command_line(), *args]
         try:
             done = subprocess.run(
                 cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
@@ -165,10 +169,6 @@ class Shape:
     databases: tuple[tuple[str, str], ...]
     # Deployments that must come out of the game day exactly as they went in.
     untouched: tuple[str, ...] = ()
-
-    @property
-    def manifests(self) -> Path:
-        return REPO / "manifests" / self.name
 
     def scenario(self) -> Json:
         document = yaml.safe_load(self.example.read_text())
@@ -258,6 +258,20 @@ def all_available(kubectl: Kubectl, namespace: str) -> bool:
     return not deployments_available(kubectl, namespace)
 
 
+def deploy_shape(kubectl: Kubectl, shape: Shape, step: str) -> None:
+    """The shop's own deploy script (as `make deploy-<shape>`): its databases' Secrets first."""
+    script = REPO / "manifests" / "deploy-shop.sh"
+    env = {**os.environ, "KUBECTL": " ".join(kubectl.command_line())}
+    try:
+        done = subprocess.run(
+            [str(script), shape.name], env=env, capture_output=True, text=True, timeout=240
+        )
+    except subprocess.TimeoutExpired as err:
+        raise DemoError(step, f"{script.name} {shape.name} took over 240s") from err
+    if done.returncode != 0:
+        raise DemoError(step, f"{script.name} {shape.name} failed: {done.stderr.strip()[-600:]}")
+
+
 def deploy(kubectl: Kubectl, say: Callable[[str], None], timeout: float = 480) -> None:
     """Prometheus, the operator and both shapes; idempotent; waits until all are Available."""
     step = "deploy"
@@ -274,7 +288,7 @@ def deploy(kubectl: Kubectl, say: Callable[[str], None], timeout: float = 480) -
                 step,
                 f"namespace {shape.namespace} to be deleted",
             )
-        kubectl.run("apply", "-k", str(shape.manifests), step=step, timeout=180)
+        deploy_shape(kubectl, shape, step)
     for namespace in (OPERATOR_NAMESPACE, *(s.namespace for s in SHAPES)):
         try:
             wait_for(
