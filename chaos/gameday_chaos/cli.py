@@ -5,7 +5,9 @@ Each command logs JSON lines to stderr and prints one JSON summary to stdout whe
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -410,6 +412,13 @@ def _dsn(dsn: str | None, dsn_env: str | None) -> str:
     show_default=True,
     help="HeavyQuery: rows x N.",
 )
+@click.option(
+    "--application-name",
+    envvar="GAMEDAY_DB_APPLICATION_NAME",
+    default="gameday-chaos",
+    show_default=True,
+    help="application_name of every connection (gameday-…); `db restore` ends those left.",
+)
 @click.pass_context
 def db(
     ctx: click.Context,
@@ -424,21 +433,23 @@ def db(
     gap: float,
     lock_mode: str,
     multiplier: int,
+    application_name: str,
 ) -> None:
     """Database faults: LockContention, DropIndex, HeavyQuery; `db restore` after a crash."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = (dsn, dsn_env)
+        ctx.obj = (dsn, dsn_env, application_name)
         return
     from typing import cast
 
     from gameday_chaos import db as db_module
+    from gameday_chaos import db_core
 
     if mode is None or duration is None:
         raise click.UsageError("--mode and --duration are required")
     try:
         summary = db_module.run(
             _dsn(dsn, dsn_env),
-            cast(db_module.Mode, mode),
+            cast(db_core.Mode, mode),
             table,
             index,
             duration,
@@ -447,21 +458,63 @@ def db(
             gap,
             lock_mode.upper(),
             multiplier,
+            application_name,
         )
-    except db_module.FaultError as error:
+    except db_core.FaultError as error:
         _finish({"kind": "db", "mode": mode, "outcome": "failed", "reason": str(error)}, 2)
     _finish(summary, 0)
+
+
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def _termination_message(path: str, summary: dict[str, Any]) -> None:
+    """The summary as the container's termination message (the operator reads it from the
+    pod's status), cut to Kubernetes' 4096 bytes; only into a file that exists already."""
+    if not os.path.exists(path):
+        return
+    short = {k: summary[k] for k in ("kind", "outcome", "reason") if k in summary}
+    text = json.dumps(short)
+    if len(text.encode()) > 4000:
+        short["reason"] = str(short.get("reason", ""))[:3000] + "…"
+        text = json.dumps(short)
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError:
+        log.warning("termination_log_unwritable", extra={"path": path})
 
 
 @db.command("restore")
 @click.option("--dsn", default=None)
 @click.option("--dsn-env", default=None)
+@click.option(
+    "--termination-log",
+    default=TERMINATION_LOG,
+    show_default=True,
+    help="Also write the summary here when the file exists (Kubernetes creates it).",
+)
 @click.pass_context
-def db_restore(ctx: click.Context, dsn: str | None, dsn_env: str | None) -> None:
-    """Recreates every index a killed injector saved and dropped."""
-    from gameday_chaos import db as db_module
+def db_restore(
+    ctx: click.Context, dsn: str | None, dsn_env: str | None, termination_log: str
+) -> None:
+    """Ends the injector's backends left over; recreates and verifies every index saved and
+    dropped. Exits 0 only when every saved index is verified back as saved and no backend is
+    left; else 2 with the reason."""
+    import psycopg
 
-    outer_dsn, outer_env = ctx.obj or (None, None)
-    with db_module.connect(_dsn(dsn or outer_dsn, dsn_env or outer_env)) as conn:
-        restored = db_module.restore_saved_indexes(conn)
-    _finish({"kind": "db-restore", "outcome": "restored", "restored": restored}, 0)
+    from gameday_chaos import db as db_module
+    from gameday_chaos import db_core
+
+    outer_dsn, outer_env, name = ctx.obj or (None, None, "gameday-chaos")
+    summary: dict[str, Any]
+    try:
+        done = db_module.restore(_dsn(dsn or outer_dsn, dsn_env or outer_env), name)
+        summary, code = {"kind": "db-restore", "outcome": "restored", **done}, 0
+    except db_module.RestoreFailed as error:
+        summary = {"kind": "db-restore", "outcome": "failed", "reason": str(error)}
+        summary["restored"], code = error.restored, 2
+    except (db_core.FaultError, psycopg.Error) as error:
+        summary, code = {"kind": "db-restore", "outcome": "failed", "reason": str(error)}, 2
+    _termination_message(termination_log, summary)
+    _finish(summary, code)

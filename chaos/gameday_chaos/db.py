@@ -15,120 +15,37 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from gameday_chaos.db_core import (
+    APPLICATION_NAME,
+    RESTORE_APPLICATION_NAME,
+    RESTORE_LOCK_KEY,
+    SAVED_INDEXES,
+    Backend,
+    FaultError,
+    IndexInfo,
+    IndexState,
+    Mode,
+    RepairStep,
+    application_name,
+    choose_index,
+    concurrent_create,
+    describe_backends,
+    drop_concurrently,
+    heavy_query,
+    holder_offsets,
+    lock_statement,
+    repair_step,
+    saved_indexes_ddl,
+    verification_problem,
+)
 from gameday_chaos.logs import event
 
 log = logging.getLogger(__name__)
-
-Mode = Literal["LockContention", "DropIndex", "HeavyQuery"]
-MODES: tuple[Mode, ...] = ("LockContention", "DropIndex", "HeavyQuery")
-APPLICATION_NAME = "gameday-chaos"
-SAVED_INDEXES = "gameday_chaos_saved_indexes"
-LOCK_MODES = (
-    "ACCESS SHARE",
-    "ROW SHARE",
-    "ROW EXCLUSIVE",
-    "SHARE UPDATE EXCLUSIVE",
-    "SHARE",
-    "SHARE ROW EXCLUSIVE",
-    "EXCLUSIVE",
-    "ACCESS EXCLUSIVE",
-)
-
-
-class FaultError(RuntimeError):
-    pass
-
-
-# ---- pure: SQL text and decisions -----------------------------------------------------------
-
-
-def qualified(table: str) -> sql.Composable:
-    """A possibly schema-qualified table name ("orders", "shop.orders") as quoted identifiers."""
-    parts = table.split(".")
-    if not 1 <= len(parts) <= 2 or not all(parts):
-        raise FaultError(f"bad table name {table!r}")
-    return sql.Identifier(*parts)
-
-
-def saved_indexes_ddl() -> sql.Composed:
-    return sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} ("
-        " id bigserial PRIMARY KEY,"
-        " schema_name text NOT NULL,"
-        " index_name text NOT NULL,"
-        " table_name text NOT NULL,"
-        " indexdef text NOT NULL,"
-        " saved_at timestamptz NOT NULL DEFAULT now(),"
-        " restored_at timestamptz)"
-    ).format(sql.Identifier(SAVED_INDEXES))
-
-
-def lock_statement(table: str, lock_mode: str) -> sql.Composed:
-    if lock_mode not in LOCK_MODES:
-        raise FaultError(f"lock mode must be one of {', '.join(LOCK_MODES)}")
-    return sql.SQL("LOCK TABLE {} IN {} MODE").format(qualified(table), sql.SQL(lock_mode))
-
-
-def heavy_query(table: str, multiplier: int) -> sql.Composed:
-    """A full scan that hashes every row `multiplier` times and de-duplicates the result:
-    CPU, memory and (past work_mem) temp files, whatever the table's columns are."""
-    return sql.SQL(
-        "SELECT count(DISTINCT md5(t::text || g::text))"
-        " FROM {} AS t CROSS JOIN generate_series(1, {}) AS g"
-    ).format(qualified(table), sql.Literal(multiplier))
-
-
-def holder_offsets(concurrency: int, hold: float, gap: float) -> list[float]:
-    """Start offsets that spread lock holders evenly over one hold-and-release cycle."""
-    return [i * (hold + gap) / concurrency for i in range(concurrency)]
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    schema: str
-    name: str
-    table: str
-    definition: str
-    constraint: str | None
-
-
-def choose_index(indexes: list[IndexInfo], requested: str | None) -> IndexInfo:
-    """The index to drop: the requested one, else the first (by name) not backing a constraint."""
-    if requested is not None:
-        wanted = requested.split(".")[-1]
-        for index in indexes:
-            if index.name == wanted:
-                if index.constraint is not None:
-                    raise FaultError(
-                        f"index {index.name} backs constraint {index.constraint};"
-                        " dropping it would drop the constraint"
-                    )
-                return index
-        raise FaultError(f"no index {requested} on the table")
-    droppable = sorted((i for i in indexes if i.constraint is None), key=lambda i: i.name)
-    if not droppable:
-        raise FaultError("the table has no index that does not back a constraint")
-    return droppable[0]
-
-
-def plan_node_types(plan: Any) -> list[str]:
-    """All node types of an EXPLAIN (FORMAT JSON) plan, depth first."""
-    found: list[str] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        found.append(str(node.get("Node Type")))
-        for child in node.get("Plans", []):
-            walk(child)
-
-    root = plan[0]["Plan"] if isinstance(plan, list) else plan["Plan"]
-    walk(root)
-    return found
-
 
 # ---- shell ----------------------------------------------------------------------------------
 
@@ -147,20 +64,25 @@ class StopFlag:
         signal.signal(signal.SIGINT, self)
 
 
-def connect(dsn: str, autocommit: bool = True) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        dsn, autocommit=autocommit, application_name=APPLICATION_NAME, connect_timeout=10
-    )
+def connect(
+    dsn: str, autocommit: bool = True, name: str = APPLICATION_NAME
+) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=autocommit, application_name=name, connect_timeout=10)
 
 
 def list_indexes(conn: psycopg.Connection[Any], table: str) -> list[IndexInfo]:
+    """The table's indexes with their definition, whether UNIQUE, and the PRIMARY KEY / UNIQUE /
+    EXCLUDE constraint each backs (pg_constraint.conindid)."""
     rows = conn.execute(
-        "SELECT n.nspname, ic.relname, tc.relname, pg_get_indexdef(i.indexrelid), con.conname"
+        "SELECT n.nspname, ic.relname, tc.relname, pg_get_indexdef(i.indexrelid),"
+        " (SELECT min(con.conname) FROM pg_constraint con"
+        "   WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid"
+        "   AND con.contype IN ('p', 'u', 'x')),"
+        " i.indisunique"
         " FROM pg_index i"
         " JOIN pg_class ic ON ic.oid = i.indexrelid"
         " JOIN pg_class tc ON tc.oid = i.indrelid"
         " JOIN pg_namespace n ON n.oid = ic.relnamespace"
-        " LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid"
         " WHERE i.indrelid = %s::regclass"
         " ORDER BY ic.relname",
         (table,),
@@ -168,51 +90,161 @@ def list_indexes(conn: psycopg.Connection[Any], table: str) -> list[IndexInfo]:
     return [IndexInfo(*row) for row in rows]
 
 
-def index_exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:
+def index_state(conn: psycopg.Connection[Any], schema: str, name: str) -> IndexState | None:
     row = conn.execute(
-        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('i', 'I')",
+        "SELECT pg_get_indexdef(c.oid), i.indisvalid, i.indisready"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_index i ON i.indexrelid = c.oid"
+        " WHERE n.nspname = %s AND c.relname = %s",
         (schema, name),
     ).fetchone()
-    return row is not None
+    return None if row is None else IndexState(str(row[0]), bool(row[1]), bool(row[2]))
+
+
+class RestoreFailed(FaultError):
+    """A restore did not get every saved index back as saved; `restored` is what it did."""
+
+    def __init__(self, problems: list[str], restored: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.restored = restored
+
+
+@dataclass(frozen=True)
+class Recreated:
+    row_id: int
+    schema: str
+    name: str
+    definition: str
+    step: RepairStep
+
+    @property
+    def index(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
 def restore_saved_indexes(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Recreates every saved index not marked restored; safe to repeat, safe after a crash."""
+    """Recreates every saved index not marked restored, with CREATE INDEX CONCURRENTLY (writes go
+    on), and marks it restored only once it is verified present, valid, ready and as saved.
+    Raises RestoreFailed naming each index that is not. Safe to repeat, safe after a crash."""
     conn.execute(saved_indexes_ddl())
+    conn.execute("SELECT pg_advisory_lock(%s)", (RESTORE_LOCK_KEY,))
+    try:
+        recreated, problems = recreate_pending(conn)
+        restored, failed = verify_and_mark(conn, recreated)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (RESTORE_LOCK_KEY,))
+    if problems or failed:
+        raise RestoreFailed(problems + failed, restored)
+    return restored
+
+
+def recreate_pending(conn: psycopg.Connection[Any]) -> tuple[list[Recreated], list[str]]:
+    """Recreates each saved, unrestored index that is missing or our own INVALID leftover;
+    returns what it handled and what it could not."""
     pending = conn.execute(
         sql.SQL(
             "SELECT id, schema_name, index_name, indexdef FROM {}"
             " WHERE restored_at IS NULL ORDER BY id"
         ).format(sql.Identifier(SAVED_INDEXES))
     ).fetchall()
-    restored: list[dict[str, Any]] = []
+    recreated: list[Recreated] = []
+    problems: list[str] = []
     for row_id, schema, name, definition in pending:
-        with conn.transaction():
-            existed = index_exists(conn, schema, name)
-            if not existed:
-                conn.execute(definition)
-            conn.execute(
-                sql.SQL("UPDATE {} SET restored_at = now() WHERE id = %s").format(
-                    sql.Identifier(SAVED_INDEXES)
-                ),
-                (row_id,),
-            )
-        event(
-            log,
-            "index_restored",
-            index=f"{schema}.{name}",
-            definition=definition,
-            already_present=existed,
+        item = Recreated(
+            row_id,
+            schema,
+            name,
+            definition,
+            repair_step(definition, index_state(conn, schema, name)),
         )
-        restored.append(
-            {"index": f"{schema}.{name}", "definition": definition, "already_present": existed}
+        try:
+            if item.step == "drop_and_create":
+                conn.execute(drop_concurrently(schema, name))
+            if item.step in ("create", "drop_and_create"):
+                conn.execute(concurrent_create(definition))
+        except psycopg.Error as error:
+            # A failed CREATE INDEX CONCURRENTLY leaves an INVALID index: the next run repairs it.
+            problems.append(f"recreating index {item.index} failed: {str(error).strip()}")
+            continue
+        recreated.append(item)
+    return recreated, problems
+
+
+def verify_and_mark(
+    conn: psycopg.Connection[Any], recreated: list[Recreated]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Marks restored each index found present, valid, ready and as saved; the others stay
+    pending (a later restore tries again) and are returned as problems."""
+    restored: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for item in recreated:
+        found = index_state(conn, item.schema, item.name)
+        problem = verification_problem(item.index, item.definition, found)
+        if problem is not None:
+            event(log, "index_restore_failed", index=item.index, problem=problem)
+            problems.append(problem)
+            continue
+        conn.execute(
+            sql.SQL("UPDATE {} SET restored_at = now() WHERE id = %s").format(
+                sql.Identifier(SAVED_INDEXES)
+            ),
+            (item.row_id,),
         )
-    return restored
+        done = {
+            "index": item.index,
+            "definition": item.definition,
+            "already_present": item.step == "none",
+            "repaired_invalid": item.step == "drop_and_create",
+            "verified": True,
+        }
+        event(log, "index_restored", **done)
+        restored.append(done)
+    return restored, problems
+
+
+def own_backends(conn: psycopg.Connection[Any], name: str) -> list[Backend]:
+    rows = conn.execute(
+        "SELECT pid, state, coalesce(query, '') FROM pg_stat_activity"
+        " WHERE application_name = %s AND datname = current_database()"
+        " AND pid <> pg_backend_pid() ORDER BY pid",
+        (name,),
+    ).fetchall()
+    return [Backend(int(pid), state, str(query)) for pid, state, query in rows]
+
+
+def end_backends(
+    conn: psycopg.Connection[Any], name: str, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """Terminates every backend of the injector's (`application_name = name`) in this database
+    and returns once none is left; raises FaultError naming those that are still there."""
+    ended: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = own_backends(conn, name)
+        if not left:
+            return ended
+        if time.monotonic() >= deadline:
+            raise FaultError(f"backends of {name} still there: {describe_backends(left)}")
+        for backend in left:
+            if not any(e["pid"] == backend.pid for e in ended):
+                conn.execute("SELECT pg_terminate_backend(%s)", (backend.pid,))
+                ended.append({"pid": backend.pid, "state": backend.state})
+                event(log, "backend_terminated", pid=backend.pid, state=backend.state)
+        time.sleep(0.1)
+
+
+def restore(dsn: str, name: str = APPLICATION_NAME) -> dict[str, Any]:
+    """What `db restore` does: end the injector's backends, recreate and verify saved indexes."""
+    with connect(dsn, name=RESTORE_APPLICATION_NAME) as conn:
+        ended = end_backends(conn, application_name(name))
+        restored = restore_saved_indexes(conn)
+    return {"backends_terminated": ended, "restored": restored}
 
 
 def drop_index(conn: psycopg.Connection[Any], table: str, requested: str | None) -> IndexInfo:
-    """Saves the definition and drops the index in one transaction."""
+    """Saves the definition and drops the index in one transaction; refuses a constraint's
+    index and a UNIQUE one (nothing is dropped then)."""
     conn.execute(saved_indexes_ddl())
     index = choose_index(list_indexes(conn, table), requested)
     with conn.transaction():
@@ -234,9 +266,9 @@ def _wait(stop: StopFlag, seconds: float) -> bool:
 
 
 def run_drop_index(
-    dsn: str, table: str, index: str | None, duration: float, stop: StopFlag
+    dsn: str, table: str, index: str | None, duration: float, stop: StopFlag, name: str
 ) -> dict[str, Any]:
-    with connect(dsn) as conn:
+    with connect(dsn, name=name) as conn:
         leftovers = restore_saved_indexes(conn)
         dropped = drop_index(conn, table, index)
         event(
@@ -249,7 +281,7 @@ def run_drop_index(
         _wait(stop, duration)
         held = time.monotonic() - started
     # A fresh connection: the first one may have been broken by a restart of the database.
-    with connect(dsn) as conn:
+    with connect(dsn, name=name) as conn:
         restored = restore_saved_indexes(conn)
     return {
         "index": f"{dropped.schema}.{dropped.name}",
@@ -269,6 +301,7 @@ def run_lock_contention(
     gap: float,
     lock_mode: str,
     stop: StopFlag,
+    name: str,
 ) -> dict[str, Any]:
     statement = lock_statement(table, lock_mode)
     deadline = time.monotonic() + duration
@@ -278,7 +311,7 @@ def run_lock_contention(
 
     def holder(slot: int, offset: float) -> None:
         try:
-            with connect(dsn, autocommit=False) as conn:
+            with connect(dsn, autocommit=False, name=name) as conn:
                 if _wait(stop, offset):
                     return
                 while not stop.event.is_set() and time.monotonic() < deadline:
@@ -316,7 +349,13 @@ def run_lock_contention(
 
 
 def run_heavy_query(
-    dsn: str, table: str, duration: float, concurrency: int, multiplier: int, stop: StopFlag
+    dsn: str,
+    table: str,
+    duration: float,
+    concurrency: int,
+    multiplier: int,
+    stop: StopFlag,
+    name: str,
 ) -> dict[str, Any]:
     statement = heavy_query(table, multiplier)
     deadline = time.monotonic() + duration
@@ -327,7 +366,7 @@ def run_heavy_query(
 
     def runner(slot: int) -> None:
         try:
-            with connect(dsn) as conn:
+            with connect(dsn, name=name) as conn:
                 connections.append(conn)
                 # A bound on each query, so that none outlives the fault even if cancel fails.
                 conn.execute(
@@ -400,7 +439,9 @@ def run(
     gap: float,
     lock_mode: str,
     multiplier: int,
+    name: str = APPLICATION_NAME,
 ) -> dict[str, Any]:
+    name = application_name(name)
     stop = StopFlag()
     stop.install()
     started = time.monotonic()
@@ -408,16 +449,23 @@ def run(
         log, "db_fault_started", mode=mode, table=table, duration=duration, concurrency=concurrency
     )
     if mode == "DropIndex":
-        detail = run_drop_index(dsn, table, index, duration, stop)
-    elif mode == "LockContention":
-        detail = run_lock_contention(dsn, table, duration, concurrency, hold, gap, lock_mode, stop)
+        detail = run_drop_index(dsn, table, index, duration, stop, name)
     else:
-        detail = run_heavy_query(dsn, table, duration, concurrency, multiplier, stop)
+        if mode == "LockContention":
+            detail = run_lock_contention(
+                dsn, table, duration, concurrency, hold, gap, lock_mode, stop, name
+            )
+        else:
+            detail = run_heavy_query(dsn, table, duration, concurrency, multiplier, stop, name)
+        # Observed gone: no connection of ours still holds a lock or runs a query.
+        with connect(dsn, name=RESTORE_APPLICATION_NAME) as conn:
+            detail["backends_terminated"] = end_backends(conn, name)
     summary = {
         "kind": "db",
         "mode": mode,
         "table": table,
         "duration_seconds": round(time.monotonic() - started, 3),
+        "application_name": name,
         "stopped_by_signal": stop.signal is not None,
         "outcome": "reverted",
         **detail,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -9,11 +10,13 @@ import sys
 import threading
 import time
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
 
-from gameday_chaos.db import plan_node_types
+from gameday_chaos import db
+from gameday_chaos.db_core import plan_node_types
 from tests.fixtures.injector import Injector, start_injector
 from tests.fixtures.services import PostgresServer
 
@@ -253,3 +256,162 @@ def test_heavy_query_runs_concurrently_and_stops_on_sigterm(shop_dsn: str) -> No
         assert summary["duration_seconds"] < 30
         row = conn.execute(query).fetchone()
         assert row is not None and row[0] == 0
+
+
+# ---- the restore is verified (issue 13) -----------------------------------------------------
+
+
+def chaos(*args: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "gameday_chaos", "db", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def dropped_by_a_killed_injector(dsn: str) -> None:
+    injector = start(
+        "--dsn", dsn, "--mode", "DropIndex", "--index", "orders_customer_idx", "--duration", "5m"
+    )
+    injector.wait_event("index_dropped", timeout=30)
+    injector.process.kill()
+    injector.process.wait(timeout=10)
+    assert index_definition(dsn) is None
+
+
+def pending_saved(dsn: str) -> list[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT index_name FROM gameday_chaos_saved_indexes WHERE restored_at IS NULL"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+
+def test_restore_is_verified_and_an_index_not_as_saved_fails_it(shop_dsn: str) -> None:
+    original = index_definition(shop_dsn)
+    dropped_by_a_killed_injector(shop_dsn)
+    with psycopg.connect(shop_dsn, autocommit=True) as conn:  # another index took the name
+        conn.execute("CREATE INDEX orders_customer_idx ON orders (sku)")
+    code, summary = chaos("restore", "--dsn", shop_dsn)
+    assert code == 2, summary
+    assert summary["outcome"] == "failed"
+    assert "index public.orders_customer_idx has definition" in summary["reason"]
+    assert index_definition(shop_dsn) != original  # someone else's index is left alone
+    assert pending_saved(shop_dsn) == ["orders_customer_idx"]  # still to restore
+
+    with psycopg.connect(shop_dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX orders_customer_idx")
+    code, summary = chaos("restore", "--dsn", shop_dsn)
+    assert code == 0, summary
+    assert [(r["index"], r["verified"]) for r in summary["restored"]] == [
+        ("public.orders_customer_idx", True)
+    ]
+    assert index_definition(shop_dsn) == original
+    assert pending_saved(shop_dsn) == []
+
+
+def test_an_index_dropped_behind_the_restores_back_fails_its_verification(shop_dsn: str) -> None:
+    dropped_by_a_killed_injector(shop_dsn)
+    with db.connect(shop_dsn) as conn:
+        recreated, problems = db.recreate_pending(conn)
+        assert problems == [] and [r.index for r in recreated] == ["public.orders_customer_idx"]
+        conn.execute("DROP INDEX orders_customer_idx")  # behind the restore's back
+        restored, failed = db.verify_and_mark(conn, recreated)
+    assert restored == []
+    assert failed == ["index public.orders_customer_idx is missing"]
+    assert pending_saved(shop_dsn) == ["orders_customer_idx"]  # the next restore tries again
+    code, summary = chaos("restore", "--dsn", shop_dsn)
+    assert code == 0, summary
+    assert index_definition(shop_dsn) is not None
+
+
+def saved_rows(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(db.saved_indexes_ddl())
+        row = conn.execute("SELECT count(*) FROM gameday_chaos_saved_indexes").fetchone()
+        return 0 if row is None else int(row[0])
+
+
+@pytest.mark.parametrize(
+    ("ddl", "index", "said"),
+    [
+        (
+            "CREATE UNIQUE INDEX orders_customer_uniq ON orders (customer)",
+            "orders_customer_uniq",
+            "refused: index orders_customer_uniq is UNIQUE",
+        ),
+        (
+            "ALTER TABLE orders ADD CONSTRAINT orders_customer_key UNIQUE (customer)",
+            "orders_customer_key",
+            "refused: index orders_customer_key backs constraint orders_customer_key",
+        ),
+    ],
+    ids=["unique-index", "unique-constraint"],
+)
+def test_drop_index_refuses_a_unique_index_and_drops_nothing(
+    shop_dsn: str, ddl: str, index: str, said: str
+) -> None:
+    with psycopg.connect(shop_dsn, autocommit=True) as conn:
+        conn.execute(ddl)
+    before = index_definition(shop_dsn, index)
+    code, summary = chaos(
+        "--dsn", shop_dsn, "--mode", "DropIndex", "--index", index, "--duration", "1s"
+    )
+    assert code == 2, summary
+    assert said in summary["reason"]
+    assert index_definition(shop_dsn, index) == before is not None
+    assert saved_rows(shop_dsn) == 0
+
+
+def test_restore_repairs_an_invalid_index_left_behind(shop_dsn: str) -> None:
+    original = index_definition(shop_dsn)
+    assert original is not None
+    dropped_by_a_killed_injector(shop_dsn)
+    with psycopg.connect(shop_dsn, autocommit=True) as conn:
+        # What a failed CREATE INDEX CONCURRENTLY leaves: the index, marked INVALID.
+        conn.execute(original)
+        conn.execute(
+            "UPDATE pg_index SET indisvalid = false"
+            " WHERE indexrelid = 'orders_customer_idx'::regclass"
+        )
+    code, summary = chaos("restore", "--dsn", shop_dsn)
+    assert code == 0, summary
+    assert summary["restored"][0]["repaired_invalid"] is True
+    with psycopg.connect(shop_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT indisvalid, indisready, pg_get_indexdef(indexrelid) FROM pg_index"
+            " WHERE indexrelid = 'orders_customer_idx'::regclass"
+        ).fetchone()
+    assert row == (True, True, original)
+
+
+def test_restore_terminates_the_injectors_leftover_backends_and_no_others(shop_dsn: str) -> None:
+    name = "gameday-test-1a2b3c"
+    holder = psycopg.connect(shop_dsn, application_name=name)
+    holder.execute("LOCK TABLE orders IN SHARE MODE")  # a transaction left open, holding it
+    runner = psycopg.connect(shop_dsn, autocommit=True, application_name=name)
+    sleeping = threading.Thread(target=lambda: _ignore(runner, "SELECT pg_sleep(60)"))
+    sleeping.start()
+    bystander = psycopg.connect(shop_dsn, autocommit=True, application_name="gameday-other")
+    query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+    with psycopg.connect(shop_dsn, autocommit=True) as conn:
+        deadline = time.monotonic() + 10
+        while conn.execute(query, (name,)).fetchone() != (2,) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        code, summary = chaos("--application-name", name, "restore", "--dsn", shop_dsn)
+        assert code == 0, summary
+        assert len(summary["backends_terminated"]) == 2
+        assert conn.execute(query, (name,)).fetchone() == (0,)
+        assert conn.execute(query, ("gameday-other",)).fetchone() == (1,)
+    sleeping.join(timeout=10)
+    assert timed_insert(shop_dsn) < 0.5  # the lock went with its backend
+    for c in (holder, runner, bystander):
+        c.close()
+
+
+def _ignore(conn: psycopg.Connection[Any], statement: str) -> None:
+    with contextlib.suppress(psycopg.OperationalError):  # terminated: what the test wants
+        conn.execute(statement)
