@@ -20,12 +20,12 @@ import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from gameday_operator import builders
+from gameday_operator import builders, shell
 from gameday_operator.actuators import Actuator, ActuatorError
 from gameday_operator.engine import Intent
 from gameday_operator.faults.pods import target_pods
 from gameday_operator.kube import Kube
-from gameday_operator.model import Action, ActionState, MsaRemediation
+from gameday_operator.model import Action, ActionState, MsaRemediation, Phase, Status, parse_status
 from gameday_operator.shell import plan
 from tests.unit.fake_kube import (
     CPU_EXEC,
@@ -574,20 +574,117 @@ def test_job_apply_creates_one_owned_job_and_revert_deletes_it(fault: dict[str, 
     assert versions(sc.kube) == once
     job = sc.kube.jobs[(NS, action.detail["job"])]
     assert [o["uid"] for o in job["metadata"]["ownerReferences"]] == [sc.scenario.uid]
-    revert_all(sc, [action])
-    revert_all(sc, [action])  # 404: already gone
+    revert_until_done(sc, action)
+    revert_until_done(sc, action)  # 404: already gone
     assert (NS, action.detail["job"]) not in sc.kube.jobs
+
+
+def ended(sc: Scene, job: str, how: str, message: str | None = None) -> None:
+    """The Job controller's part: the Job `Complete` or `Failed`, its pod with the container's
+    termination message."""
+    sc.kube.jobs[(NS, job)]["status"] = {"conditions": [{"type": how, "status": "True"}]}
+    terminated = {"exitCode": 0 if how == "Complete" else 2, "message": message or ""}
+    sc.kube.pods.pop((NS, f"{job}-x1"), None)  # a Job run again: its new pod
+    sc.kube.add_pod(
+        NS,
+        {
+            "metadata": {"name": f"{job}-x1", "labels": {"job-name": job}},
+            "spec": {"containers": [{"name": "chaos", "image": "chaos:dev"}]},
+            "status": {
+                "phase": "Succeeded" if how == "Complete" else "Failed",
+                "containerStatuses": [{"name": "chaos", "state": {"terminated": terminated}}],
+            },
+        },
+    )
+
+
+def revert_until_done(sc: Scene, action: Action) -> None:
+    """Reverts; a restore Job started is seen to complete before the revert is asked again."""
+    try:
+        revert_all(sc, [action])
+    except ActuatorError:
+        restore = action.detail.get("restore")
+        assert restore is not None
+        ended(sc, restore["metadata"]["name"], "Complete")
+        revert_all(sc, [action])
 
 
 def test_db_revert_starts_one_restore_job_not_owned_by_the_scenario() -> None:
     sc = scene([DB])
     (action,) = apply_all(sc, planned(sc))
-    revert_all(sc, [action])
-    revert_all(sc, [action])
+    with pytest.raises(ActuatorError, match=r"restore Job .* has not completed yet"):
+        revert_all(sc, [action])
+    with pytest.raises(ActuatorError, match="has not completed yet"):
+        revert_all(sc, [action])
     (restore,) = sc.kube.jobs.values()
     assert restore["metadata"]["name"] == action.detail["restore"]["metadata"]["name"]
     assert "ownerReferences" not in restore["metadata"]
     assert sc.kube.called("create_job") == 3  # the fault's, then the restore twice (409)
+    ended(sc, restore["metadata"]["name"], "Complete")
+    revert_all(sc, [action])  # done: the restore verified what it restored
+
+
+def test_db_injector_and_restore_jobs_carry_the_scenarios_application_name() -> None:
+    sc = scene([DB])
+    (action,) = planned(sc)
+    expected = f"gameday-{sc.scenario.uid.replace('-', '')[:10]}-f0"
+    for manifest in (action.detail["manifest"], action.detail["restore"]):
+        (container,) = manifest["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["GAMEDAY_DB_APPLICATION_NAME"] == expected
+
+
+def test_db_revert_waits_for_the_injector_pod_to_end_before_restoring() -> None:
+    sc = scene([DB])
+    (action,) = apply_all(sc, planned(sc))
+    job = action.detail["job"]
+    sc.kube.add_pod(
+        NS,
+        {
+            "metadata": {"name": f"{job}-p1", "labels": {"job-name": job}},
+            "spec": {"containers": [{"name": "chaos", "image": "chaos:dev"}]},
+            "status": {"phase": "Running"},
+        },
+    )
+    with pytest.raises(ActuatorError, match=f"waiting for the injector pod {job}-p1 to end"):
+        revert_all(sc, [action])
+    assert list(sc.kube.jobs) == []  # the injector's Job is deleted, no restore started yet
+
+
+def test_db_restore_that_failed_verification_keeps_the_action_live_with_its_reason() -> None:
+    sc = scene([DB])
+    (action,) = apply_all(sc, planned(sc))
+    restore = action.detail["restore"]["metadata"]["name"]
+    with pytest.raises(ActuatorError):
+        revert_all(sc, [action])
+    reason = "index public.orders_customer_idx is INVALID (pg_index.indisvalid is false)"
+    ended(
+        sc,
+        restore,
+        "Failed",
+        json.dumps({"kind": "db-restore", "outcome": "failed", "reason": reason}),
+    )
+    with pytest.raises(ActuatorError, match=f"restore Job {restore} failed: .*indisvalid is false"):
+        revert_all(sc, [action])
+    assert (NS, restore) not in sc.kube.jobs  # deleted, to run again
+
+    # Through the shell, as a tick reverts: the action stays live with the error, retried.
+    status = shell.execute(
+        sc.rt, sc.ctx, Status(phase=Phase.INJECTING), Intent.INJECT, sc.write, sc.emit, sc.log
+    )
+    with pytest.raises(ActuatorError, match="has not completed yet"):
+        shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    ended(sc, restore, "Failed", json.dumps({"outcome": "failed", "reason": reason}))
+    with pytest.raises(ActuatorError, match="indisvalid is false"):
+        shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    kept = parse_status(sc.stored_status()).action(action.id)
+    assert kept is not None and kept.state is ActionState.APPLIED
+    assert "indisvalid is false" in (kept.error or "")
+    with pytest.raises(ActuatorError, match="has not completed yet"):  # it runs again
+        shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    ended(sc, restore, "Complete")  # and this time verified the index back
+    done = shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    assert done.live_actions == ()
 
 
 # ----------------------------------------------------------------- monolith remediation

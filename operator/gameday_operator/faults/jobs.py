@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import cast
 
 import kopf
@@ -20,3 +21,40 @@ def create_owned(ctx: Context, manifest: JsonDict) -> None:
 
 def delete(ctx: Context, action: Action) -> None:
     ctx.kube.delete_job(ctx.namespace, action.detail["job"])
+
+
+def finished(job: JsonDict) -> str | None:
+    """ "Complete" or "Failed" once the Job has ended (its conditions say so), else None."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            return str(condition["type"])
+    return None
+
+
+def failure_reason(ctx: Context, job: JsonDict) -> str:
+    """Why a Job failed: the `reason` its container left as termination message (JSON), else
+    the message of its Failed condition."""
+    name = job["metadata"]["name"]
+    for pod in ctx.kube.list_pods(ctx.namespace, f"job-name={name}"):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            message = ((status.get("state") or {}).get("terminated") or {}).get("message")
+            if message:
+                try:
+                    said = json.loads(message)
+                except ValueError:
+                    return str(message).strip()[:1000]
+                if isinstance(said, dict) and said.get("reason"):
+                    return str(said["reason"])[:1000]
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed":
+            return str(condition.get("message") or condition.get("reason") or "failed")
+    return "failed"
+
+
+def pods_left(ctx: Context, job_name: str) -> list[str]:
+    """The Job's pods that have not ended (its injector may still be at work)."""
+    return [
+        p["metadata"]["name"]
+        for p in ctx.kube.list_pods(ctx.namespace, f"job-name={job_name}")
+        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
