@@ -421,6 +421,9 @@ def ephemeral_containers_patch(existing: Sequence[Mapping[str, Any]], new: JsonD
     return {"spec": {"ephemeralContainers": [*existing, new]}}
 
 
+JOB_UID = 10001  # the chaos image's files are world-readable; a Job needs no user of its own
+
+
 def job_name(scenario: str, uid: str, fault_index: int, what: str) -> str:
     """`gd-<scenario>-<uid>-f<index>-<what>`, a DNS-1123 label: a long or dotted scenario name
     is cut and hashed, the rest is kept (a Job's name is its pods' `job-name` label value)."""
@@ -467,7 +470,16 @@ def job(
         "backoffLimit": 0,
         "template": {
             "metadata": {"labels": labels},
-            "spec": {"restartPolicy": "Never", "containers": [container]},
+            "spec": {
+                "restartPolicy": "Never",
+                # Pod Security "restricted": nothing a load or database client needs runs as root.
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": JOB_UID,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [container],
+            },
         },
     }
     if deadline_seconds is not None:
