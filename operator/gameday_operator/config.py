@@ -28,6 +28,8 @@ class Config:
     request_timeout_seconds GAMEDAY_REQUEST_TIMEOUT         30s  client timeout of every API call
     require_namespace_label GAMEDAY_REQUIRE_NAMESPACE_LABEL true gameday.io/enabled=true needed
     restore_job_ttl_seconds GAMEDAY_RESTORE_JOB_TTL         10m  how long finished restore Jobs stay
+    revert_timeout_seconds GAMEDAY_REVERT_TIMEOUT           5m   a deleted scenario's failing revert
+                                                                 is given up after this
     metrics_port           GAMEDAY_METRICS_PORT             8081 the operator's /metrics (0: off)
     allowed_urls           GAMEDAY_ALLOWED_URLS             ""   URL prefixes a scenario may name
                                                                  beyond its own namespace's Services
@@ -45,6 +47,7 @@ class Config:
     request_timeout_seconds: float = 30.0
     require_namespace_label: bool = True
     restore_job_ttl_seconds: float = 600.0
+    revert_timeout_seconds: float = 300.0
     metrics_port: int = 8081
     allowed_urls: tuple[str, ...] = ()
     status_key: str = field(default="", repr=False)  # a secret: never in the startup log
@@ -101,6 +104,9 @@ class Config:
             require_namespace_label=label_raw == "true",
             restore_job_ttl_seconds=dur(
                 "GAMEDAY_RESTORE_JOB_TTL", cls.restore_job_ttl_seconds, 0, 86400
+            ),
+            revert_timeout_seconds=dur(
+                "GAMEDAY_REVERT_TIMEOUT", cls.revert_timeout_seconds, 10, 86400
             ),
             metrics_port=int(port_raw),
             allowed_urls=_url_prefixes(e.get("GAMEDAY_ALLOWED_URLS") or ""),

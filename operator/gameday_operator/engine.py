@@ -34,6 +34,7 @@ from gameday_operator.model import (
     Status,
 )
 from gameday_operator.observation import Observation
+from gameday_operator.units import human_duration
 
 # Condition types (Kubernetes API conventions: positive polarity, one per aspect).
 ACCEPTED = "Accepted"
@@ -780,3 +781,36 @@ def _refuse_altered(
 def fail(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Status:
     """The shell could not carry out an intent: end the run (the next step reverts)."""
     return finish(scenario, status, Phase.FAILED, reason, message, now)
+
+
+REVERT_ABANDONED = "RevertAbandoned"
+
+
+def revert_abandoned(
+    deleting_since: datetime | None,
+    now: datetime,
+    *,
+    namespace_terminating: bool,
+    limit_seconds: float,
+) -> str | None:
+    """Why a deleted scenario's failing revert stops being retried, or None to retry it.
+
+    A revert that can never succeed (the namespace is going, the target was deleted, the
+    operator lost its rights there) must not hold the scenario's deletion, and the namespace's,
+    forever: the deletion goes on once the namespace is terminating — what the scenario changed
+    there goes with it — or once the revert has failed for `limit_seconds` since the delete.
+    """
+    if namespace_terminating:
+        return "the namespace is being deleted, and what the scenario changed there with it"
+    if deleting_since is None:
+        return None
+    waited = (now - deleting_since).total_seconds()
+    if waited < limit_seconds:
+        return None
+    return f"the revert kept failing for {human_duration(waited)} after the scenario was deleted"
+
+
+def abandoned_message(why: str, remaining: tuple[Action, ...]) -> str:
+    """The Warning that says what may remain in the cluster, for a person to check."""
+    listed = ", ".join(f"{a.kind} on {a.target}" for a in remaining) or "nothing recorded"
+    return f"revert abandoned: {why}; these may remain: {listed}"

@@ -6,9 +6,9 @@ from typing import Any, cast
 
 import kopf
 
-from gameday_operator import shell, targets
+from gameday_operator import engine, shell, targets
 from gameday_operator.actuators import ActuatorError, Context
-from gameday_operator.model import Scenario, SpecError, parse_scenario, parse_status
+from gameday_operator.model import Scenario, SpecError, parse_scenario, parse_status, parse_time
 from gameday_operator.runtime import LoggerLike, Runtime
 
 
@@ -39,11 +39,28 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
         try:
             shell.revert_all(rt, ctx, status, _writer(rt, scenario), emit, logger)
         except ActuatorError as exc:
-            raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=5) from exc
+            why = engine.revert_abandoned(
+                parse_time(meta.get("deletionTimestamp")),
+                shell.utcnow(),
+                namespace_terminating=_terminating(rt, scenario.namespace),
+                limit_seconds=rt.config.revert_timeout_seconds,
+            )
+            if why is None:
+                raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=5) from exc
+            latest = rt.kube.get_scenario(scenario.namespace, scenario.name) or raw
+            remaining = parse_status(latest.get("status")).live_actions
+            message = engine.abandoned_message(why, remaining)
+            emit("Warning", engine.REVERT_ABANDONED, message[:1000])
+            logger.warning("%s", message)
         targets.release(rt.kube, scenario, logger)
     finally:
         lock.release()
     rt.forget(meta["uid"])
+
+
+def _terminating(rt: Runtime, namespace: str) -> bool:
+    ns = rt.kube.get_namespace(namespace) or {}
+    return bool((ns.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def _writer(rt: Runtime, scenario: Scenario) -> shell.Writer:

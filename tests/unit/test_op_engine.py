@@ -679,3 +679,45 @@ def test_missing_series_before_remediation_counts_as_a_failed_observation() -> N
     for i in range(1, 6):
         st = tick(sc, st, i, observation=gone).status
     assert st.phase is Phase.FAILED and st.reason == "ObservationFailed"
+
+
+# ------------------------------------------------------------------ a revert that cannot succeed
+
+
+def test_a_failing_revert_is_retried_until_its_bound() -> None:
+    from gameday_operator.engine import revert_abandoned
+
+    deleted = T0
+    for waited in (0, 60, 299):
+        assert (
+            revert_abandoned(
+                deleted,
+                deleted + timedelta(seconds=waited),
+                namespace_terminating=False,
+                limit_seconds=300,
+            )
+            is None
+        )
+    why = revert_abandoned(
+        deleted, deleted + timedelta(seconds=301), namespace_terminating=False, limit_seconds=300
+    )
+    assert why is not None and "kept failing for 5m" in why
+    # Not being deleted (no deletionTimestamp): never given up.
+    assert revert_abandoned(None, T0, namespace_terminating=False, limit_seconds=0) is None
+
+
+def test_a_terminating_namespace_ends_the_revert_at_once_and_says_what_may_remain() -> None:
+    from gameday_operator.engine import abandoned_message, revert_abandoned
+    from gameday_operator.model import Action, ActionState
+
+    why = revert_abandoned(T0, T0, namespace_terminating=True, limit_seconds=300)
+    assert why is not None and "namespace is being deleted" in why
+    remaining = (
+        Action(
+            id="a1", at=T0, kind="DBRestore", target="job/gd-x-f0-db", state=ActionState.APPLIED
+        ),
+    )
+    message = abandoned_message(why, remaining)
+    assert message.startswith("revert abandoned: the namespace is being deleted")
+    assert "these may remain: DBRestore on job/gd-x-f0-db" in message
+    assert abandoned_message(why, ()).endswith("these may remain: nothing recorded")
