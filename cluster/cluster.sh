@@ -318,12 +318,21 @@ down() {
   pkill -KILL -f -- "$STATE/" 2>/dev/null
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $CTR_SOCK" 2>/dev/null
   [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
-  # CNI's masquerade chains and the bridge.
-  iptables -t nat -S POSTROUTING 2>/dev/null | grep -- '-j CNI-' | sed 's/^-A/-D/' |
-    while read -r rule; do eval "iptables -t nat $rule" 2>/dev/null; done
-  for chain in $(iptables -t nat -S 2>/dev/null | awk '/^-N CNI-/ {print $2}'); do
-    iptables -t nat -F "$chain" 2>/dev/null
-    iptables -t nat -X "$chain" 2>/dev/null
+  # What kube-proxy --cleanup leaves: CNI's masquerade chains and the kubelet's own
+  # (KUBE-FIREWALL, jumped to from INPUT and OUTPUT, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT), in
+  # every table of both families. The jumps to them go first, then the chains. The host's
+  # firewall is left as `up` found it (cluster/iptables-state.sh; .ci/run compares).
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    for table in filter nat mangle raw; do
+      "$tool" -t "$table" -S 2>/dev/null |
+        grep -E -- '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j (KUBE|CNI)-' |
+        sed 's/^-A/-D/' |
+        while read -r rule; do eval "$tool -t $table $rule" 2>/dev/null; done
+      chains=$("$tool" -t "$table" -S 2>/dev/null | awk '/^-N (KUBE|CNI)-/ {print $2}')
+      for chain in $chains; do "$tool" -t "$table" -F "$chain" 2>/dev/null; done
+      for chain in $chains; do "$tool" -t "$table" -X "$chain" 2>/dev/null; done
+    done
   done
   for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$ns" 2>/dev/null; done
   ip link delete "$BRIDGE" 2>/dev/null
