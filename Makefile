@@ -64,7 +64,7 @@ services-down: venv
 	$(PY) -m tests.fixtures.services down $(SERVICES_DIR)
 
 # --- deploy ---------------------------------------------------------------------------------
-.PHONY: deploy run-operator deploy-observability deploy-monolith deploy-msa
+.PHONY: deploy opt-in opt-out run-operator deploy-observability deploy-monolith deploy-msa
 # The Secret gameday-status-key holds the key that seals status.actions: random, made on the
 # first deploy and kept on every later one (a new key makes the seals of running scenarios
 # fail: docs/install.md, "The status key"). The key is never printed.
@@ -74,6 +74,16 @@ deploy: ## the CRD, RBAC, the status-seal key (made once, kept) and the operator
 	  || $(KUBECTL) -n gameday-system create secret generic gameday-status-key \
 	    --from-literal=key="$$(openssl rand -hex 32)"
 	$(KUBECTL) apply -k manifests/operator
+
+opt-in: ## let game days run in namespace NS: its label and the operator's RoleBinding there
+	@test -n "$(NS)" || { echo "usage: make opt-in NS=<namespace>" >&2; exit 2; }
+	$(KUBECTL) label namespace "$(NS)" gameday.io/enabled=true --overwrite
+	$(KUBECTL) -n "$(NS)" apply -f manifests/opt-in/rolebinding.yaml
+
+opt-out: ## no more game days in namespace NS (finish or delete its scenarios first)
+	@test -n "$(NS)" || { echo "usage: make opt-out NS=<namespace>" >&2; exit 2; }
+	$(KUBECTL) -n "$(NS)" delete -f manifests/opt-in/rolebinding.yaml --ignore-not-found
+	$(KUBECTL) label namespace "$(NS)" gameday.io/enabled-
 
 run-operator: venv ## the operator on this machine against $$KUBECONFIG
 	$(KUBECTL) apply -f crds/failurescenario.yaml

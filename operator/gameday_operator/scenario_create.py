@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import confinement, engine, targets
 from gameday_operator.model import (
@@ -63,7 +64,23 @@ def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
                 logger,
             )
     target = scenario.spec.target
-    d = rt.kube.get_deployment(scenario.namespace, target.deployment)
+    try:
+        d = rt.kube.get_deployment(scenario.namespace, target.deployment)
+    except ApiException as exc:
+        if exc.status != 403:
+            raise
+        reject(
+            rt,
+            body,
+            scenario,
+            "NamespaceNotBound",
+            f"the operator has no rights on workloads in namespace {scenario.namespace}: "
+            f"bind ClusterRole gameday-operator-target there (make opt-in NS="
+            f"{scenario.namespace}, or kubectl -n {scenario.namespace} apply -f "
+            "manifests/opt-in/rolebinding.yaml)",
+            logger,
+        )
+        return None
     if d is None:
         reject(
             rt,
