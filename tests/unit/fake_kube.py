@@ -361,7 +361,7 @@ class FakeKube(Kube):
 
     def play(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
         """The default exec handler: the CPU hog scripts and the ephemeral injectors' stop."""
-        if command[:2] == ["sh", "-c"] and command[2:] and command[-1].endswith("kill -TERM 1"):
+        if command[:2] == ["sh", "-c"] and command[2:] and command[2].endswith("kill -TERM 1"):
             self.set_ephemeral_state(namespace, pod, container, "terminated", exitCode=0)
             return ""
         return self.hogs(namespace, pod, container, command)

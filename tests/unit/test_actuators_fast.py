@@ -427,7 +427,9 @@ def test_ephemeral_revert_stops_a_running_injector_once(fault: dict[str, Any]) -
     assert sc.kube.ephemeral_state(NS, "web-a", action.detail["container"]) == "terminated"
     assert len(sc.kube.execs) == 1  # the second revert finds it exited
     if fault is NETEM:
-        assert "tc qdisc del dev eth1 root" in sc.kube.execs[0][3][2]
+        command = sc.kube.execs[0][3]
+        assert 'tc qdisc del dev "$1" root' in command[2]
+        assert command[3:] == ["gameday", "eth1"]  # the interface is an argument, not script
 
 
 @EPHEMERAL

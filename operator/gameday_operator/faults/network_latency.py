@@ -21,8 +21,14 @@ def _args(fault: Fault, seconds: float, _app: JsonDict) -> list[str]:
 
 def _netem_stop(interface: str) -> list[str]:
     # Clear the qdisc first: it is kernel state of the pod's network namespace and would
-    # outlive a killed injector.
-    return ["sh", "-c", f"tc qdisc del dev {interface} root 2>/dev/null; kill -TERM 1"]
+    # outlive a killed injector. The interface is an argument of the script, never part of it.
+    return [
+        "sh",
+        "-c",
+        'tc qdisc del dev "$1" root 2>/dev/null; kill -TERM 1',
+        "gameday",
+        interface,
+    ]
 
 
 class NetworkLatencyActuator:
