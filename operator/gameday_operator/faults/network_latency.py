@@ -9,6 +9,7 @@ import httpx
 
 from gameday_operator import builders
 from gameday_operator.actuators import ActuatorError, Context
+from gameday_operator.api_errors import describe
 from gameday_operator.faults.pods import EphemeralFault
 from gameday_operator.model import Action, Fault, JsonDict, LatencyMechanism, NetworkLatency
 
@@ -87,12 +88,22 @@ class NetworkLatencyActuator:
         if action.kind == "NetemContainer":
             self._netem_for(action.detail.get("interface", "eth0")).revert(ctx, action)
             return
+        url = action.detail["url"]
         try:
-            r = httpx.delete(action.detail["url"], timeout=ctx.config.request_timeout_seconds)
+            r = httpx.delete(url, timeout=ctx.config.request_timeout_seconds)
             if r.status_code != 404:
                 r.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ActuatorError(f"latency proxy {action.detail['url']}: {exc}") from exc
+            # Reverted only once the proxy is seen adding nothing (a DELETE answered is not yet
+            # an effect observed gone: another replica, or a proxy that ignores it, may not be).
+            seen = httpx.get(url, timeout=ctx.config.request_timeout_seconds)
+            seen.raise_for_status()
+            setting = seen.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ActuatorError(f"latency proxy {url}: {describe(exc)}") from exc
+        if not isinstance(setting, dict) or setting.get("active") or setting.get("latency_ms"):
+            raise ActuatorError(
+                f"latency proxy {url} still adds latency after the revert: {setting}"
+            )
 
 
 ACTUATOR = NetworkLatencyActuator()
