@@ -91,8 +91,9 @@ class NetworkLatencyActuator:
         url = action.detail["url"]
         try:
             r = httpx.delete(url, timeout=ctx.config.request_timeout_seconds)
-            if r.status_code != 404:
-                r.raise_for_status()
+            if r.status_code == 404:
+                return  # no latency endpoint there (any more): nothing it could add
+            r.raise_for_status()
             # Reverted only once the proxy is seen adding nothing (a DELETE answered is not yet
             # an effect observed gone: another replica, or a proxy that ignores it, may not be).
             seen = httpx.get(url, timeout=ctx.config.request_timeout_seconds)
