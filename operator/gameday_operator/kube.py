@@ -70,6 +70,16 @@ class Kube:
                 return None
             raise
 
+    def _create(self, fn: Callable[..., Any], namespace: str, body: JsonDict) -> bool:
+        """True if created; False if one of that name exists already (409)."""
+        try:
+            self._raw(fn, namespace, body)
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+
     def _delete(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """True if it was there; a 404 is fine (already gone)."""
         try:
@@ -214,13 +224,7 @@ class Kube:
 
     def create_lease(self, namespace: str, body: JsonDict) -> bool:
         """Create a Lease; False if one of that name exists already (409: held)."""
-        try:
-            self._raw(self.coordination.create_namespaced_lease, namespace, body)
-            return True
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+        return self._create(self.coordination.create_namespaced_lease, namespace, body)
 
     def delete_lease(self, namespace: str, name: str, uid: str) -> bool:
         """Delete the Lease only if it is still the object `uid` (another may have replaced it)."""
@@ -244,13 +248,7 @@ class Kube:
 
     def create_job(self, namespace: str, body: JsonDict) -> bool:
         """Create a Job; False if one of that name exists already (409 is fine)."""
-        try:
-            self._raw(self.batch.create_namespaced_job, namespace, body)
-            return True
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+        return self._create(self.batch.create_namespaced_job, namespace, body)
 
     def delete_job(self, namespace: str, name: str) -> bool:
         return self._delete(

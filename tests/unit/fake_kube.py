@@ -199,6 +199,16 @@ class FakeKube(Kube):
         store[key] = obj
         return copy.deepcopy(obj)
 
+    def _created(self, store: dict[Key, JsonDict], namespace: str, body: JsonDict) -> bool:
+        """`Kube._create`'s contract: True if created, False if the name is taken (409)."""
+        try:
+            self._create(store, namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def _update(
         self, store: dict[Key, JsonDict], key: Key, fn: Callable[[JsonDict], JsonDict]
     ) -> JsonDict:
@@ -392,13 +402,7 @@ class FakeKube(Kube):
 
     def create_job(self, namespace: str, body: JsonDict) -> bool:
         self._call("create_job", namespace, body["metadata"]["name"])
-        try:
-            self._create(self.jobs, namespace, body)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
-        return True
+        return self._created(self.jobs, namespace, body)
 
     def delete_job(self, namespace: str, name: str) -> bool:
         self._call("delete_job", namespace, name)
@@ -423,13 +427,7 @@ class FakeKube(Kube):
         # Every Lease is a new object: its uid is new even when its name is not.
         fresh = copy.deepcopy(body)
         fresh["metadata"]["uid"] = f"lease-{next(self._versions)}"
-        try:
-            self._create(self.leases, namespace, fresh)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
-        return True
+        return self._created(self.leases, namespace, fresh)
 
     def delete_lease(self, namespace: str, name: str, uid: str) -> bool:
         self._call("delete_lease", namespace, name)

@@ -95,11 +95,13 @@ class _Stub(BaseHTTPRequestHandler):
 
     status = 404
     seen: list[tuple[str, str]]
+    body: dict[str, Any] | None = None  # None: a Kubernetes Status with the code
 
     def _answer(self) -> None:
         self.seen.append((self.command, self.path))
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"kind": "Status", "code": self.status}).encode()
+        answer = self.body if self.body is not None else {"kind": "Status", "code": self.status}
+        body = json.dumps(answer).encode()
         self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -113,10 +115,13 @@ class _Stub(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(status: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """A local HTTP server answering `status` to everything: its URL and the requests seen."""
+def serving(
+    status: int, body: dict[str, Any] | None = None
+) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A local HTTP server answering `status` (and `body`) to everything: its URL and the
+    requests seen."""
     seen: list[tuple[str, str]] = []
-    handler = type("Stub", (_Stub,), {"status": status, "seen": seen})
+    handler = type("Stub", (_Stub,), {"status": status, "seen": seen, "body": body})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:
@@ -834,6 +839,16 @@ def test_proxy_latency_is_set_and_cleared_and_a_cleared_one_counts_as_reverted()
         ("GET", "/latency"),  # the revert is seen to have taken: the proxy adds nothing
     ]
     assert gone == [("DELETE", "/latency")]
+
+
+def test_a_proxy_that_keeps_its_latency_keeps_the_revert_live() -> None:
+    # It answers the DELETE, and every GET still shows 200 ms on (another replica, a proxy
+    # that ignores the request): the revert is not done.
+    with serving(200, {"latency_ms": 200.0, "active": True}) as (url, seen):
+        sc, action = proxy_scene(url)
+        with pytest.raises(ActuatorError, match="still adds latency"):
+            actuator(sc, action).revert(sc.ctx, action)
+    assert seen == [("DELETE", "/latency"), ("GET", "/latency")]
 
 
 def test_proxy_latency_revert_the_proxy_refuses_is_not_done() -> None:
