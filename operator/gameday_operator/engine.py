@@ -15,7 +15,8 @@ applies nor reverts it, and says so in the ActionsIntact and Reverted conditions
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -278,69 +279,37 @@ def finish(
     return s
 
 
+@dataclass(frozen=True)
+class _Tick:
+    """One step's inputs, and the intents and events it collects on the way (in order)."""
+
+    scenario: Scenario
+    facts: Facts
+    settings: Settings
+    intents: list[Intent] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
 def step(scenario: Scenario, status: Status, facts: Facts, settings: Settings = Settings()) -> Step:
     """One tick of the phase machine."""
-    now = facts.now
-    g = scenario.generation
-    s = status
-    if s.phase is None:
-        s = start(scenario, s, now)
-    events: list[Event] = []
-    intents: list[Intent] = []
+    t = _Tick(scenario, facts, settings)
+    s = status if status.phase is not None else start(scenario, status, facts.now)
     before = s.phase
 
     s = _account(scenario, s, facts, settings)
 
     altered = altered_actions(s, facts.altered)
     if altered:
-        s = _refuse_altered(scenario, s, altered, now, events)
+        s = _refuse_altered(scenario, s, altered, facts.now, t.events)
 
     if s.phase is not None and not s.phase.terminal:
-        s = _decide(scenario, s, facts, settings, intents, events)
+        s = _decide(t, s)
 
     if s.phase is not None and s.phase.terminal:
-        to_revert = [a for n, a in enumerate(s.actions) if a.live and n not in facts.altered]
-        if to_revert:
-            intents.append(Intent.REVERT_ALL)
-            s = set_condition(
-                s,
-                REVERTED,
-                False,
-                "Reverting",
-                f"reverting {len(to_revert)} change(s)",
-                now,
-                g,
-            )
-        elif s.timeline.completed_at is None:
-            if altered:
-                s = set_condition(
-                    s,
-                    REVERTED,
-                    False,
-                    TAMPERED,
-                    "every change the operator could verify was reverted; "
-                    + altered_message(altered),
-                    now,
-                    g,
-                )
-            else:
-                s = set_condition(
-                    s, REVERTED, True, "Reverted", "every change was reverted", now, g
-                )
-            if s.condition(FAULTS_INJECTED) is not None:
-                s = set_condition(s, FAULTS_INJECTED, False, "Reverted", "faults reverted", now, g)
-            s = set_condition(s, COMPLETED, True, s.reason, s.message, now, g)
-            s = replace(s, timeline=replace(s.timeline, completed_at=now))
-            events.append(
-                Event(
-                    "Normal" if s.phase is Phase.RECOVERED else "Warning",
-                    "GameDayCompleted",
-                    f"{s.phase}: {s.message}",
-                )
-            )
+        s = _wind_up(t, s, altered)
 
     if s.phase is not before and s.phase is not None and s.phase.terminal and before is not None:
-        events.insert(
+        t.events.insert(
             0,
             Event(
                 "Normal" if s.phase is Phase.RECOVERED else "Warning",
@@ -350,11 +319,49 @@ def step(scenario: Scenario, status: Status, facts: Facts, settings: Settings = 
         )
     s = replace(
         s,
-        observed_generation=g,
-        progress=replace(s.progress, last_tick_at=now),
+        observed_generation=scenario.generation,
+        progress=replace(s.progress, last_tick_at=facts.now),
         blast_radius=_blast_radius(scenario, s),
     )
-    return Step(status=s, intents=tuple(intents), events=tuple(events))
+    return Step(status=s, intents=tuple(t.intents), events=tuple(t.events))
+
+
+def _wind_up(t: _Tick, s: Status, altered: tuple[tuple[int, Action], ...]) -> Status:
+    """A terminal phase: revert what is live and verifies, then complete, once."""
+    now = t.facts.now
+    g = t.scenario.generation
+    to_revert = [a for n, a in enumerate(s.actions) if a.live and n not in t.facts.altered]
+    if to_revert:
+        t.intents.append(Intent.REVERT_ALL)
+        return set_condition(
+            s, REVERTED, False, "Reverting", f"reverting {len(to_revert)} change(s)", now, g
+        )
+    if s.timeline.completed_at is not None:
+        return s
+    if altered:
+        s = set_condition(
+            s,
+            REVERTED,
+            False,
+            TAMPERED,
+            "every change the operator could verify was reverted; " + altered_message(altered),
+            now,
+            g,
+        )
+    else:
+        s = set_condition(s, REVERTED, True, "Reverted", "every change was reverted", now, g)
+    if s.condition(FAULTS_INJECTED) is not None:
+        s = set_condition(s, FAULTS_INJECTED, False, "Reverted", "faults reverted", now, g)
+    s = set_condition(s, COMPLETED, True, s.reason, s.message, now, g)
+    s = replace(s, timeline=replace(s.timeline, completed_at=now))
+    t.events.append(
+        Event(
+            "Normal" if s.phase is Phase.RECOVERED else "Warning",
+            "GameDayCompleted",
+            f"{s.phase}: {s.message}",
+        )
+    )
+    return s
 
 
 def _system_down(scenario: Scenario, facts: Facts) -> bool:
@@ -423,260 +430,340 @@ def _account(scenario: Scenario, s: Status, facts: Facts, settings: Settings) ->
     return replace(s, measurements=m, samples=samples)
 
 
-def _decide(
-    scenario: Scenario,
-    s: Status,
-    facts: Facts,
-    settings: Settings,
-    intents: list[Intent],
-    events: list[Event],
-) -> Status:
-    spec = scenario.spec
-    now = facts.now
-    g = scenario.generation
-    obs = facts.observation
+# ------------------------------------------------------------------------------ guardrails
+#
+# Checked on every tick of a running scenario, before its phase: each returns the status that
+# decides this tick (most often a terminal one), or None to let the next check and then the
+# phase decide.
+
+
+def _decide(t: _Tick, s: Status) -> Status:
+    """Guardrails first, in this order, then the phase's own transition."""
+    for guardrail in (_duration_over, _target_gone, _observation_failed):
+        if (decided := guardrail(t, s)) is not None:
+            return decided
+    s = _observed(t, s)
+    if (decided := _abort_bound(t, s)) is not None:
+        return decided
+    transition = _WHILE.get(s.phase or Phase.PENDING)
+    return s if transition is None else transition(t, s)
+
+
+def _duration_over(t: _Tick, s: Status) -> Status | None:
+    """The duration bounds everything: a run that never breached withstood, any other failed."""
+    spec = t.scenario.spec
+    now = t.facts.now
     tl = s.timeline
-    started = tl.started_at or now
-
-    # Guardrail 1: the duration bounds everything.
-    if (now - started).total_seconds() >= spec.duration_seconds:
-        if tl.breach_detected_at is None and tl.injected_at is not None:
-            return finish(
-                scenario,
-                s,
-                Phase.RECOVERED,
-                "NoBreach",
-                f"the SLO held for the whole {spec.duration_seconds:g}s; nothing to remediate",
-                now,
-            )
+    if (now - (tl.started_at or now)).total_seconds() < spec.duration_seconds:
+        return None
+    if tl.breach_detected_at is None and tl.injected_at is not None:
         return finish(
-            scenario,
+            t.scenario,
             s,
-            Phase.FAILED,
-            "DurationElapsed",
-            f"not recovered within the scenario's duration of {spec.duration_seconds:g}s "
-            f"(phase was {s.phase.value if s.phase else 'Pending'})",
+            Phase.RECOVERED,
+            "NoBreach",
+            f"the SLO held for the whole {spec.duration_seconds:g}s; nothing to remediate",
             now,
         )
+    return finish(
+        t.scenario,
+        s,
+        Phase.FAILED,
+        "DurationElapsed",
+        f"not recovered within the scenario's duration of {spec.duration_seconds:g}s "
+        f"(phase was {s.phase.value if s.phase else 'Pending'})",
+        now,
+    )
 
-    # Guardrail 2: the target must exist.
-    if not facts.workload.exists:
+
+def _target_gone(t: _Tick, s: Status) -> Status | None:
+    """The target must exist."""
+    if t.facts.workload.exists:
+        return None
+    return finish(
+        t.scenario,
+        s,
+        Phase.FAILED,
+        "TargetNotFound",
+        f"Deployment {t.scenario.namespace}/{t.scenario.spec.target.deployment} is gone",
+        t.facts.now,
+    )
+
+
+def _observation_failed(t: _Tick, s: Status) -> Status | None:
+    """A problem with the observation is retried a bounded number of times, never read as a
+    pass: this tick waits, or the run fails once the failures in a row reach the bound."""
+    obs = t.facts.observation
+    if obs is None or obs.problem is None:
+        return None
+    now = t.facts.now
+    # While the target is replaced, its series go with its old pods and the new ones have none
+    # until they have been scraped over a window: that is the rollout, not a broken source.
+    # Only the scenario's duration bounds that wait.
+    replacing = obs.missing_series and s.phase in (Phase.REMEDIATING, Phase.VERIFYING)
+    failures = s.progress.observation_failures + (0 if replacing else 1)
+    # Unobserved time never counts towards a window of the SLO holding.
+    s = replace(
+        s, progress=replace(s.progress, observation_failures=failures, slo_holding_since=None)
+    )
+    s = set_condition(
+        s, OBSERVING, False, "ObservationFailed", obs.problem, now, t.scenario.generation
+    )
+    if failures < t.settings.max_observation_failures:
+        return s
+    return finish(
+        t.scenario,
+        s,
+        Phase.FAILED,
+        "ObservationFailed",
+        f"no usable observation {failures} times in a row: {obs.problem}",
+        now,
+    )
+
+
+def _observed(t: _Tick, s: Status) -> Status:
+    """A usable observation clears the count of failed ones."""
+    obs = t.facts.observation
+    if obs is None or obs.problem is not None:
+        return s
+    s = replace(s, progress=replace(s.progress, observation_failures=0))
+    return set_condition(
+        s,
+        OBSERVING,
+        True,
+        "Observed",
+        "figures for the watched services",
+        t.facts.now,
+        t.scenario.generation,
+    )
+
+
+def _abort_bound(t: _Tick, s: Status) -> Status | None:
+    """Abort above the error-ratio ceiling once faults are in."""
+    obs = t.facts.observation
+    if obs is None or s.timeline.injected_at is None:
+        return None
+    ceiling = t.scenario.spec.abort_error_ratio
+    worst = worst_error_ratio(t.scenario, obs)
+    if worst is not None and worst > ceiling:
         return finish(
-            scenario,
+            t.scenario,
             s,
-            Phase.FAILED,
-            "TargetNotFound",
-            f"Deployment {scenario.namespace}/{spec.target.deployment} is gone",
-            now,
+            Phase.ABORTED,
+            "AbortThresholdExceeded",
+            f"error ratio {worst:.3f} is above abort.errorRatioAbove {ceiling:g}; "
+            "reverting everything",
+            t.facts.now,
         )
+    return None
 
-    # The observation: problems are retried a bounded number of times, never read as a pass.
+
+# ---------------------------------------------------------------------------------- phases
+#
+# One transition per running phase: where the scenario goes from there on this tick's facts.
+# A phase entered on a tick whose facts already decide it is carried on at once (Pending into
+# Baseline, a breach into Degraded, a complete rollout into Verifying).
+
+
+def _while_pending(t: _Tick, s: Status) -> Status:
+    s = replace(
+        s,
+        phase=Phase.BASELINE,
+        reason="MeasuringBaseline",
+        message="measuring the steady state before injecting",
+    )
+    return _while_baselining(t, s)
+
+
+def _while_baselining(t: _Tick, s: Status) -> Status:
+    """Inject once the target is fully ready and (with Prometheus) the SLO holds."""
+    w = t.facts.workload
+    obs = t.facts.observation
+    if not w.fully_ready:
+        return replace(
+            s,
+            reason="WaitingForTarget",
+            message=f"waiting for {t.scenario.spec.target.deployment} to be fully ready "
+            f"({w.ready_replicas}/{w.desired_replicas})",
+        )
     if obs is not None:
-        if obs.problem is not None:
-            # While the target is replaced, its series go with its old pods and the new ones
-            # have none until they have been scraped over a window: that is the rollout, not
-            # a broken source. Only the scenario's duration bounds that wait.
-            replacing = obs.missing_series and s.phase in (Phase.REMEDIATING, Phase.VERIFYING)
-            failures = s.progress.observation_failures + (0 if replacing else 1)
-            # Unobserved time never counts towards a window of the SLO holding.
-            s = replace(
-                s,
-                progress=replace(s.progress, observation_failures=failures, slo_holding_since=None),
-            )
-            s = set_condition(s, OBSERVING, False, "ObservationFailed", obs.problem, now, g)
-            if failures >= settings.max_observation_failures:
-                return finish(
-                    scenario,
-                    s,
-                    Phase.FAILED,
-                    "ObservationFailed",
-                    f"no usable observation {failures} times in a row: {obs.problem}",
-                    now,
-                )
-            return s
-        s = replace(s, progress=replace(s.progress, observation_failures=0))
-        s = set_condition(
-            s, OBSERVING, True, "Observed", "figures for the watched services", now, g
-        )
-        # Guardrail 3: abort above the error-ratio ceiling once faults are in.
-        worst = worst_error_ratio(scenario, obs)
-        if tl.injected_at is not None and worst is not None and worst > spec.abort_error_ratio:
+        if not slo_holds(t.scenario, obs):
             return finish(
-                scenario,
+                t.scenario,
                 s,
-                Phase.ABORTED,
-                "AbortThresholdExceeded",
-                f"error ratio {worst:.3f} is above abort.errorRatioAbove "
-                f"{spec.abort_error_ratio:g}; reverting everything",
-                now,
+                Phase.FAILED,
+                "SteadyStateNotMet",
+                "the SLO did not hold before any fault was injected; "
+                "the game day would prove nothing",
+                t.facts.now,
             )
+        baseline = combined_figures(t.scenario, obs)
+        s = replace(s, measurements=replace(s.measurements, baseline=baseline))
+    return _inject(t, s)
 
-    phase = s.phase or Phase.PENDING
-    if phase is Phase.PENDING:
+
+def _inject(t: _Tick, s: Status) -> Status:
+    spec = t.scenario.spec
+    now = t.facts.now
+    faults = len(spec.faults)
+    t.intents.append(Intent.INJECT)
+    t.events.append(
+        Event(
+            "Normal",
+            "InjectingFaults",
+            f"injecting {faults} fault(s) into {spec.target.deployment}",
+        )
+    )
+    s = replace(
+        s,
+        phase=Phase.INJECTING,
+        reason="FaultsInjected",
+        message=f"{faults} fault(s) injected; watching the SLO",
+        timeline=replace(s.timeline, injected_at=now),
+    )
+    return set_condition(
+        s,
+        FAULTS_INJECTED,
+        True,
+        "Injected",
+        f"{faults} fault(s) injected",
+        now,
+        t.scenario.generation,
+    )
+
+
+def _while_injecting(t: _Tick, s: Status) -> Status:
+    """Degraded on a breach of the SLO or, with no Prometheus, once remediation.after passed."""
+    spec = t.scenario.spec
+    now = t.facts.now
+    obs = t.facts.observation
+    assert s.timeline.injected_at is not None
+    if obs is not None:
+        breached = breached_services(t.scenario, obs)
+        if not breached:
+            return s
+        why = f"SLO breached by {', '.join(breached)}"
+    else:
+        waited = (now - s.timeline.injected_at).total_seconds()
+        if waited < spec.remediation.after_seconds:
+            return s
+        why = f"degraded by time: {spec.remediation.after_seconds:g}s after injection"
+    delay = spec.remediation.response_delay_seconds
+    paged = f"; remediation in {delay:g}s (responseDelay)" if delay else ""
+    t.events.append(Event("Warning", "SteadyStateBreached", why + paged))
+    s = replace(
+        s,
+        phase=Phase.DEGRADED,
+        reason="SteadyStateBreached",
+        message=why,
+        timeline=replace(s.timeline, breach_detected_at=now),
+    )
+    s = set_condition(s, DEGRADED, True, "SteadyStateBreached", why, now, t.scenario.generation)
+    return _while_degraded(t, s)
+
+
+def _while_degraded(t: _Tick, s: Status) -> Status:
+    """Remediate once the response delay is over and (in Manual mode) a person approved; with
+    no remediation, wait for the system to recover by itself."""
+    spec = t.scenario.spec
+    now = t.facts.now
+    mode = spec.remediation.mode
+    if mode is RemediationMode.NONE:
+        return _verify(t, s, self_healing=True)
+    delay = spec.remediation.response_delay_seconds
+    waited = (now - (s.timeline.breach_detected_at or now)).total_seconds()
+    if waited < delay:
+        degraded = s.condition(DEGRADED)
+        why = degraded.message if degraded is not None else "SLO breached"
+        return replace(
+            s,
+            reason="AwaitingResponse",
+            message=f"{why}; responders act in {delay - waited:.0f}s "
+            f"(remediation.responseDelay {delay:g}s)",
+        )
+    if mode is RemediationMode.MANUAL and not t.facts.approved:
+        if not s.proposals:
+            t.intents.append(Intent.PROPOSE)
         s = replace(
             s,
-            phase=Phase.BASELINE,
-            reason="MeasuringBaseline",
-            message="measuring the steady state before injecting",
-        )
-        phase = Phase.BASELINE
-
-    if phase is Phase.BASELINE:
-        if not facts.workload.fully_ready:
-            return replace(
-                s,
-                reason="WaitingForTarget",
-                message=f"waiting for {spec.target.deployment} to be fully ready "
-                f"({facts.workload.ready_replicas}/{facts.workload.desired_replicas})",
-            )
-        if obs is not None:
-            if not slo_holds(scenario, obs):
-                return finish(
-                    scenario,
-                    s,
-                    Phase.FAILED,
-                    "SteadyStateNotMet",
-                    "the SLO did not hold before any fault was injected; "
-                    "the game day would prove nothing",
-                    now,
-                )
-            s = replace(
-                s,
-                measurements=replace(s.measurements, baseline=combined_figures(scenario, obs)),
-            )
-        intents.append(Intent.INJECT)
-        events.append(
-            Event(
-                "Normal",
-                "InjectingFaults",
-                f"injecting {len(spec.faults)} fault(s) into {spec.target.deployment}",
-            )
-        )
-        s = replace(
-            s,
-            phase=Phase.INJECTING,
-            reason="FaultsInjected",
-            message=f"{len(spec.faults)} fault(s) injected; watching the SLO",
-            timeline=replace(s.timeline, injected_at=now),
+            reason="AwaitingApproval",
+            message="remediation proposed; annotate the scenario with "
+            'gameday.io/approve="true" to apply it',
         )
         return set_condition(
-            s, FAULTS_INJECTED, True, "Injected", f"{len(spec.faults)} fault(s) injected", now, g
+            s, REMEDIATED, False, "AwaitingApproval", s.message, now, t.scenario.generation
         )
+    return _remediate(t, s)
 
-    if phase is Phase.INJECTING:
-        assert tl.injected_at is not None
-        if obs is not None:
-            breached = breached_services(scenario, obs)
-            if not breached:
-                return s
-            why = f"SLO breached by {', '.join(breached)}"
-        else:
-            waited = (now - tl.injected_at).total_seconds()
-            if waited < spec.remediation.after_seconds:
-                return s
-            why = f"degraded by time: {spec.remediation.after_seconds:g}s after injection"
-        delay = spec.remediation.response_delay_seconds
-        paged = f"; remediation in {delay:g}s (responseDelay)" if delay else ""
-        events.append(Event("Warning", "SteadyStateBreached", why + paged))
-        s = replace(
+
+def _remediate(t: _Tick, s: Status) -> Status:
+    spec = t.scenario.spec
+    now = t.facts.now
+    t.intents.append(Intent.REMEDIATE)
+    what = (
+        "vertical resize and full rollout"
+        if spec.target.architecture is Architecture.MONOLITH
+        else "HPA scale-out and rolling update of the target service"
+    )
+    t.events.append(Event("Normal", "RemediationStarted", f"{what} of {spec.target.deployment}"))
+    s = replace(
+        s,
+        phase=Phase.REMEDIATING,
+        reason="Remediating",
+        message=what,
+        timeline=replace(s.timeline, remediation_started_at=now),
+    )
+    return set_condition(s, REMEDIATED, False, "Progressing", what, now, t.scenario.generation)
+
+
+def _while_remediating(t: _Tick, s: Status) -> Status:
+    """Verifying once the rollout is complete with enough replicas ready; Failed if it failed."""
+    spec = t.scenario.spec
+    now = t.facts.now
+    g = t.scenario.generation
+    w = t.facts.workload
+    if w.rollout is RolloutState.FAILED:
+        s = set_condition(s, REMEDIATED, False, "RolloutFailed", w.rollout_message, now, g)
+        return finish(t.scenario, s, Phase.FAILED, "RolloutFailed", w.rollout_message, now)
+    needed = w.desired_replicas
+    if spec.target.architecture is Architecture.MSA:
+        needed = max(needed, spec.remediation.msa.min_replicas)
+    if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < needed:
+        return replace(
             s,
-            phase=Phase.DEGRADED,
-            reason="SteadyStateBreached",
-            message=why,
-            timeline=replace(s.timeline, breach_detected_at=now),
+            message=f"rollout in progress: {w.ready_replicas}/{needed} ready"
+            + (f" ({w.rollout_message})" if w.rollout_message else ""),
         )
-        s = set_condition(s, DEGRADED, True, "SteadyStateBreached", why, now, g)
-        phase = Phase.DEGRADED
-
-    if phase is Phase.DEGRADED:
-        mode = spec.remediation.mode
-        if mode is RemediationMode.NONE:
-            return _verify(scenario, s, facts, events, self_healing=True)
-        delay = spec.remediation.response_delay_seconds
-        breach_at = s.timeline.breach_detected_at or now
-        waited = (now - breach_at).total_seconds()
-        if waited < delay:
-            degraded = s.condition(DEGRADED)
-            why = degraded.message if degraded is not None else "SLO breached"
-            return replace(
-                s,
-                reason="AwaitingResponse",
-                message=f"{why}; responders act in {delay - waited:.0f}s "
-                f"(remediation.responseDelay {delay:g}s)",
-            )
-        if mode is RemediationMode.MANUAL and not facts.approved:
-            if not s.proposals:
-                intents.append(Intent.PROPOSE)
-            s = replace(
-                s,
-                reason="AwaitingApproval",
-                message="remediation proposed; annotate the scenario with "
-                'gameday.io/approve="true" to apply it',
-            )
-            return set_condition(s, REMEDIATED, False, "AwaitingApproval", s.message, now, g)
-        intents.append(Intent.REMEDIATE)
-        what = (
-            "vertical resize and full rollout"
-            if spec.target.architecture is Architecture.MONOLITH
-            else "HPA scale-out and rolling update of the target service"
-        )
-        events.append(Event("Normal", "RemediationStarted", f"{what} of {spec.target.deployment}"))
-        s = replace(
-            s,
-            phase=Phase.REMEDIATING,
-            reason="Remediating",
-            message=what,
-            timeline=replace(s.timeline, remediation_started_at=now),
-        )
-        return set_condition(s, REMEDIATED, False, "Progressing", what, now, g)
-
-    if phase is Phase.REMEDIATING:
-        w = facts.workload
-        if w.rollout is RolloutState.FAILED:
-            s = set_condition(s, REMEDIATED, False, "RolloutFailed", w.rollout_message, now, g)
-            return finish(scenario, s, Phase.FAILED, "RolloutFailed", w.rollout_message, now)
-        needed = w.desired_replicas
-        if spec.target.architecture is Architecture.MSA:
-            needed = max(needed, spec.remediation.msa.min_replicas)
-        if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < needed:
-            return replace(
-                s,
-                message=f"rollout in progress: {w.ready_replicas}/{needed} ready"
-                + (f" ({w.rollout_message})" if w.rollout_message else ""),
-            )
-        started_r = s.timeline.remediation_started_at or now
-        took = (now - started_r).total_seconds()
-        msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
-        events.append(Event("Normal", "RemediationComplete", msg))
-        s = replace(
-            s,
-            phase=Phase.VERIFYING,
-            reason="Verifying",
-            message=f"{msg}; verifying the SLO holds for {spec.steady_state.window_seconds:g}s",
-            timeline=replace(s.timeline, remediated_at=now),
-            measurements=replace(s.measurements, remediation_seconds=took),
-        )
-        s = set_condition(s, REMEDIATED, True, "RolloutComplete", msg, now, g)
-        phase = Phase.VERIFYING
-
-    if phase is Phase.VERIFYING:
-        return _verify(scenario, s, facts, events, self_healing=False)
-    return s
+    took = (now - (s.timeline.remediation_started_at or now)).total_seconds()
+    msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
+    t.events.append(Event("Normal", "RemediationComplete", msg))
+    s = replace(
+        s,
+        phase=Phase.VERIFYING,
+        reason="Verifying",
+        message=f"{msg}; verifying the SLO holds for {spec.steady_state.window_seconds:g}s",
+        timeline=replace(s.timeline, remediated_at=now),
+        measurements=replace(s.measurements, remediation_seconds=took),
+    )
+    s = set_condition(s, REMEDIATED, True, "RolloutComplete", msg, now, g)
+    return _while_verifying(t, s)
 
 
-def _verify(
-    scenario: Scenario, s: Status, facts: Facts, events: list[Event], *, self_healing: bool
-) -> Status:
+def _while_verifying(t: _Tick, s: Status) -> Status:
+    return _verify(t, s, self_healing=False)
+
+
+def _verify(t: _Tick, s: Status, *, self_healing: bool) -> Status:
     """Recovered once the SLO (or, with no Prometheus, full readiness) holds for a window."""
-    now = facts.now
-    obs = facts.observation
-    window = scenario.spec.steady_state.window_seconds
+    now = t.facts.now
+    obs = t.facts.observation
+    window = t.scenario.spec.steady_state.window_seconds
     if obs is not None:
-        holds = slo_holds(scenario, obs)
+        holds = slo_holds(t.scenario, obs)
     else:
         # Time-based mode: nothing to measure but the target itself; with no remediation
         # there is no signal at all, so the run lasts its duration.
-        holds = facts.workload.fully_ready and not self_healing
+        holds = t.facts.workload.fully_ready and not self_healing
     if not holds:
         return replace(s, progress=replace(s.progress, slo_holding_since=None))
     since = s.progress.slo_holding_since or now
@@ -685,10 +772,17 @@ def _verify(
         return replace(
             s, message=f"SLO holding for {(now - since).total_seconds():.0f}s of {window:g}s"
         )
+    return _recover(t, s, self_healing=self_healing)
+
+
+def _recover(t: _Tick, s: Status, *, self_healing: bool) -> Status:
+    now = t.facts.now
+    obs = t.facts.observation
+    window = t.scenario.spec.steady_state.window_seconds
     timeline = replace(s.timeline, recovered_at=now)
     mttr = mttr_seconds(timeline) or 0.0
     parts = mttr_parts(timeline)
-    recovered = combined_figures(scenario, obs) if obs is not None else Figures()
+    recovered = combined_figures(t.scenario, obs) if obs is not None else Figures()
     s = replace(
         s,
         timeline=timeline,
@@ -709,17 +803,27 @@ def _verify(
         "SteadyStateRestored",
         f"SLO held for {window:g}s",
         now,
-        scenario.generation,
+        t.scenario.generation,
     )
     how = "recovered without remediation" if self_healing else "recovered"
     return finish(
-        scenario,
+        t.scenario,
         s,
         Phase.RECOVERED,
         "Recovered",
         f"{how}: SLO held for {window:g}s; MTTR {mttr:.1f}s",
         now,
     )
+
+
+_WHILE: dict[Phase, Callable[[_Tick, Status], Status]] = {
+    Phase.PENDING: _while_pending,
+    Phase.BASELINE: _while_baselining,
+    Phase.INJECTING: _while_injecting,
+    Phase.DEGRADED: _while_degraded,
+    Phase.REMEDIATING: _while_remediating,
+    Phase.VERIFYING: _while_verifying,
+}
 
 
 def _blast_radius(scenario: Scenario, s: Status) -> BlastRadius:

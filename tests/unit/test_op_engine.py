@@ -394,6 +394,86 @@ def test_problem_in_verifying_does_not_count_as_holding() -> None:
     assert st.phase is Phase.VERIFYING and st.progress.slo_holding_since == at(41)
 
 
+def test_duration_bounds_a_target_that_never_gets_ready() -> None:
+    sc = scenario()
+    waiting = Workload(desired_replicas=2, ready_replicas=1)
+    st = tick(sc, Status(), 0, workload=waiting).status
+    step = tick(sc, st, 300, workload=waiting)
+    assert step.status.phase is Phase.FAILED and step.status.reason == "DurationElapsed"
+    assert "phase was Baseline" in step.status.message
+    assert step.intents == ()  # nothing was injected, so nothing to revert
+
+
+def test_duration_is_checked_before_the_target() -> None:
+    sc = scenario()
+    step = tick(sc, injected(sc), 300, workload=Workload(exists=False))
+    assert (step.status.phase, step.status.reason) == (Phase.RECOVERED, "NoBreach")
+
+
+def test_a_gone_target_is_checked_before_the_observation() -> None:
+    sc = prom()
+    broken = Observation(at=at(5), problem="prometheus unreachable")
+    step = tick(sc, injected(sc), 5, workload=Workload(exists=False), observation=broken)
+    assert step.status.reason == "TargetNotFound"
+    assert step.status.progress.observation_failures == 0
+
+
+def test_an_observation_problem_before_the_start_waits_instead_of_failing_it() -> None:
+    sc = prom()
+    broken = Observation(at=at(0), problem="prometheus unreachable")
+    step = tick(sc, Status(), 0, observation=broken)
+    assert step.status.phase is Phase.PENDING and step.intents == ()
+    assert step.status.progress.observation_failures == 1
+    go = tick(sc, step.status, 5, observation=obs(at(5)))
+    assert go.status.phase is Phase.INJECTING and go.intents == (Intent.INJECT,)
+    assert go.status.progress.observation_failures == 0
+    observing = go.status.condition("ObservationAvailable")
+    assert observing is not None and observing.status == "True"
+
+
+def test_abort_waits_for_the_faults() -> None:
+    # Before injection a high error ratio is an unhealthy start, not an abort.
+    sc = prom()
+    step = tick(sc, Status(), 0, observation=obs(at(0), err=0.9))
+    assert step.status.phase is Phase.FAILED and step.status.reason == "SteadyStateNotMet"
+
+
+def test_every_running_phase_has_a_transition() -> None:
+    assert set(engine._WHILE) == {p for p in Phase if not p.terminal}
+
+
+def test_a_pending_scenario_moves_to_baseline_on_its_first_tick() -> None:
+    sc = scenario()
+    st = engine.start(sc, Status(), at(0))
+    assert st.phase is Phase.PENDING
+    step = tick(sc, st, 1, workload=Workload(desired_replicas=2, ready_replicas=0))
+    assert step.status.phase is Phase.BASELINE and step.status.reason == "WaitingForTarget"
+    assert step.status.timeline.started_at == at(0)
+
+
+def test_injecting_waits_while_the_slo_holds() -> None:
+    sc = prom()
+    st = injected(sc)
+    step = tick(sc, st, 120, observation=obs(at(120)))
+    assert step.status.phase is Phase.INJECTING and step.intents == () and step.events == ()
+    assert step.status.timeline.breach_detected_at is None
+
+
+def test_manual_mode_approved_ahead_remediates_on_the_breach_without_proposing() -> None:
+    sc = scenario(remediation={"after": "20s", "mode": "Manual"})
+    step = tick(sc, injected(sc), 20, approved=True)
+    assert step.status.phase is Phase.REMEDIATING and step.intents == (Intent.REMEDIATE,)
+    assert [e.reason for e in step.events] == ["SteadyStateBreached", "RemediationStarted"]
+
+
+def test_verifying_a_remediated_system_does_not_say_it_healed_itself() -> None:
+    sc = scenario()
+    st = tick(sc, remediating(sc), 30).status
+    done = tick(sc, st, 60)
+    assert done.status.phase is Phase.RECOVERED
+    assert done.status.message.startswith("recovered: SLO held for 30s")
+
+
 # ------------------------------------------------------------------------------- the end
 
 
