@@ -100,10 +100,10 @@ deploy-msa: ## the sample shop as microservices (namespace shop-msa)
 
 # --- checks ---------------------------------------------------------------------------------
 .PHONY: lint test test-unit e2e bench
-lint: venv ## ruff, ruff format, mypy strict on the pure core
+lint: venv ## ruff, ruff format, mypy strict on the packages, tests and benchmarks
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict $(wildcard operator/gameday_operator chaos/gameday_chaos apps/shop)
+	$(VENV)/bin/mypy --strict $(wildcard operator/gameday_operator chaos/gameday_chaos apps/shop tests bench)
 	@if [ -f .importlinter ]; then $(VENV)/bin/lint-imports; fi
 
 # In this order: the end-to-end suite leaves the shops deployed (and scaled out) until the end

@@ -47,7 +47,8 @@ def e2e_cluster() -> Cluster:
     path = Path(other)
     if not path.exists():
         pytest.fail(f"GAMEDAY_E2E_KUBECONFIG={path} does not exist")
-    return AnyCluster(path, config.new_client_from_config(str(path)))
+    api = config.new_client_from_config(str(path))  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
+    return AnyCluster(path, api)
 
 
 @pytest.fixture(scope="session")

@@ -189,7 +189,7 @@ class FakeKube(Kube):
         meta["resourceVersion"] = str(next(self._versions))
         return obj
 
-    def _create(self, store: dict[Key, JsonDict], namespace: str, body: JsonDict) -> JsonDict:
+    def _insert(self, store: dict[Key, JsonDict], namespace: str, body: JsonDict) -> JsonDict:
         obj = self._stamp(copy.deepcopy(body), namespace)
         key = (namespace, obj["metadata"]["name"])
         if key in store:
@@ -202,7 +202,7 @@ class FakeKube(Kube):
     def _created(self, store: dict[Key, JsonDict], namespace: str, body: JsonDict) -> bool:
         """`Kube._create`'s contract: True if created, False if the name is taken (409)."""
         try:
-            self._create(store, namespace, body)
+            self._insert(store, namespace, body)
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -244,19 +244,19 @@ class FakeKube(Kube):
         return copy.deepcopy(ns)
 
     def add_scenario(self, body: JsonDict) -> JsonDict:
-        return self._create(self.scenarios, body["metadata"]["namespace"], body)
+        return self._insert(self.scenarios, body["metadata"]["namespace"], body)
 
     def add_deployment(self, namespace: str, body: JsonDict) -> JsonDict:
-        return self._create(self.deployments, namespace, body)
+        return self._insert(self.deployments, namespace, body)
 
     def add_replica_set(self, namespace: str, body: JsonDict) -> JsonDict:
-        return self._create(self.replica_sets, namespace, body)
+        return self._insert(self.replica_sets, namespace, body)
 
     def add_pod(self, namespace: str, body: JsonDict) -> JsonDict:
-        return self._create(self.pods, namespace, body)
+        return self._insert(self.pods, namespace, body)
 
     def add_hpa(self, namespace: str, body: JsonDict) -> JsonDict:
-        return self._create(self.hpas, namespace, body)
+        return self._insert(self.hpas, namespace, body)
 
     def remove_pod(self, namespace: str, name: str) -> None:
         """The pod is gone (replaced by a rollout, evicted and collected, ...)."""
@@ -384,7 +384,7 @@ class FakeKube(Kube):
 
     def create_hpa(self, namespace: str, body: JsonDict) -> JsonDict:
         self._call("create_hpa", namespace, body["metadata"]["name"])
-        return self._create(self.hpas, namespace, body)
+        return self._insert(self.hpas, namespace, body)
 
     def patch_hpa(self, namespace: str, name: str, body: JsonDict) -> JsonDict:
         self._call("patch_hpa", namespace, name)
@@ -412,7 +412,7 @@ class FakeKube(Kube):
 
     def add_service(self, namespace: str, name: str, ports: Sequence[int]) -> JsonDict:
         body = {"metadata": {"name": name}, "spec": {"ports": [{"port": p} for p in ports]}}
-        return self._create(self.services, namespace, body)
+        return self._insert(self.services, namespace, body)
 
     def get_service(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_service", namespace, name)

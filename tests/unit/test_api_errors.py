@@ -53,7 +53,7 @@ def response(status: int, phrase: str, body: bytes, headers: dict[str, str]) -> 
         body=body, headers=headers, status=status, reason=phrase, preload_content=True
     )
     resp = RESTResponse(raw)
-    resp.read()
+    resp.read()  # type: ignore[no-untyped-call]  # kubernetes' RESTResponse.read is unannotated
     return resp
 
 

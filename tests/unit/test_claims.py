@@ -26,8 +26,8 @@ def stored(kube: FakeKube, scenario: Scenario, status: dict[str, Any]) -> None:
     kube.add_scenario(body)
 
 
-RUNNING = {"phase": "Injecting", "timeline": {"startedAt": "2025-06-01T12:00:00Z"}}
-ENDED = {
+RUNNING: dict[str, Any] = {"phase": "Injecting", "timeline": {"startedAt": "2025-06-01T12:00:00Z"}}
+ENDED: dict[str, Any] = {
     "phase": "Recovered",
     "timeline": {"startedAt": "2025-06-01T12:00:00Z", "completedAt": "2025-06-01T12:05:00Z"},
     "actions": [{"id": "a1", "kind": "CPUHog", "target": "pod/web-1", "state": "Reverted"}],

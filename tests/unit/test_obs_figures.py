@@ -8,7 +8,6 @@ import pytest
 
 from gameday_operator.figures import (
     MttrParts,
-    Sample,
     Slo,
     aggregates,
     blast_radius,
@@ -28,6 +27,7 @@ from gameday_operator.figures import (
 from gameday_operator.model import (
     Figures,
     Phase,
+    Sample,
     Timeline,
     figures_to_dict,
     parse_figures,
@@ -423,6 +423,7 @@ def test_shape_without_data() -> None:
 
 def test_shape_falls_back_to_the_recorded_baseline() -> None:
     samples, timeline = _run()
+    assert timeline.injected_at is not None
     after_injection = [x for x in samples if x.at >= timeline.injected_at]
     without = incident_shape(after_injection, timeline)
     assert without.latency_factor is None

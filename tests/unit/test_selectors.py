@@ -116,7 +116,7 @@ EXPRESSIONS = [expr(op, *vs) for op in ("In", "NotIn") for vs in VALUE_SETS] + [
     expr("Exists"),
     expr("DoesNotExist"),
 ]
-SELECTORS = [
+SELECTORS: list[dict[str, Any]] = [
     *({"matchExpressions": [e]} for e in EXPRESSIONS),
     *({"matchLabels": {"k": v}, "matchExpressions": [e]} for v in ("", "x") for e in EXPRESSIONS),
     *(
@@ -124,7 +124,7 @@ SELECTORS = [
         for e in EXPRESSIONS
     ),
 ]
-LABEL_SETS = [
+LABEL_SETS: list[dict[str, str]] = [
     {**labels_with(k), **({} if j is None else {"j": j})}
     for k, j in itertools.product(STATES, STATES)
 ]
