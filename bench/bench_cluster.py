@@ -24,6 +24,7 @@ import sys  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 from tests.fixtures.cluster import KUBECONFIG, ensure_cluster, wait_until  # noqa: E402
+from tests.fixtures.k8s import status_of  # noqa: E402
 from tests.fixtures.workloads import echo_deployment  # noqa: E402
 
 PROCESSES = (
@@ -59,13 +60,17 @@ def time_deployment_ready(api: client.ApiClient, replicas: int, repeats: int) ->
         for i in range(repeats):
             name = f"d{i}"
             t0 = time.monotonic()
-            utils.create_from_dict(
+            utils.create_from_dict(  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
                 api, echo_deployment(name, replicas, cpu=("10m", "100m")), namespace=ns
             )
+
+            def ready(n: str = name) -> bool:
+                return (
+                    status_of(apps.read_namespaced_deployment(n, ns)).ready_replicas or 0
+                ) == replicas
+
             wait_until(
-                lambda n=name: (
-                    (apps.read_namespaced_deployment(n, ns).status.ready_replicas or 0) == replicas
-                ),
+                ready,
                 300,
                 f"{name} ready",
                 interval=0.1,
@@ -119,7 +124,7 @@ def main() -> None:
             f"cluster up from cached binaries: {total:.1f} s to CoreDNS + metrics-server serving"
             f" ({node_line})"
         )
-    api = config.new_client_from_config(str(KUBECONFIG))
+    api = config.new_client_from_config(str(KUBECONFIG))  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
     took = time_deployment_ready(api, args.replicas, args.repeats)
     print(
         f"Deployment of {args.replicas} replicas → all Ready: p50 {statistics.median(took):.2f} s"

@@ -112,7 +112,7 @@ def bench_shape(
 ) -> tuple[Run, int]:
 
     roles = [r for r in SERVICES_BY_SHAPE[shape] if r is not Role.GATEWAY]
-    dsns = {}
+    dsns: dict[Role, str] = {}
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         for role in roles:
             name = f"bench_{shape}_{role.value}"

@@ -12,6 +12,7 @@ import pytest
 from kubernetes import client
 
 from tests.fixtures.cluster import Cluster, wait_until
+from tests.fixtures.k8s import status_of
 from tests.integration.test_manifests_shop import (
     INJECTED_MS,
     MIN_RISE_SECONDS,
@@ -37,7 +38,7 @@ def test_the_order_hpa_reads_the_order_pods_cpu(deployed: Cluster) -> None:
 
     def active() -> Any:
         hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("order", MSA.namespace)
-        conditions = {c.type: c.status for c in hpa.status.conditions or []}
+        conditions = {c.type: c.status for c in status_of(hpa).conditions or []}
         return hpa if conditions.get("ScalingActive") == "True" else None
 
     hpa = wait_until(active, 300, "the order HPA to read CPU (is metrics-server running?)", 5)
@@ -51,7 +52,8 @@ def test_the_latency_proxy_is_in_the_database_path(deployed: Cluster, shape: Sha
     def order_seconds() -> float:
         orders = place_orders(deployed, shape, 3)
         assert all(o["code"] == 201 for o in orders), orders
-        return statistics.median(o["seconds"] for o in orders)
+        median: float = statistics.median(o["seconds"] for o in orders)
+        return median
 
     baseline = order_seconds()
     try:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from gameday_chaos import db
-from gameday_chaos.db_core import plan_node_types
+from gameday_chaos.db_core import plan_node_types, saved_indexes_ddl
 from tests.fixtures.injector import Injector, start_injector
 from tests.fixtures.services import PostgresServer
 
@@ -330,7 +330,7 @@ def test_an_index_dropped_behind_the_restores_back_fails_its_verification(shop_d
 
 def saved_rows(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(db.saved_indexes_ddl())
+        conn.execute(saved_indexes_ddl())
         row = conn.execute("SELECT count(*) FROM gameday_chaos_saved_indexes").fetchone()
         return 0 if row is None else int(row[0])
 

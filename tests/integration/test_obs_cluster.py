@@ -12,6 +12,7 @@ import pytest
 from kubernetes import utils
 
 from tests.fixtures.cluster import REPO, Cluster, wait_until
+from tests.fixtures.k8s import name_of, spec_of
 
 pytestmark = pytest.mark.cluster
 
@@ -28,7 +29,7 @@ def prometheus_url(cluster: Cluster) -> str:
         timeout=200,
     )
     svc = cluster.core.read_namespaced_service("prometheus", "gameday-system")
-    return f"http://{svc.spec.cluster_ip}:9090"
+    return f"http://{spec_of(svc).cluster_ip}:9090"
 
 
 def query(url: str, promql: str) -> list[dict[str, Any]]:
@@ -68,14 +69,14 @@ def test_prometheus_discovers_and_scrapes_annotated_pods_only(
     kube_cluster: Cluster, namespace: str
 ) -> None:
     url = prometheus_url(kube_cluster)
-    utils.create_from_dict(kube_cluster.api, annotated_echo("scraped", True), namespace=namespace)
-    utils.create_from_dict(kube_cluster.api, annotated_echo("ignored", False), namespace=namespace)
+    utils.create_from_dict(kube_cluster.api, annotated_echo("scraped", True), namespace=namespace)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
+    utils.create_from_dict(kube_cluster.api, annotated_echo("ignored", False), namespace=namespace)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
 
     def scraped_series() -> list[dict[str, Any]]:
         return query(url, f'echo_requests_total{{namespace="{namespace}"}}')
 
     series = wait_until(scraped_series, 120, "Prometheus to scrape the annotated pod", interval=2)
-    pods = {p.metadata.name: p for p in kube_cluster.core.list_namespaced_pod(namespace).items}
+    pods = {name_of(p): p for p in kube_cluster.core.list_namespaced_pod(namespace).items}
     scraped_pod = next(n for n in pods if n.startswith("scraped-"))
     # One series for the pod: its two declared ports collapse to the annotated one.
     assert [s["metric"]["pod"] for s in series] == [scraped_pod]

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.cluster import REPO, Cluster
+from tests.fixtures.k8s import spec_of
 from tests.integration.test_op_gameday import (  # noqa: F401  (crd, ops: fixtures)
     Json,
     Ops,
@@ -50,7 +51,7 @@ def prometheus(kube_cluster: Cluster) -> str:
         timeout=200,
     )
     svc = kube_cluster.core.read_namespaced_service("prometheus", "gameday-system")
-    return f"http://{svc.spec.cluster_ip}:9090"
+    return f"http://{spec_of(svc).cluster_ip}:9090"
 
 
 def observed_scenario(name: str, url: str, selector: str) -> Json:
@@ -112,7 +113,9 @@ def assert_failed_without_remediation(done: Json, words: tuple[str, ...]) -> Non
 def test_prometheus_down_is_a_condition_and_no_remediation(ops: Ops) -> None:
     # Nothing listens on port 1 of loopback: the operator (here, in-process) is refused.
     done, _ = run_unobservable(ops, "http://127.0.0.1:1", 'namespace="x"')
-    assert "unreachable" in condition(done, "ObservationAvailable")["message"]
+    available = condition(done, "ObservationAvailable")
+    assert available is not None
+    assert "unreachable" in available["message"]
     assert_failed_without_remediation(done, ("unreachable", "refused"))
 
 
@@ -127,7 +130,7 @@ def test_a_wrong_url_is_a_condition_and_no_remediation(ops: Ops, kube_cluster: C
             "spec": {"selector": {"app": "not-prometheus"}, "ports": [{"port": 8080}]},
         }
     )
-    ip = kube_cluster.core.read_namespaced_service("not-prometheus", ops.ns).spec.cluster_ip
+    ip = spec_of(kube_cluster.core.read_namespaced_service("not-prometheus", ops.ns)).cluster_ip
     done, _ = run_unobservable(ops, f"http://{ip}:8080/", 'namespace="x"')
     assert_failed_without_remediation(done, ("Prometheus", "HTTP", "answer"))
 
@@ -135,7 +138,9 @@ def test_a_wrong_url_is_a_condition_and_no_remediation(ops: Ops, kube_cluster: C
 def test_no_series_is_a_condition_and_no_remediation(ops: Ops, prometheus: str) -> None:
     # A real Prometheus, but nothing it scrapes matches: the figures do not exist.
     done, phases = run_unobservable(ops, prometheus, f'namespace="{ops.ns}"')
-    assert "no series" in condition(done, "ObservationAvailable")["message"]
+    available = condition(done, "ObservationAvailable")
+    assert available is not None
+    assert "no series" in available["message"]
     assert_failed_without_remediation(done, ("no series",))
     # The operator's own /metrics counts the finished scenario in its final phase.
     assert phases["Failed"] >= 1

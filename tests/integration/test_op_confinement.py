@@ -72,7 +72,7 @@ def rejected(ops: Ops, name: str, reason: str) -> Json:
 
 def lease_holder(ops: Ops) -> str | None:
     try:
-        got = ops.cluster.api.sanitize_for_serialization(
+        got = ops.cluster.api.sanitize_for_serialization(  # type: ignore[no-untyped-call]  # kubernetes' ApiClient is unannotated
             client.CoordinationV1Api(ops.cluster.api).read_namespaced_lease(LEASE, ops.ns)
         )
     except ApiException as exc:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -46,7 +47,7 @@ class RunningShop:
         owner = {"products": Role.INVENTORY, "payments": Role.PAYMENT, "orders": Role.ORDER}
         return self.dsns[owner[table]]
 
-    def query(self, table: str, sql: str, *params: object) -> list[tuple[object, ...]]:
+    def query(self, table: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn(table)) as conn:
             return conn.execute(sql, params).fetchall()
 

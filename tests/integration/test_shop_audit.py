@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -55,7 +56,7 @@ def accepted_orders(url: str, count: int) -> list[dict[str, object]]:
     return told
 
 
-def audit(log: Path, dsn: str) -> tuple[int, dict[str, list[dict[str, object]]]]:
+def audit(log: Path, dsn: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
         [
             sys.executable,

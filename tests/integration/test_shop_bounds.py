@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -257,10 +257,11 @@ def test_a_slow_upstream_gets_504_from_the_gateway_within_its_timeout(
     tmp_path: Path, timeout: float
 ) -> None:
     with upstream("slow") as server, gateway_before(server, tmp_path, timeout) as url:
-        for send in (
+        sends: tuple[Callable[[], httpx.Response], ...] = (
             lambda: order(url, "sku-0001"),
             lambda: httpx.get(f"{url}/products", timeout=30),
-        ):
+        )
+        for send in sends:
             started = time.monotonic()
             answer = send()
             took = time.monotonic() - started

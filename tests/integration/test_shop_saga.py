@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -43,7 +44,7 @@ class Msa:
     def url(self) -> str:
         return self.stack.entry_url
 
-    def rows(self, role: Role, sql: str, *params: object) -> list[tuple[object, ...]]:
+    def rows(self, role: Role, sql: str, *params: object) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsns[role]) as conn:
             return conn.execute(sql, params).fetchall()
 
@@ -154,7 +155,7 @@ async def place_many(client: httpx.AsyncClient, keys: list[str]) -> list[dict[st
     return list(await asyncio.gather(*(one(k) for k in keys)))
 
 
-def run_audit(log: Path, dsns: list[str]) -> tuple[int, dict[str, object]]:
+def run_audit(log: Path, dsns: list[str]) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
         [
             sys.executable,
