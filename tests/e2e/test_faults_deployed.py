@@ -86,7 +86,11 @@ def run(kubectl: Kubectl) -> Iterator[list[str]]:
     for name in names:
         kubectl.run("-n", NAMESPACE, "delete", "failurescenario", name, "--wait=false", check=False)
     for name in names:
-        wait_until(lambda n=name: get_scenario(kubectl, n) is None, 180, f"{name} to be gone")
+
+        def gone(n: str = name) -> bool:
+            return get_scenario(kubectl, n) is None
+
+        wait_until(gone, 180, f"{name} to be gone")
 
 
 def apply(kubectl: Kubectl, names: list[str], manifest: Json) -> str:
@@ -107,7 +111,7 @@ def wait_applied(kubectl: Kubectl, name: str, kinds: set[str], timeout: float = 
         ended = (st.get("timeline") or {}).get("completedAt")
         return st if ended or kinds <= done else None
 
-    st = wait_until(applied_or_ended, timeout, f"{name}: {sorted(kinds)} applied", interval=1)
+    st: Json = wait_until(applied_or_ended, timeout, f"{name}: {sorted(kinds)} applied", interval=1)
     # wait_until retries through exceptions, so an early end is told apart here.
     assert not (st.get("timeline") or {}).get("completedAt"), (
         f"{name} ended early: {st.get('reason')}: {st.get('message')}"
@@ -142,7 +146,8 @@ def wait_completed(kubectl: Kubectl, name: str, timeout: float) -> Json:
         st = status(kubectl, name)
         return st if (st.get("timeline") or {}).get("completedAt") else None
 
-    return wait_until(completed, timeout, f"{name} to end by itself", interval=1)
+    st: Json = wait_until(completed, timeout, f"{name} to end by itself", interval=1)
+    return st
 
 
 def target_pods(kubectl: Kubectl) -> list[Json]:
@@ -264,8 +269,12 @@ def test_cpu_and_memory_stress_load_the_selected_pods_and_spare_the_others(
     [memory] = actions(st, "MemoryStressContainer")
     for action, ready in ((cpu, "cpu_workers_running"), (memory, "memory_resident")):
         pod, container = action["detail"]["pod"], action["detail"]["container"]
+
+        def reported(p: str = pod, c: str = container, e: str = ready) -> Json | None:
+            return logged(kubectl, p, c, e)
+
         wait_until(
-            lambda p=pod, c=container, e=ready: logged(kubectl, p, c, e),
+            reported,
             90,
             f"{container} in {pod} to report {ready}",
             interval=1,
