@@ -12,4 +12,4 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c max_connections="${POSTGRES_MAX_CONNECTIONS:-200}" \
-  -c shared_buffers="${POSTGRES_SHARED_BUFFERS:-64MB}" -c fsync=off -c synchronous_commit=off
+  -c shared_buffers="${POSTGRES_SHARED_BUFFERS:-64MB}"
