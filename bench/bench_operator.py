@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from kubernetes import client, config, utils, watch  # noqa: E402
 
 from tests.fixtures.cluster import CACHE, KUBECONFIG, Cluster, wait_until  # noqa: E402
+from tests.fixtures.k8s import json_of, meta_of, status_of  # noqa: E402
 from tests.fixtures.operator import deployed_operator_stopped, start_operator  # noqa: E402
 
 GROUP, VERSION, PLURAL = "gameday.io", "v1alpha1", "failurescenarios"
@@ -100,7 +101,7 @@ class Watcher:
     """Calls `on_event(obj, wall_time)` for every watch event until stopped."""
 
     def __init__(self, list_fn: Callable[..., Any], on_event: Callable[[Any, float], None]):
-        self._w = watch.Watch()
+        self._w = watch.Watch()  # type: ignore[no-untyped-call]  # kubernetes.watch is unannotated
         self._list_fn = list_fn
         self._on_event = on_event
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -109,7 +110,7 @@ class Watcher:
     def _run(self) -> None:
         while True:
             try:
-                for ev in self._w.stream(self._list_fn, timeout_seconds=60):
+                for ev in self._w.stream(self._list_fn, timeout_seconds=60):  # type: ignore[no-untyped-call]  # kubernetes.watch is unannotated
                     self._on_event(ev["object"], time.time())
             except Exception:
                 if self._w._stop:
@@ -120,7 +121,7 @@ class Watcher:
                 return
 
     def stop(self) -> None:
-        self._w.stop()
+        self._w.stop()  # type: ignore[no-untyped-call]  # kubernetes.watch is unannotated
 
 
 def parse_time(text: str) -> float:
@@ -139,7 +140,7 @@ def one_run(api: client.ApiClient, ns: str, name: str) -> dict[str, float]:
     apps = client.AppsV1Api(api)
     seen: dict[str, float] = {}
     status: dict[str, Any] = {}
-    generation0 = apps.read_namespaced_deployment("shop", ns).metadata.generation
+    generation0 = meta_of(apps.read_namespaced_deployment("shop", ns)).generation
 
     def on_scenario(obj: dict[str, Any], at: float) -> None:
         if obj["metadata"]["name"] != name:
@@ -199,16 +200,18 @@ def one_run(api: client.ApiClient, ns: str, name: str) -> dict[str, float]:
     breach = parse_time(status["timeline"]["breachDetectedAt"])
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
     wait_until(
-        lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"],
+        lambda: (
+            not json_of(custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))["items"]
+        ),
         120,
         "the scenario to go",
     )
 
     def settled() -> bool:
         d = apps.read_namespaced_deployment("shop", ns)
-        s = d.status
+        s = status_of(d)
         return bool(
-            s.observed_generation == d.metadata.generation
+            s.observed_generation == meta_of(d).generation
             and s.updated_replicas == s.replicas == s.available_replicas == 1
         )
 
@@ -227,7 +230,7 @@ def main() -> None:
     args = parser.parse_args()
 
     kubeconfig = os.environ.get("KUBECONFIG") or str(KUBECONFIG)
-    api = config.new_client_from_config(kubeconfig)
+    api = config.new_client_from_config(kubeconfig)  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
     kubectl = str(CACHE / "bin" / "kubectl")
     subprocess.run(
         [
@@ -257,11 +260,11 @@ def main() -> None:
     results: list[dict[str, float]] = []
     try:
         wait_until(lambda: core.read_namespaced_service_account("default", ns), 60, "default SA")
-        utils.create_from_dict(api, echo("shop"), namespace=ns)
+        utils.create_from_dict(api, echo("shop"), namespace=ns)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
         wait_until(
             lambda: (
-                (
-                    client.AppsV1Api(api).read_namespaced_deployment("shop", ns).status
+                status_of(
+                    client.AppsV1Api(api).read_namespaced_deployment("shop", ns)
                 ).available_replicas
                 == 1
             ),
@@ -285,8 +288,10 @@ def main() -> None:
             )
             wait_until(
                 lambda: (
-                    not client.CustomObjectsApi(api).list_namespaced_custom_object(
-                        GROUP, VERSION, ns, PLURAL
+                    not json_of(
+                        client.CustomObjectsApi(api).list_namespaced_custom_object(
+                            GROUP, VERSION, ns, PLURAL
+                        )
                     )["items"]
                 ),
                 60,

@@ -46,6 +46,7 @@ from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from tests.fixtures.cluster import CACHE, KUBECONFIG, Cluster, wait_until  # noqa: E402
+from tests.fixtures.k8s import json_of, name_of, status_of  # noqa: E402
 from tests.fixtures.operator import deployed_operator_stopped, start_operator  # noqa: E402
 
 GROUP, VERSION, PLURAL = "gameday.io", "v1alpha1", "failurescenarios"
@@ -208,7 +209,7 @@ def main() -> None:
     args = parser.parse_args()
 
     kubeconfig = os.environ.get("KUBECONFIG") or str(KUBECONFIG)
-    api = config.new_client_from_config(kubeconfig)
+    api = config.new_client_from_config(kubeconfig)  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
     api.configuration.connection_pool_maxsize = 16
     core = client.CoreV1Api(api)
     apps = client.AppsV1Api(api)
@@ -244,14 +245,17 @@ def main() -> None:
                 metadata=client.V1ObjectMeta(name=ns, labels={"gameday.io/enabled": "true"})
             )
         )
-        errors = run_parallel(lambda n: core.create_node(fake_node(n)), nodes)
+        errors = run_parallel(lambda n: core.create_node(fake_node(n)), nodes)  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
         assert not errors, errors[:3]
         wait_until(
             lambda: (
                 all(
-                    any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+                    any(
+                        c.type == "Ready" and c.status == "True"
+                        for c in status_of(n).conditions or []
+                    )
                     for n in core.list_node(label_selector="type=kwok").items
-                    if n.metadata.name in nodes
+                    if name_of(n) in nodes
                 )
                 and len(nodes) > 0
             ),
@@ -261,7 +265,8 @@ def main() -> None:
         wait_until(lambda: core.read_namespaced_service_account("default", ns), 60, "SA")
         t0 = time.monotonic()
         errors = run_parallel(
-            lambda t: apps.create_namespaced_deployment(ns, deployment(t)), targets
+            lambda t: apps.create_namespaced_deployment(ns, deployment(t)),  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
+            targets,
         )
         assert not errors, errors[:3]
         bare = max(0, args.pods - args.targets)
@@ -274,7 +279,7 @@ def main() -> None:
         deadline = time.monotonic() + args.setup_timeout
         errors = run_parallel(
             lambda p: (
-                core.create_namespaced_pod(ns, bare_pod(*p))
+                core.create_namespaced_pod(ns, bare_pod(*p))  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
                 if time.monotonic() < deadline
                 else None
             ),
@@ -287,7 +292,7 @@ def main() -> None:
             return sum(
                 1
                 for d in apps.list_namespaced_deployment(ns).items
-                if (d.status.ready_replicas or 0) >= 1
+                if (status_of(d).ready_replicas or 0) >= 1
             )
 
         try:
@@ -305,7 +310,8 @@ def main() -> None:
             cont: str | None = None
             while True:
                 page = core.list_namespaced_pod(ns, limit=2000, _continue=cont)
-                n += sum(1 for p in page.items if p.status.phase == "Running")
+                n += sum(1 for p in page.items if status_of(p).phase == "Running")
+                assert page.metadata is not None
                 cont = page.metadata._continue
                 if not cont:
                     return n
@@ -353,8 +359,8 @@ def main() -> None:
         assert not errors, errors[:3]
 
         def phases() -> Counter[str]:
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
-            return Counter((i.get("status") or {}).get("phase") or "-" for i in items)
+            listed = json_of(custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
+            return Counter((i.get("status") or {}).get("phase") or "-" for i in listed["items"])
 
         # Every scenario Injecting, or no more progress for a minute (a target whose fake
         # pod turned unready keeps its scenarios waiting in Baseline, as on a real cluster).
@@ -371,9 +377,9 @@ def main() -> None:
         w0 = time.monotonic()
         lags: list[float] = []
         while time.monotonic() - w0 < args.window:
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+            listed = json_of(custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
             now = datetime.now(UTC).timestamp()
-            for item in items:
+            for item in listed["items"]:
                 last = ((item.get("status") or {}).get("progress") or {}).get("lastTickAt")
                 if last:
                     at = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
@@ -406,8 +412,10 @@ def main() -> None:
                     custom.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
                     wait_until(
                         lambda: (
-                            not custom.list_namespaced_custom_object(
-                                GROUP, VERSION, ns, PLURAL, limit=1
+                            not json_of(
+                                custom.list_namespaced_custom_object(
+                                    GROUP, VERSION, ns, PLURAL, limit=1
+                                )
                             )["items"]
                         ),
                         600,
@@ -422,7 +430,8 @@ def main() -> None:
                 operator.terminate()
                 operator.wait(timeout=60)
             # Scenarios left behind (operator gone) must not pin the namespace.
-            for item in custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]:
+            left = json_of(custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
+            for item in left["items"]:
                 custom.patch_namespaced_custom_object(
                     GROUP,
                     VERSION,

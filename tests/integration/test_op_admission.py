@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import wait_until
+from tests.fixtures.k8s import json_of, meta_of, name_of
 from tests.fixtures.operator import kopf_args
 
 pytestmark = pytest.mark.cluster
@@ -146,7 +147,9 @@ def test_api_server_rejects(
         )
     assert err.value.status == 422
     assert message in (err.value.body or "")
-    assert api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"] == []
+    assert (
+        json_of(api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))["items"] == []
+    )
 
 
 def test_msa_max_replicas_has_no_default(kube_cluster: Any, crd: None, namespace: str) -> None:
@@ -158,15 +161,15 @@ def test_msa_max_replicas_has_no_default(kube_cluster: Any, crd: None, namespace
         target={"architecture": "msa", "deployment": "order"},
         remediation={"msa": {"minReplicas": 20}},
     )
-    created = api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    created = json_of(api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body))
     msa = created["spec"]["remediation"]["msa"]
     assert msa["minReplicas"] == 20 and "maxReplicas" not in msa, msa
 
 
 def test_spec_is_immutable(kube_cluster: Any, crd: None, namespace: str) -> None:
     api = client.CustomObjectsApi(kube_cluster.api)
-    created = api.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, scenario("frozen")
+    created = json_of(
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, scenario("frozen"))
     )
     changed = copy.deepcopy(created)
     changed["spec"]["duration"] = "10m"
@@ -187,14 +190,14 @@ def _operator_rejects(kube_cluster: Any, ns: str, name: str, reason: str) -> dic
     api = client.CustomObjectsApi(kube_cluster.api)
     core = client.CoreV1Api(kube_cluster.api)
     before = {
-        d.metadata.name: d.metadata.generation
+        name_of(d): meta_of(d).generation
         for d in client.AppsV1Api(kube_cluster.api).list_namespaced_deployment(ns).items
     }
     with KopfRunner(kopf_args(ns)) as runner:
         api.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, scenario(name))
         got = wait_until(
             lambda: (
-                (o := api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name))
+                (o := json_of(api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)))
                 .get("status", {})
                 .get("phase")
                 == "Failed"
@@ -212,7 +215,9 @@ def _operator_rejects(kube_cluster: Any, ns: str, name: str, reason: str) -> dic
         )
         api.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         wait_until(
-            lambda: not api.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"],
+            lambda: (
+                not json_of(api.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))["items"]
+            ),
             60,
             "the scenario to go",
         )
@@ -221,7 +226,7 @@ def _operator_rejects(kube_cluster: Any, ns: str, name: str, reason: str) -> dic
     assert accepted["status"] == "False" and accepted["reason"] == reason
     assert got["status"].get("actions", []) == []
     after = {
-        d.metadata.name: d.metadata.generation
+        name_of(d): meta_of(d).generation
         for d in client.AppsV1Api(kube_cluster.api).list_namespaced_deployment(ns).items
     }
     assert after == before
