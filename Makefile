@@ -103,7 +103,7 @@ deploy-msa: ## the sample shop as microservices (namespace shop-msa)
 lint: venv ## ruff, ruff format, mypy strict on the packages, tests and benchmarks
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict $(wildcard operator/gameday_operator chaos/gameday_chaos apps/shop tests bench)
+	$(VENV)/bin/mypy --strict $(wildcard operator/gameday_operator chaos/gameday_chaos apps/shop demo/gameday_demo tests bench)
 	@if [ -f .importlinter ]; then $(VENV)/bin/lint-imports; fi
 
 # In this order: the end-to-end suite leaves the shops deployed (and scaled out) until the end

@@ -20,7 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gameday_operator.demo import SHAPES, DemoError, Kubectl, ShapeRun, Traffic, run_demo
+from gameday_demo.errors import DemoError
+from gameday_demo.kubectl import Kubectl
+from gameday_demo.runner import ShapeRun, run_demo
+from gameday_demo.shapes import SHAPES, Traffic
 from gameday_operator.report.summary import ratio_text, summarize
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from gameday_operator.report.load import (
     load_scenario_from_cluster,
 )
 from gameday_operator.report.summary import RunSummary, pick_sides, summarize
+
+# The entry-point group other packages add `gameday` subcommands through.
+COMMANDS_GROUP = "gameday.commands"
 
 
 @click.group()
@@ -107,60 +111,17 @@ def _on_side(document: dict[str, Any], side: str) -> dict[str, Any]:
     return document
 
 
-@main.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the report, the scenarios, the traffic summaries and the audits go "
-    "(default: ./demo-report/<UTC time>).",
-)
-@click.option(
-    "--only",
-    type=click.Choice(["monolith", "msa"]),
-    default=None,
-    help="Play one shape only (no comparison report then).",
-)
-@click.option("--skip-deploy", is_flag=True, help="Assume everything is deployed already.")
-@click.option("--order-rps", type=float, default=10.0, show_default=True)
-@click.option("--catalog-rps", type=float, default=5.0, show_default=True)
-def demo(
-    out_dir: Path | None, only: str | None, skip_deploy: bool, order_rps: float, catalog_rps: float
-) -> None:
-    """The whole incident on the cluster (KUBECONFIG): deploy, play the seed scenario on the
-    monolith then on the order service under steady traffic, audit, report."""
-    import signal
+def add_plugin_commands(group: click.Group) -> None:
+    """Commands other packages register under the `gameday.commands` entry-point group
+    (`gameday demo` comes from the demo package): the operator does not depend on them."""
+    for entry in entry_points(group=COMMANDS_GROUP):
+        try:
+            command = entry.load()
+        except ModuleNotFoundError:
+            # The images install the distribution without the demo's package.
+            continue
+        if isinstance(command, click.Command):
+            group.add_command(command, entry.name)
 
-    from gameday_operator import demo as d
 
-    def interrupted(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # Ctrl-C and SIGTERM both end the demo through its cleanup (scenarios deleted, the
-    # operator's finalizer waited for), even when started in the background, where a shell
-    # leaves SIGINT ignored.
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
-    kubectl = d.Kubectl.from_env()
-    out = out_dir or d.default_out_dir()
-    shapes = [s for s in d.SHAPES if only is None or s.name == only]
-    traffic = d.Traffic(order_rps=order_rps, catalog_rps=catalog_rps)
-    try:
-        result = d.run_demo(kubectl, out, traffic, shapes, skip_deploy=skip_deploy)
-    except d.DemoError as err:
-        click.echo(err.explain(), err=True)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted: scenarios deleted, every fault reverted", err=True)
-        raise SystemExit(130) from None
-    click.echo(f"demo took {result.wall_seconds:.0f}s; files in {out}")
-    if result.report is not None:
-        click.echo(f"report: {result.report.html}")
-        click.echo(f"        {result.report.markdown}")
-    problems = result.problems()
-    if problems:
-        click.echo("the game days did not come out clean:", err=True)
-        for problem in problems:
-            click.echo(f"  - {problem}", err=True)
-        raise SystemExit(1)
+add_plugin_commands(main)

@@ -21,7 +21,11 @@ from typing import Any, NamedTuple
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gameday_operator import builders, demo
+from gameday_demo import shapes
+from gameday_demo.checks import leftovers
+from gameday_demo.deploy import deploy
+from gameday_demo.kubectl import Kubectl
+from gameday_operator import builders
 from gameday_operator.model import parse_time
 from gameday_operator.units import parse_quantity
 from tests.fixtures.cluster import Cluster, wait_until
@@ -43,14 +47,11 @@ STRESS_DURATION_SECONDS = 90
 STRESS_DURATION = f"{STRESS_DURATION_SECONDS}s"
 
 
-Kubectl = demo.Kubectl
-
-
 @pytest.fixture(scope="module")
 def kubectl(deployed: Cluster) -> Kubectl:
     kubectl = Kubectl.from_env(deployed.kubeconfig)
     # Prometheus and the in-cluster operator too, as the demo has them (idempotent).
-    demo.deploy(kubectl, say=lambda _: None)
+    deploy(kubectl, say=lambda _: None)
     return kubectl
 
 
@@ -302,7 +303,7 @@ def test_cpu_and_memory_stress_load_the_selected_pods_and_spare_the_others(
     last = wait_completed(kubectl, name, STRESS_DURATION_SECONDS + 60)
     assert (last["phase"], last["reason"]) == ("Failed", "DurationElapsed"), last.get("message")
     assert {a["state"] for a in last.get("actions") or []} == {"Reverted"}, last.get("actions")
-    assert demo.leftovers(kubectl, demo.MONOLITH, {"status": last}) == []
+    assert leftovers(kubectl, shapes.MONOLITH, {"status": last}) == []
 
     def memory_given_back() -> bool:
         now = pod_stats(kubectl, pods)

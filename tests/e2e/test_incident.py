@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gameday_operator.demo import DemoResult, Kubectl, ShapeRun, run_demo
+from gameday_demo.kubectl import Kubectl
+from gameday_demo.runner import DemoResult, ShapeRun, run_demo
 from gameday_operator.report.summary import summarize
 from tests.fixtures.cluster import Cluster
 

@@ -19,13 +19,22 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gameday_operator import demo
+from gameday_demo.checks import leftovers
+from gameday_demo.customers import (
+    TrafficResult,
+    delete_customers,
+    in_customers,
+    start_customers,
+    stop_customers,
+)
+from gameday_demo.deploy import all_available
+from gameday_demo.kubectl import Kubectl
+from gameday_demo.shapes import MONOLITH, Traffic
 from gameday_operator.model import parse_time
 from gameday_operator.observe import REQUEST_DURATION_METRIC
 from tests.e2e.test_faults_deployed import (
     NAMESPACE,
     Json,
-    Kubectl,
     apply,
     kubectl,
     run,
@@ -75,15 +84,15 @@ def at(value: object) -> datetime:
 
 
 @pytest.fixture
-def customers(kubectl: Kubectl) -> Iterator[Callable[[], demo.TrafficResult]]:
+def customers(kubectl: Kubectl) -> Iterator[Callable[[], TrafficResult]]:
     """Steady customers on the monolith; call the fixture's value to stop them and read their
     summaries. Prometheus sees their full rate, healthy, before the test starts."""
-    traffic = demo.Traffic()
-    demo.start_customers(kubectl, demo.MONOLITH, traffic)
-    stopped: list[demo.TrafficResult] = []
+    traffic = Traffic()
+    start_customers(kubectl, MONOLITH, traffic)
+    stopped: list[TrafficResult] = []
 
-    def stop() -> demo.TrafficResult:
-        stopped.append(demo.stop_customers(kubectl, demo.MONOLITH))
+    def stop() -> TrafficResult:
+        stopped.append(stop_customers(kubectl, MONOLITH))
         return stopped[-1]
 
     def steady() -> bool:
@@ -96,7 +105,7 @@ def customers(kubectl: Kubectl) -> Iterator[Callable[[], demo.TrafficResult]]:
         yield stop
     finally:
         if not stopped:
-            demo.delete_customers(kubectl, demo.MONOLITH)
+            delete_customers(kubectl, MONOLITH)
 
 
 def in_prometheus(kubectl: Kubectl) -> tuple[float | None, float]:
@@ -115,7 +124,7 @@ def in_prometheus(kubectl: Kubectl) -> tuple[float | None, float]:
         "    out.append(float(found[0]['value'][1]) if found else None)\n"
         "print(json.dumps(out))"
     )
-    done = demo.in_customers(kubectl, demo.MONOLITH, "python3", "-c", code, *queries)
+    done = in_customers(kubectl, MONOLITH, "python3", "-c", code, *queries)
     p95, rps = json.loads(done.stdout)
     return (None if p95 is None or math.isnan(p95) else p95), rps or 0.0
 
@@ -125,11 +134,11 @@ def remove_latency(kubectl: Kubectl) -> None:
     code = (
         f"import httpx; httpx.delete({PROXY_ADMIN + '/latency'!r}, timeout=10).raise_for_status()"
     )
-    demo.in_customers(kubectl, demo.MONOLITH, "python3", "-c", code)
+    in_customers(kubectl, MONOLITH, "python3", "-c", code)
 
 
 def test_a_real_fault_is_seen_in_time_and_recovery_once_it_is_gone(
-    kubectl: Kubectl, run: list[str], customers: Callable[[], demo.TrafficResult]
+    kubectl: Kubectl, run: list[str], customers: Callable[[], TrafficResult]
 ) -> None:
     name = apply(kubectl, run, observed("slow-db", [database_latency(200)]))
 
@@ -158,7 +167,7 @@ def test_a_real_fault_is_seen_in_time_and_recovery_once_it_is_gone(
     assert figures["recovered"]["p95LatencySeconds"] < SLO_P95_SECONDS, figures
     assert figures["mttrSeconds"] > 0
     assert {a["state"] for a in done["actions"]} == {"Reverted"}, done["actions"]
-    assert demo.leftovers(kubectl, demo.MONOLITH, {"status": done}) == []
+    assert leftovers(kubectl, MONOLITH, {"status": done}) == []
 
     # Open loop: the generators held their rate whatever the shop did, so what they sent per
     # second is what the operator must have seen before injecting.
@@ -171,7 +180,7 @@ def test_a_real_fault_is_seen_in_time_and_recovery_once_it_is_gone(
 
 
 def test_the_abort_guardrail_reverts_everything_when_errors_pass_its_bound(
-    kubectl: Kubectl, run: list[str], customers: Callable[[], demo.TrafficResult]
+    kubectl: Kubectl, run: list[str], customers: Callable[[], TrafficResult]
 ) -> None:
     # Two seconds per database round trip: the shop's connection pools run dry and it answers
     # "database unavailable" (503) after its pool timeout.
@@ -185,8 +194,6 @@ def test_the_abort_guardrail_reverts_everything_when_errors_pass_its_bound(
     print(f"aborted {took:.1f}s after injection: {done['message']}")
     assert took <= 2 * SCRAPE_SECONDS + WINDOW_SECONDS + 2 * SAMPLE_SECONDS + 10
     assert {a["state"] for a in done["actions"]} == {"Reverted"}, done["actions"]
-    assert demo.leftovers(kubectl, demo.MONOLITH, {"status": done}) == []
+    assert leftovers(kubectl, MONOLITH, {"status": done}) == []
     # The shop comes back by itself once the latency is gone.
-    wait_until(
-        lambda: demo.all_available(kubectl, NAMESPACE), 120, "the monolith to be Available again"
-    )
+    wait_until(lambda: all_available(kubectl, NAMESPACE), 120, "the monolith to be Available again")

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gameday_operator import demo
+from gameday_demo.deploy import deploy
+from gameday_demo.kubectl import Kubectl
 from tests.fixtures.cluster import REPO, Cluster
 
 pytestmark = pytest.mark.cluster
@@ -49,7 +50,7 @@ def can(cluster: Cluster, verb: str, resource: str, namespace: str | None) -> bo
 @pytest.fixture(scope="module")
 def installed(deployed: Cluster) -> Cluster:
     # The operator's RBAC as the demo installs it (idempotent).
-    demo.deploy(demo.Kubectl.from_env(deployed.kubeconfig), say=lambda _: None)
+    deploy(Kubectl.from_env(deployed.kubeconfig), say=lambda _: None)
     return deployed
 
 

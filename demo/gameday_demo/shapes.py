@@ -1,0 +1,79 @@
+"""The two shapes of the shop the demo plays, the operator it deploys, and the traffic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gameday_demo.errors import DemoError
+from gameday_demo.kubectl import Json
+
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = ("Recovered", "Failed", "Aborted")
+OPERATOR_NAMESPACE = "gameday-system"
+# The demo's operator acts in the shop namespaces only: other game days on the same cluster
+# (someone else's) are left to their own operator.
+OPERATOR_WATCH = "shop-*"
+CUSTOMERS_POD = "gameday-demo-customers"
+CUSTOMERS_IMAGE = "localhost/gameday-chaos:dev"  # gameday-chaos load, and shop audit
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One architecture of the shop, and what the demo does with it."""
+
+    name: str  # monolith | msa: the scenario's spec.target.architecture
+    namespace: str
+    example: Path
+    entry: str  # the public Service
+    target: str  # the Deployment faults go into
+    # Secrets holding the DSNs of every database with orders or payments (for the audit).
+    databases: tuple[tuple[str, str], ...]
+    # Deployments that must come out of the game day exactly as they went in.
+    untouched: tuple[str, ...] = ()
+
+    def scenario(self) -> Json:
+        document = yaml.safe_load(self.example.read_text())
+        if not isinstance(document, dict):
+            raise DemoError("scenario", f"{self.example} holds no FailureScenario")
+        return document
+
+    @property
+    def scenario_name(self) -> str:
+        return str(self.scenario()["metadata"]["name"])
+
+
+MONOLITH = Shape(
+    name="monolith",
+    namespace="shop-monolith",
+    example=REPO / "examples" / "order-spike-monolith.yaml",
+    entry="shop",
+    target="shop-monolith",
+    databases=(("shop-db", "dsn"),),
+)
+MSA = Shape(
+    name="msa",
+    namespace="shop-msa",
+    example=REPO / "examples" / "order-spike-msa.yaml",
+    entry="gateway",
+    target="order",
+    databases=(("order-db", "dsn"), ("payment-db", "dsn")),
+    untouched=("gateway", "inventory", "payment"),
+)
+SHAPES: tuple[Shape, ...] = (MONOLITH, MSA)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The steady customers: orders and catalog reads, open loop, bounded in time."""
+
+    order_rps: float = 10.0
+    catalog_rps: float = 5.0
+    warmup_seconds: float = 30.0  # Prometheus needs a full window of traffic before the baseline
+    max_seconds: float = 900.0  # the load stops by itself after this, whatever happens
+    # A customer gives up after this, as a mobile or browser client's request timeout does,
+    # and counts it as a failure; shorter than the shop's 15 s entry timeout, so an order can
+    # commit after its customer was told nothing.
+    client_timeout_seconds: float = 10.0
