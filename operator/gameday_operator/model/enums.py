@@ -1,0 +1,107 @@
+"""The FailureScenario API's names, constants and enumerations. Pure."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+JsonDict: TypeAlias = dict[str, Any]
+
+GROUP = "gameday.io"
+VERSION = "v1alpha1"
+PLURAL = "failurescenarios"
+KIND = "FailureScenario"
+ENABLED_LABEL = "gameday.io/enabled"
+APPROVE_ANNOTATION = "gameday.io/approve"
+MAX_SAMPLES = 400
+
+
+class Architecture(StrEnum):
+    MONOLITH = "monolith"
+    MSA = "msa"
+
+
+class FaultType(StrEnum):
+    TRAFFIC_SPIKE = "TrafficSpike"
+    CPU_STRESS = "CPUStress"
+    MEMORY_STRESS = "MemoryStress"
+    DB_SLOW_QUERY = "DBSlowQuery"
+    NETWORK_LATENCY = "NetworkLatency"
+
+
+FAULT_BLOCKS: dict[FaultType, str] = {
+    FaultType.TRAFFIC_SPIKE: "trafficSpike",
+    FaultType.CPU_STRESS: "cpuStress",
+    FaultType.MEMORY_STRESS: "memoryStress",
+    FaultType.DB_SLOW_QUERY: "dbSlowQuery",
+    FaultType.NETWORK_LATENCY: "networkLatency",
+}
+POD_FAULTS = frozenset({FaultType.CPU_STRESS, FaultType.MEMORY_STRESS, FaultType.NETWORK_LATENCY})
+# The value older CRDs filled in for networkLatency.interface whatever the mechanism: with
+# mechanism Proxy it is tolerated (indistinguishable from that default), any other is refused.
+FORMER_DEFAULT_INTERFACE = "eth0"
+
+
+class SelectorMode(StrEnum):
+    ALL = "All"
+    ONE = "One"
+    FIXED = "Fixed"
+    PERCENT = "Percent"
+
+
+class DBMode(StrEnum):
+    LOCK_CONTENTION = "LockContention"
+    DROP_INDEX = "DropIndex"
+    HEAVY_QUERY = "HeavyQuery"
+
+
+class StressMechanism(StrEnum):
+    # An ephemeral container of the pod: takes only the CPU the app leaves idle.
+    EPHEMERAL_CONTAINER = "EphemeralContainer"
+    # Processes in the target container's own cgroup: compete with the app thread for thread.
+    EXEC = "Exec"
+
+
+class LatencyMechanism(StrEnum):
+    NETEM = "Netem"
+    PROXY = "Proxy"
+
+
+class RemediationMode(StrEnum):
+    AUTO = "Auto"
+    MANUAL = "Manual"
+    NONE = "None"
+
+
+class Rollout(StrEnum):
+    FULL = "Full"
+    RECREATE = "Recreate"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    BASELINE = "Baseline"
+    INJECTING = "Injecting"
+    DEGRADED = "Degraded"
+    REMEDIATING = "Remediating"
+    VERIFYING = "Verifying"
+    RECOVERED = "Recovered"
+    FAILED = "Failed"  # the apply failed; reverted all the same, it may have taken effect
+    ABORTED = "Aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.RECOVERED, Phase.FAILED, Phase.ABORTED)
+
+
+class ActionState(StrEnum):
+    PENDING = "Pending"  # recorded, being applied
+    APPLIED = "Applied"
+    REVERTED = "Reverted"
+    FAILED = "Failed"
+
+
+DEFAULT_SERVICES: dict[Architecture, tuple[str, ...]] = {
+    Architecture.MONOLITH: ("monolith",),
+    Architecture.MSA: ("gateway", "order", "inventory", "payment"),
+}

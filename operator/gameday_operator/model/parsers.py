@@ -1,0 +1,294 @@
+"""The raw spec and status (as the API holds them) to typed values; validation. Pure.
+
+The kopf handlers hand the raw body to `parse_spec` / `parse_status` once, at the edge; the rest
+of the operator only sees the dataclasses. Validation here repeats the CRD's schema and CEL rules
+(so a cluster without the CRD's rules still rejects a bad scenario) and adds what only the
+operator can check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gameday_operator.model.enums import (
+    FAULT_BLOCKS,
+    FORMER_DEFAULT_INTERFACE,
+    POD_FAULTS,
+    Architecture,
+    DBMode,
+    FaultType,
+    LatencyMechanism,
+    RemediationMode,
+    Rollout,
+    SelectorMode,
+    StressMechanism,
+)
+from gameday_operator.model.reader import Reader, SpecError, dns_label, identifier
+from gameday_operator.model.spec import (
+    CPUStress,
+    DBSlowQuery,
+    Fault,
+    FaultParams,
+    MemoryStress,
+    MonolithRemediation,
+    MsaRemediation,
+    NetworkLatency,
+    PodSelector,
+    PrometheusSource,
+    Queries,
+    Remediation,
+    Scenario,
+    Spec,
+    SteadyState,
+    Target,
+    TrafficSpike,
+)
+from gameday_operator.model.status import Figures, Status, Timeline
+
+
+def parse_spec(raw: Mapping[str, Any]) -> Spec:
+    """The spec as typed values with defaults; SpecError names the first invalid field."""
+    r = Reader(raw, "spec")
+    t = r.sub("target")
+    architecture = t.enum("architecture", Architecture)
+    target = Target(
+        architecture=architecture,
+        deployment=dns_label(t.str_("deployment"), "spec.target.deployment"),
+        container=dns_label(t.str_("container"), "spec.target.container")
+        if t.has("container")
+        else None,
+    )
+    duration = r.duration("duration", "5m", 30, 86400)
+
+    raw_faults = raw.get("faults")
+    if not isinstance(raw_faults, Sequence) or isinstance(raw_faults, str) or not raw_faults:
+        raise SpecError("spec.faults must list at least one fault")
+    if len(raw_faults) > 8:
+        raise SpecError("spec.faults must list at most 8 faults")
+    faults = tuple(_parse_fault(i, f, duration) for i, f in enumerate(raw_faults))
+
+    ss = r.sub("steadyState")
+    services: tuple[str, ...] = ()
+    if ss.has("services"):
+        raw_services = ss.raw["services"]
+        if not isinstance(raw_services, Sequence) or isinstance(raw_services, str):
+            raise SpecError("spec.steadyState.services must be a list of service names")
+        services = tuple(
+            dns_label(str(s), f"spec.steadyState.services[{i}]") for i, s in enumerate(raw_services)
+        )
+        if len(set(services)) != len(services):
+            raise SpecError("spec.steadyState.services must not repeat a service")
+    prometheus = None
+    if ss.has("prometheus"):
+        p = ss.sub("prometheus")
+        q = p.sub("queries")
+        prometheus = PrometheusSource(
+            url=p.url("url") if p.has("url") else "",
+            selector=p.raw.get("selector") or "",
+            queries=Queries(
+                p95=q.opt_str("p95"), error_ratio=q.opt_str("errorRatio"), rps=q.opt_str("rps")
+            ),
+        )
+    steady = SteadyState(
+        p95_seconds=ss.num("p95LatencySeconds", 1.0, 0.001, 600),
+        error_ratio=ss.num("errorRatio", 0.01, 0, 1),
+        window_seconds=ss.duration("window", "1m", 5, 3600),
+        services=services,
+        prometheus=prometheus,
+    )
+    if steady.window_seconds >= duration:
+        raise SpecError("spec.steadyState.window must be shorter than spec.duration")
+
+    abort = r.sub("abort").num("errorRatioAbove", 0.5, 0, 1)
+    if abort <= steady.error_ratio:
+        raise SpecError(
+            "spec.abort.errorRatioAbove must be greater than spec.steadyState.errorRatio"
+        )
+
+    remediation = _parse_remediation(r.sub("remediation"), architecture, duration)
+    return Spec(
+        target=target,
+        faults=faults,
+        duration_seconds=duration,
+        steady_state=steady,
+        abort_error_ratio=abort,
+        remediation=remediation,
+    )
+
+
+def _parse_fault(index: int, raw: object, duration: float) -> Fault:
+    r = Reader(raw, f"spec.faults[{index}]")
+    type_ = r.enum("type", FaultType)
+    present = [key for key in FAULT_BLOCKS.values() if r.has(key)]
+    block = FAULT_BLOCKS[type_]
+    if present != [block]:
+        raise SpecError(
+            f"{r.path}: a fault carries the block of its type and only that block "
+            f"(type {type_.value} → {block}; found {', '.join(present) or 'none'})"
+        )
+    b = r.sub(block)
+    params: FaultParams
+    if type_ is FaultType.TRAFFIC_SPIKE:
+        params = TrafficSpike(
+            url=b.url("url"),
+            rps=b.int_("rps", None, 1, 100_000),
+            ramp_seconds=b.int_("rampSeconds", 0, 0, 3600),
+            duration_seconds=b.int_("durationSeconds", None, 1, 86400)
+            if b.has("durationSeconds")
+            else None,
+            concurrency=b.int_("concurrency", 64, 1, 10_000),
+        )
+        if params.duration_seconds is not None and params.duration_seconds > duration:
+            raise SpecError(f"{b.path}.durationSeconds must not exceed spec.duration")
+    elif type_ is FaultType.CPU_STRESS:
+        params = CPUStress(
+            load=b.int_("load", None, 1, 100),
+            workers=b.int_("workers", 1, 1, 64),
+            mechanism=b.enum("mechanism", StressMechanism, StressMechanism.EPHEMERAL_CONTAINER),
+        )
+        if params.mechanism is StressMechanism.EXEC and params.load != 100:
+            raise SpecError(
+                f"{b.path}.load must be 100 with mechanism Exec "
+                "(it runs `workers` busy loops in the target container)"
+            )
+    elif type_ is FaultType.MEMORY_STRESS:
+        size = b.str_("size", max_len=32)
+        params = MemoryStress(size=size, size_bytes=int(b.quantity("size", size)))
+    elif type_ is FaultType.DB_SLOW_QUERY:
+        mode = b.enum("mode", DBMode)
+        secret = b.sub("databaseSecretRef")
+        params = DBSlowQuery(
+            mode=mode,
+            table=identifier(b.str_("table"), f"{b.path}.table"),
+            index=identifier(b.str_("index"), f"{b.path}.index") if b.has("index") else None,
+            secret_name=secret.str_("name", max_len=253),
+            secret_key=secret.str_("key", max_len=253),
+        )
+        if mode is DBMode.DROP_INDEX and params.index is None:
+            raise SpecError(f"{b.path}.index is required for mode DropIndex")
+        if mode is not DBMode.DROP_INDEX:
+            b.not_applicable("index", f"mode DropIndex (the index it drops), not {mode.value}")
+    else:
+        mechanism = b.enum("mechanism", LatencyMechanism, LatencyMechanism.NETEM)
+        if mechanism is LatencyMechanism.NETEM:
+            b.not_applicable(
+                "proxyAdmin", "mechanism Proxy (Netem delays the selected pods' interface)"
+            )
+        elif b.raw.get("interface") != FORMER_DEFAULT_INTERFACE:
+            b.not_applicable(
+                "interface", "mechanism Netem (Proxy delays the database proxy, not a pod)"
+            )
+        latency = b.duration("latency", "", 0.001, 60)
+        jitter = b.duration("jitter", "0ms", 0, 60)
+        if jitter > latency:
+            raise SpecError(f"{b.path}.jitter must not exceed latency")
+        params = NetworkLatency(
+            latency_seconds=latency,
+            jitter_seconds=jitter,
+            mechanism=mechanism,
+            interface=b.str_("interface", "eth0", max_len=15),
+            proxy_admin=b.url("proxyAdmin") if b.has("proxyAdmin") else None,
+        )
+        if mechanism is LatencyMechanism.PROXY and params.proxy_admin is None:
+            raise SpecError(f"{b.path}.proxyAdmin is required for mechanism Proxy")
+
+    selector = PodSelector()
+    if r.has("selector"):
+        in_pods = type_ in POD_FAULTS and not (
+            isinstance(params, NetworkLatency) and params.mechanism is LatencyMechanism.PROXY
+        )
+        if not in_pods:
+            raise SpecError(
+                f"{r.path}.selector applies only to faults that run in the target's pods "
+                "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem)"
+            )
+        s = r.sub("selector")
+        sel_mode = s.enum("mode", SelectorMode)
+        if sel_mode in (SelectorMode.ALL, SelectorMode.ONE):
+            if s.has("value"):
+                raise SpecError(f"{s.path}.value is not allowed for mode {sel_mode.value}")
+            selector = PodSelector(mode=sel_mode)
+        else:
+            hi = 100 if sel_mode is SelectorMode.PERCENT else 1000
+            selector = PodSelector(mode=sel_mode, value=s.int_("value", None, 1, hi))
+    return Fault(index=index, type=type_, params=params, selector=selector)
+
+
+def _parse_remediation(r: Reader, architecture: Architecture, duration: float) -> Remediation:
+    mode = r.enum("mode", RemediationMode, RemediationMode.AUTO)
+    after = r.duration("after", "30s", 0, 3600)
+    if after >= duration:
+        raise SpecError("spec.remediation.after must be shorter than spec.duration")
+    response_delay = r.duration("responseDelay", "0s", 0, 3600)
+    if response_delay >= duration:
+        raise SpecError("spec.remediation.responseDelay must be shorter than spec.duration")
+    if response_delay > 0 and mode is not RemediationMode.AUTO:
+        raise SpecError(
+            "spec.remediation.responseDelay applies only to mode Auto "
+            + (
+                "(in Manual mode the approval is the response)"
+                if mode is RemediationMode.MANUAL
+                else "(mode None remediates nothing)"
+            )
+        )
+    if r.has("msa") and architecture is not Architecture.MSA:
+        raise SpecError("spec.remediation.msa applies only to target.architecture msa")
+    if r.has("monolith") and architecture is not Architecture.MONOLITH:
+        raise SpecError("spec.remediation.monolith applies only to target.architecture monolith")
+    if mode is RemediationMode.NONE:
+        for block in ("monolith", "msa"):
+            r.not_applicable(block, "modes Auto and Manual (mode None remediates nothing)")
+    mono = r.sub("monolith")
+    monolith = MonolithRemediation(
+        cpu_factor=mono.num("cpuFactor", 2, 1, 16),
+        memory_factor=mono.num("memoryFactor", 2, 1, 16),
+        max_cpu=mono.quantity("maxCpu", "4"),
+        max_memory=mono.quantity("maxMemory", "8Gi"),
+        rollout=mono.enum("rollout", Rollout, Rollout.FULL),
+        in_place_resize=mono.bool_("inPlaceResize", False),
+    )
+    m = r.sub("msa")
+    msa = MsaRemediation(
+        min_replicas=m.int_("minReplicas", 4, 1, 1000),
+        max_replicas=m.int_("maxReplicas", None, 1, 1000) if "maxReplicas" in m.raw else None,
+        target_cpu_utilization=m.int_("targetCPUUtilization", 60, 1, 100),
+        max_surge=m.int_("maxSurge", 1, 0, 100),
+        max_unavailable=m.int_("maxUnavailable", 0, 0, 100),
+    )
+    if msa.max_replicas is not None and msa.max_replicas < msa.min_replicas:
+        raise SpecError("spec.remediation.msa.maxReplicas must be at least minReplicas")
+    if msa.max_surge == 0 and msa.max_unavailable == 0:
+        raise SpecError("spec.remediation.msa.maxSurge and maxUnavailable cannot both be 0")
+    return Remediation(
+        mode=mode,
+        after_seconds=after,
+        response_delay_seconds=response_delay,
+        monolith=monolith,
+        msa=msa,
+    )
+
+
+def parse_scenario(body: Mapping[str, Any]) -> Scenario:
+    meta = body.get("metadata") or {}
+    return Scenario(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace", "")),
+        uid=str(meta.get("uid", "")),
+        generation=int(meta.get("generation") or 0),
+        spec=parse_spec(body.get("spec") or {}),
+    )
+
+
+def parse_figures(raw: object) -> Figures:
+    return Figures.from_dict(raw)
+
+
+def parse_timeline(raw: object) -> Timeline:
+    """`status.timeline` → Timeline; missing or unknown entries are None."""
+    return Timeline.from_dict(raw)
+
+
+def parse_status(raw: Mapping[str, Any] | None) -> Status:
+    """The status as the operator last wrote it; unknown or missing parts take defaults."""
+    return Status.from_dict(raw)

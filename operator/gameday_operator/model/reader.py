@@ -1,0 +1,142 @@
+"""Typed, path-aware reading of a raw spec mapping: the parsers' primitive. Pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from gameday_operator.units import parse_duration, parse_quantity
+
+E = TypeVar("E", bound="StrEnum")
+
+
+class SpecError(ValueError):
+    """The scenario cannot run as written; the message says which field and why."""
+
+
+class Reader:
+    """Typed access to one raw mapping, with the field path kept for error messages."""
+
+    def __init__(self, raw: object, path: str) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"{path} must be an object")
+        self.raw: Mapping[str, Any] = raw
+        self.path = path
+
+    def has(self, key: str) -> bool:
+        return self.raw.get(key) is not None
+
+    def sub(self, key: str) -> Reader:
+        return Reader(self.raw.get(key), f"{self.path}.{key}")
+
+    def str_(self, key: str, default: str | None = None, *, max_len: int = 2048) -> str:
+        value = self.raw.get(key, default)
+        if value is None:
+            raise SpecError(f"{self.path}.{key} is required")
+        if not isinstance(value, str) or not value:
+            raise SpecError(f"{self.path}.{key} must be a non-empty string")
+        if len(value) > max_len:
+            raise SpecError(f"{self.path}.{key} is longer than {max_len} characters")
+        return value
+
+    def opt_str(self, key: str) -> str | None:
+        return self.str_(key) if self.has(key) else None
+
+    def int_(self, key: str, default: int | None, lo: int, hi: int) -> int:
+        value = self.raw.get(key, default)
+        if value is None:
+            raise SpecError(f"{self.path}.{key} is required")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{self.path}.{key} must be an integer")
+        if not lo <= value <= hi:
+            raise SpecError(f"{self.path}.{key} must be between {lo} and {hi}, got {value}")
+        return value
+
+    def num(self, key: str, default: float, lo: float, hi: float) -> float:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(f"{self.path}.{key} must be a number")
+        if not lo <= float(value) <= hi:
+            raise SpecError(f"{self.path}.{key} must be between {lo:g} and {hi:g}, got {value}")
+        return float(value)
+
+    def bool_(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise SpecError(f"{self.path}.{key} must be true or false")
+        return value
+
+    def enum(self, key: str, kind: type[E], default: E | None = None) -> E:
+        value = self.raw.get(key, default.value if default is not None else None)
+        if value is None:
+            raise SpecError(f"{self.path}.{key} is required")
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in kind)
+            raise SpecError(f"{self.path}.{key} must be one of {allowed}, got {value!r}") from None
+
+    def duration(self, key: str, default: str, lo: float, hi: float) -> float:
+        text = self.raw.get(key, default)
+        if not isinstance(text, str):
+            raise SpecError(f"{self.path}.{key} must be a duration such as 30s or 5m")
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            raise SpecError(
+                f"{self.path}.{key} must be a duration such as 30s or 5m, got {text!r}"
+            ) from None
+        if not lo <= seconds <= hi:
+            raise SpecError(f"{self.path}.{key} must be between {lo:g}s and {hi:g}s, got {text}")
+        return seconds
+
+    def quantity(self, key: str, default: str) -> Decimal:
+        text = self.raw.get(key, default)
+        if not isinstance(text, str | int | float) or isinstance(text, bool):
+            raise SpecError(f"{self.path}.{key} must be a quantity")
+        try:
+            value = parse_quantity(text)
+        except ValueError:
+            raise SpecError(f"{self.path}.{key} must be a quantity, got {text!r}") from None
+        if value <= 0:
+            raise SpecError(f"{self.path}.{key} must be a positive quantity, got {text!r}")
+        return value
+
+    def url(self, key: str) -> str:
+        """An http(s) URL with a host (and, if given, a valid port), as the CRD's rule has it."""
+        value = self.str_(key)
+        parsed = urlparse(value)
+        try:
+            port = parsed.port
+        except ValueError:  # not a number, or out of 0-65535
+            port = -1
+        if not value.startswith(("http://", "https://")) or not parsed.hostname or port == -1:
+            raise SpecError(
+                f"{self.path}.{key} must be an http or https URL with a host, got {value!r}"
+            )
+        return value
+
+    def not_applicable(self, key: str, applies: str) -> None:
+        """SpecError when `key` is set: it does not apply here; `applies` says where it does."""
+        if self.has(key):
+            raise SpecError(f"{self.path}.{key} applies only to {applies}")
+
+
+def dns_label(value: str, path: str) -> str:
+    if len(value) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value):
+        raise SpecError(
+            f"{path} must be a DNS label (lowercase letters, digits, '-'), got {value!r}"
+        )
+    return value
+
+
+def identifier(value: str, path: str) -> str:
+    if len(value) > 63 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise SpecError(f"{path} must be a plain SQL identifier, got {value!r}")
+    return value

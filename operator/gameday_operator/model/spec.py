@@ -1,0 +1,179 @@
+"""The FailureScenario spec as typed values (what `parse_spec` returns). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeAlias
+
+from gameday_operator.model.enums import (
+    DEFAULT_SERVICES,
+    Architecture,
+    DBMode,
+    FaultType,
+    LatencyMechanism,
+    RemediationMode,
+    Rollout,
+    SelectorMode,
+    StressMechanism,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    architecture: Architecture
+    deployment: str
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class PodSelector:
+    mode: SelectorMode = SelectorMode.ALL
+    value: int | None = None
+
+
+@dataclass(frozen=True)
+class TrafficSpike:
+    url: str
+    rps: int
+    ramp_seconds: int = 0
+    duration_seconds: int | None = None
+    concurrency: int = 64
+
+
+@dataclass(frozen=True)
+class CPUStress:
+    load: int
+    workers: int = 1
+    mechanism: StressMechanism = StressMechanism.EPHEMERAL_CONTAINER
+
+
+@dataclass(frozen=True)
+class MemoryStress:
+    size: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class DBSlowQuery:
+    mode: DBMode
+    table: str
+    secret_name: str
+    secret_key: str
+    index: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkLatency:
+    latency_seconds: float
+    jitter_seconds: float = 0.0
+    mechanism: LatencyMechanism = LatencyMechanism.NETEM
+    interface: str = "eth0"
+    proxy_admin: str | None = None
+
+
+FaultParams: TypeAlias = TrafficSpike | CPUStress | MemoryStress | DBSlowQuery | NetworkLatency
+
+
+@dataclass(frozen=True)
+class Fault:
+    index: int
+    type: FaultType
+    params: FaultParams
+    selector: PodSelector = PodSelector()
+
+
+@dataclass(frozen=True)
+class Queries:
+    p95: str | None = None
+    error_ratio: str | None = None
+    rps: str | None = None
+
+
+@dataclass(frozen=True)
+class PrometheusSource:
+    url: str
+    selector: str = ""
+    queries: Queries = Queries()
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    p95_seconds: float = 1.0
+    error_ratio: float = 0.01
+    window_seconds: float = 60.0
+    services: tuple[str, ...] = ()
+    prometheus: PrometheusSource | None = None
+
+
+@dataclass(frozen=True)
+class MonolithRemediation:
+    cpu_factor: float = 2.0
+    memory_factor: float = 2.0
+    max_cpu: Decimal = Decimal(4)
+    max_memory: Decimal = Decimal(8 * 2**30)
+    rollout: Rollout = Rollout.FULL
+    in_place_resize: bool = False
+
+
+@dataclass(frozen=True)
+class MsaRemediation:
+    min_replicas: int = 4
+    # The HPA's maxReplicas while remediating, even below the HPA's own. None: an existing HPA
+    # keeps its own (raised to min_replicas if lower); one the operator creates gets
+    # DEFAULT_HPA_MAX_REPLICAS.
+    max_replicas: int | None = None
+    target_cpu_utilization: int = 60
+    max_surge: int = 1
+    max_unavailable: int = 0
+
+
+@dataclass(frozen=True)
+class Remediation:
+    mode: RemediationMode = RemediationMode.AUTO
+    after_seconds: float = 30.0
+    # How long the responders take to act once the breach is detected (a person paged and
+    # reading the dashboards): the incident develops meanwhile. Auto mode only.
+    response_delay_seconds: float = 0.0
+    monolith: MonolithRemediation = MonolithRemediation()
+    msa: MsaRemediation = MsaRemediation()
+
+
+@dataclass(frozen=True)
+class Spec:
+    target: Target
+    faults: tuple[Fault, ...]
+    duration_seconds: float = 300.0
+    steady_state: SteadyState = SteadyState()
+    abort_error_ratio: float = 0.5
+    remediation: Remediation = Remediation()
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The watched services: spec.steadyState.services or the architecture's default."""
+        return self.steady_state.services or DEFAULT_SERVICES[self.target.architecture]
+
+    @property
+    def time_based(self) -> bool:
+        return self.steady_state.prometheus is None
+
+    @property
+    def target_services(self) -> tuple[str, ...]:
+        """The services the faults and the remediation hit directly.
+
+        A monolith is one process: every feature is hit. In the MSA, only the target service.
+        """
+        if self.target.architecture is Architecture.MONOLITH:
+            return self.services
+        return (self.target.deployment,)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The scenario's identity plus its parsed spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: Spec

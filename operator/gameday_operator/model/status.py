@@ -1,0 +1,440 @@
+"""The FailureScenario status as typed values, each type with its `to_dict` (what goes back to
+the API) beside its `from_dict` (what the operator reads back). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from gameday_operator.model.enums import ActionState, JsonDict, Phase
+from gameday_operator.model.timestamps import format_time, parse_time
+from gameday_operator.units import human_duration
+
+
+def _round(value: float | None) -> float | None:
+    # Status is read by people (printer columns, -o yaml): a millisecond is the finest
+    # figure worth showing, and 0.46131578947368407 reads as noise.
+    return None if value is None else round(value, 4)
+
+
+def _opt_float(raw: object) -> float | None:
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+
+
+def _epoch() -> datetime:
+    return datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+    last_transition_time: datetime
+    observed_generation: int = 0
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "lastTransitionTime": format_time(self.last_transition_time),
+            "observedGeneration": self.observed_generation,
+        }
+
+    @classmethod
+    def from_dict(cls, c: Mapping[str, Any]) -> Condition:
+        return cls(
+            type=str(c.get("type", "")),
+            status=str(c.get("status", "Unknown")),
+            reason=str(c.get("reason", "")),
+            message=str(c.get("message", "")),
+            last_transition_time=parse_time(c.get("lastTransitionTime")) or _epoch(),
+            observed_generation=int(c.get("observedGeneration") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    started_at: datetime | None = None
+    injected_at: datetime | None = None
+    breach_detected_at: datetime | None = None
+    remediation_started_at: datetime | None = None
+    remediated_at: datetime | None = None
+    recovered_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    def to_dict(self) -> JsonDict:
+        return {
+            key: format_time(getattr(self, attr))
+            for attr, key in TIMELINE_KEYS.items()
+            if getattr(self, attr) is not None
+        }
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Timeline:
+        """`status.timeline` → Timeline; missing or unknown entries are None."""
+        tl = raw if isinstance(raw, Mapping) else {}
+        return cls(**{attr: parse_time(tl.get(key)) for attr, key in TIMELINE_KEYS.items()})
+
+
+TIMELINE_KEYS = {
+    "started_at": "startedAt",
+    "injected_at": "injectedAt",
+    "breach_detected_at": "breachDetectedAt",
+    "remediation_started_at": "remediationStartedAt",
+    "remediated_at": "remediatedAt",
+    "recovered_at": "recoveredAt",
+    "completed_at": "completedAt",
+}
+
+
+@dataclass(frozen=True)
+class Figures:
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+    p99_seconds: float | None = None
+    error_ratio: float | None = None
+    rps: float | None = None
+
+    def empty(self) -> bool:
+        return all(
+            v is None
+            for v in (
+                self.p50_seconds,
+                self.p95_seconds,
+                self.p99_seconds,
+                self.error_ratio,
+                self.rps,
+            )
+        )
+
+    def to_dict(self) -> JsonDict:
+        """Figures as status holds them (None where not measured)."""
+        return {key: _round(getattr(self, attr)) for attr, key in FIGURE_KEYS.items()}
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Figures:
+        if not isinstance(raw, Mapping):
+            return cls()
+        return cls(**{attr: _opt_float(raw.get(key)) for attr, key in FIGURE_KEYS.items()})
+
+
+FIGURE_KEYS = {
+    "p50_seconds": "p50LatencySeconds",
+    "p95_seconds": "p95LatencySeconds",
+    "p99_seconds": "p99LatencySeconds",
+    "error_ratio": "errorRatio",
+    "rps": "rps",
+}
+
+
+@dataclass(frozen=True)
+class Measurements:
+    baseline: Figures = Figures()
+    peak: Figures = Figures()
+    recovered: Figures = Figures()
+    mttr_seconds: float | None = None
+    downtime_seconds: float = 0.0
+    remediation_seconds: float | None = None
+    # MTTR decomposed (detect is not part of it): set at recovery from the timeline.
+    detect_seconds: float | None = None
+    respond_seconds: float | None = None
+    repair_seconds: float | None = None
+    verify_seconds: float | None = None
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "baseline": self.baseline.to_dict(),
+            "peak": self.peak.to_dict(),
+            "recovered": self.recovered.to_dict(),
+            "mttrSeconds": _round(self.mttr_seconds),
+            "downtimeSeconds": _round(self.downtime_seconds),
+            "remediationSeconds": _round(self.remediation_seconds),
+            "detectSeconds": _round(self.detect_seconds),
+            "respondSeconds": _round(self.respond_seconds),
+            "repairSeconds": _round(self.repair_seconds),
+            "verifySeconds": _round(self.verify_seconds),
+            # For people: `kubectl get fsc` prints these columns as they are.
+            "mttr": None if self.mttr_seconds is None else human_duration(self.mttr_seconds),
+            "downtime": human_duration(self.downtime_seconds),
+        }
+
+    @classmethod
+    def from_dict(cls, m: Mapping[str, Any]) -> Measurements:
+        return cls(
+            baseline=Figures.from_dict(m.get("baseline")),
+            peak=Figures.from_dict(m.get("peak")),
+            recovered=Figures.from_dict(m.get("recovered")),
+            mttr_seconds=_opt_float(m.get("mttrSeconds")),
+            downtime_seconds=_opt_float(m.get("downtimeSeconds")) or 0.0,
+            remediation_seconds=_opt_float(m.get("remediationSeconds")),
+            detect_seconds=_opt_float(m.get("detectSeconds")),
+            respond_seconds=_opt_float(m.get("respondSeconds")),
+            repair_seconds=_opt_float(m.get("repairSeconds")),
+            verify_seconds=_opt_float(m.get("verifySeconds")),
+        )
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    affected: tuple[str, ...] = ()
+    unaffected: tuple[str, ...] = ()
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "affectedServices": list(self.affected),
+            "unaffectedServices": list(self.unaffected),
+        }
+
+    @classmethod
+    def from_dict(cls, br: Mapping[str, Any]) -> BlastRadius:
+        return cls(
+            affected=tuple(br.get("affectedServices") or ()),
+            unaffected=tuple(br.get("unaffectedServices") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change to the cluster, recorded before it is made, with what it replaced."""
+
+    id: str
+    at: datetime
+    kind: str
+    target: str
+    detail: JsonDict = field(default_factory=dict)
+    previous: JsonDict | None = None
+    state: ActionState = ActionState.PENDING
+    reverted_at: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    # HMAC over what decides apply and revert (gameday_operator.seal); "" when not sealed.
+    seal: str = ""
+
+    @property
+    def live(self) -> bool:
+        """Possibly in effect in the cluster: must be reverted before the scenario ends.
+
+        A failed apply counts: it may have taken effect before it failed (an exec that
+        started the loops and then timed out), and every revert is harmless where nothing was
+        done."""
+        return self.state in (ActionState.PENDING, ActionState.APPLIED, ActionState.FAILED)
+
+    def to_dict(self) -> JsonDict:
+        out: JsonDict = {
+            "id": self.id,
+            "at": format_time(self.at),
+            "kind": self.kind,
+            "target": self.target,
+            "detail": self.detail,
+            "state": self.state.value,
+        }
+        if self.previous is not None:
+            out["previous"] = self.previous
+        if self.reverted_at is not None:
+            out["revertedAt"] = format_time(self.reverted_at)
+        if self.duration_seconds is not None:
+            out["durationSeconds"] = round(self.duration_seconds, 3)
+        if self.error is not None:
+            out["error"] = self.error
+        if self.seal:
+            out["seal"] = self.seal
+        return out
+
+    @classmethod
+    def from_dict(cls, a: Mapping[str, Any]) -> Action:
+        """One `status.actions[]` entry (it must have an id)."""
+        return cls(
+            id=str(a["id"]),
+            at=parse_time(a.get("at")) or _epoch(),
+            kind=str(a.get("kind", "")),
+            target=str(a.get("target", "")),
+            detail=dict(a.get("detail") or {}),
+            previous=dict(a["previous"]) if isinstance(a.get("previous"), Mapping) else None,
+            state=ActionState(a.get("state", "Pending")),
+            reverted_at=parse_time(a.get("revertedAt")),
+            duration_seconds=_opt_float(a.get("durationSeconds")),
+            error=a.get("error"),
+            seal=str(a.get("seal") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Proposal:
+    kind: str
+    target: str
+    detail: JsonDict = field(default_factory=dict)
+
+    def to_dict(self) -> JsonDict:
+        return {"kind": self.kind, "target": self.target, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, p: Mapping[str, Any]) -> Proposal:
+        return cls(
+            kind=str(p.get("kind", "")),
+            target=str(p.get("target", "")),
+            detail=dict(p.get("detail") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: datetime
+    phase: Phase
+    service: str
+    p95_seconds: float | None = None
+    error_ratio: float | None = None
+    rps: float | None = None
+    ready_replicas: int | None = None
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "at": format_time(self.at),
+            "phase": self.phase.value,
+            "service": self.service,
+            "p95LatencySeconds": _round(self.p95_seconds),
+            "errorRatio": _round(self.error_ratio),
+            "rps": _round(self.rps),
+            "readyReplicas": self.ready_replicas,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Sample:
+        """One `status.samples[]` entry; ValueError when it has no time or an unknown phase."""
+        at = parse_time(raw.get("at"))
+        if at is None:
+            raise ValueError(f"sample without a time: {dict(raw)}")
+        phase = raw.get("phase")
+        if phase not in Phase._value2member_map_:
+            raise ValueError(f"sample with an unknown phase {phase!r}: {dict(raw)}")
+        ready = raw.get("readyReplicas")
+        return cls(
+            at=at,
+            phase=Phase(str(phase)),
+            service=str(raw.get("service", "")),
+            p95_seconds=_opt_float(raw.get("p95LatencySeconds")),
+            error_ratio=_opt_float(raw.get("errorRatio")),
+            rps=_opt_float(raw.get("rps")),
+            ready_replicas=int(ready) if isinstance(ready, (int, float)) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The phase machine's own bookkeeping between ticks."""
+
+    observation_failures: int = 0
+    slo_holding_since: datetime | None = None
+    last_tick_at: datetime | None = None
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "observationFailures": self.observation_failures,
+            "sloHoldingSince": format_time(self.slo_holding_since),
+            "lastTickAt": format_time(self.last_tick_at),
+        }
+
+    @classmethod
+    def from_dict(cls, pr: Mapping[str, Any]) -> Progress:
+        return cls(
+            observation_failures=int(pr.get("observationFailures") or 0),
+            slo_holding_since=parse_time(pr.get("sloHoldingSince")),
+            last_tick_at=parse_time(pr.get("lastTickAt")),
+        )
+
+
+@dataclass(frozen=True)
+class Status:
+    phase: Phase | None = None
+    observed_generation: int = 0
+    reason: str = ""
+    message: str = ""
+    conditions: tuple[Condition, ...] = ()
+    timeline: Timeline = Timeline()
+    measurements: Measurements = Measurements()
+    blast_radius: BlastRadius = BlastRadius()
+    actions: tuple[Action, ...] = ()
+    proposals: tuple[Proposal, ...] = ()
+    samples: tuple[Sample, ...] = ()
+    progress: Progress = Progress()
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def action(self, action_id: str) -> Action | None:
+        return next((a for a in self.actions if a.id == action_id), None)
+
+    @property
+    def live_actions(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.live)
+
+    def with_action(self, action: Action) -> Status:
+        """Insert or replace (by id) one action, keeping the order of first recording."""
+        if self.action(action.id) is None:
+            return replace(self, actions=(*self.actions, action))
+        return replace(
+            self, actions=tuple(action if a.id == action.id else a for a in self.actions)
+        )
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "phase": self.phase.value if self.phase else None,
+            "observedGeneration": self.observed_generation,
+            "reason": self.reason,
+            "message": self.message,
+            "conditions": [c.to_dict() for c in self.conditions],
+            "timeline": self.timeline.to_dict(),
+            "measurements": self.measurements.to_dict(),
+            "blastRadius": self.blast_radius.to_dict(),
+            "actions": [a.to_dict() for a in self.actions],
+            "proposals": [p.to_dict() for p in self.proposals],
+            "samples": [s.to_dict() for s in self.samples],
+            "progress": self.progress.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> Status:
+        """The status as the operator last wrote it; unknown or missing parts take defaults."""
+        if not raw:
+            return cls()
+        phase_raw = raw.get("phase")
+        return cls(
+            phase=Phase(str(phase_raw)) if phase_raw in Phase._value2member_map_ else None,
+            observed_generation=int(raw.get("observedGeneration") or 0),
+            reason=str(raw.get("reason") or ""),
+            message=str(raw.get("message") or ""),
+            conditions=tuple(
+                Condition.from_dict(c)
+                for c in raw.get("conditions") or []
+                if isinstance(c, Mapping)
+            ),
+            timeline=Timeline.from_dict(raw.get("timeline")),
+            measurements=Measurements.from_dict(raw.get("measurements") or {}),
+            blast_radius=BlastRadius.from_dict(raw.get("blastRadius") or {}),
+            actions=tuple(
+                Action.from_dict(a)
+                for a in raw.get("actions") or []
+                if isinstance(a, Mapping) and "id" in a
+            ),
+            proposals=tuple(
+                Proposal.from_dict(p) for p in raw.get("proposals") or [] if isinstance(p, Mapping)
+            ),
+            samples=tuple(
+                Sample.from_dict(s)
+                for s in raw.get("samples") or []
+                if isinstance(s, Mapping)
+                and parse_time(s.get("at")) is not None
+                and s.get("phase") in Phase._value2member_map_
+            ),
+            progress=Progress.from_dict(raw.get("progress") or {}),
+        )
+
+
+def figures_to_dict(f: Figures) -> JsonDict:
+    """Figures as status holds them (None where not measured)."""
+    return f.to_dict()
