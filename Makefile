@@ -14,7 +14,7 @@ KUBECTL := kubectl
 SERVICES_DIR ?= /var/lib/gameday/services
 
 APT_PACKAGES := containerd runc containernetworking-plugins buildah debootstrap umoci iptables \
-  conntrack ipset ethtool socat iproute2 openssl curl gcc libc6-dev postgresql redis-server \
+  conntrack ipset ethtool socat iproute2 nftables openssl curl gcc libc6-dev postgresql redis-server \
   stress-ng chromium
 
 .PHONY: help

@@ -1,3 +1,8 @@
 """Fixtures shared by every tier: real host services and the local cluster."""
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.cluster", "tests.fixtures.operator"]
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.cluster",
+    "tests.fixtures.operator",
+    "tests.fixtures.netns",
+]

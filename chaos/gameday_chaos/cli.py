@@ -366,6 +366,157 @@ def latency_netem(
     _finish(summary, code)
 
 
+@main.group()
+def net() -> None:
+    """Bandwidth, packet loss and partition in this network namespace's kernel (tc, nftables)."""
+
+
+def _net_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every network fault takes: what it is called, where, which way, to whom."""
+    for option in reversed(
+        [
+            click.option(
+                "--tag",
+                required=True,
+                callback=_parsed(netfault_parse("tag")),
+                help="Names the fault's kernel state, so `net clean --tag` finds exactly it.",
+            ),
+            click.option(
+                "--interface",
+                default="eth0",
+                show_default=True,
+                callback=_parsed(netfault_parse("interface")),
+            ),
+            click.option(
+                "--direction",
+                type=click.Choice(["egress", "ingress", "both"]),
+                default="egress",
+                show_default=True,
+            ),
+            click.option(
+                "--to",
+                "destinations",
+                multiple=True,
+                help="CIDR[:PORT[/udp]] of the remote peer; repeatable; none: all traffic.",
+            ),
+            click.option("--duration", callback=_duration, required=True, help="e.g. 30s, 5m."),
+            click.option("--deadline", callback=_deadline, default=None, help=_DEADLINE_HELP),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def netfault_parse(what: str) -> Callable[[str], str]:
+    from gameday_chaos import netfault
+
+    return {"tag": netfault.parse_tag, "interface": netfault.parse_interface}[what]
+
+
+def _run_net(
+    kind: str,
+    effect: Any,
+    tag: str,
+    interface: str,
+    direction: str,
+    destinations: tuple[str, ...],
+    duration: float,
+    deadline: datetime | None,
+) -> NoReturn:
+    from typing import cast
+
+    from gameday_chaos import netfault
+
+    try:
+        fault = netfault.check(
+            netfault.NetFault(
+                tag,
+                interface,
+                cast(netfault.Direction, direction),
+                tuple(netfault.parse_destination(d) for d in destinations),
+                effect,
+            )
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    duration = _until_deadline(kind, duration, deadline)
+    summary, code = netfault.run_fault(fault, duration)
+    _finish({**summary, "kind": kind}, code)
+
+
+@net.command("bandwidth")
+@_net_options
+@click.option("--rate", required=True, help="e.g. 800kbit, 10mbit (tc's units; kbps = bytes).")
+@click.option("--burst", callback=_parsed(units.parse_size), default="32Ki", show_default=True)
+@click.option(
+    "--limit",
+    callback=_parsed(units.parse_size),
+    default="64Ki",
+    show_default=True,
+    help="Bytes that may queue behind the rate before packets are dropped.",
+)
+def net_bandwidth(rate: str, burst: int, limit: int, **where: Any) -> None:
+    """Limit the rate of traffic to the destinations (egress), queueing up to --limit."""
+    from gameday_chaos import netfault
+
+    try:
+        effect = netfault.Bandwidth(netfault.parse_rate(rate), burst, limit)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--rate") from error
+    _run_net("net-bandwidth", effect, **where)
+
+
+@net.command("loss")
+@_net_options
+@click.option("--probability", required=True, help="Drop probability per packet, in (0, 1].")
+def net_loss(probability: str, **where: Any) -> None:
+    """Drop each packet to (or from) the destinations with the given probability."""
+    from gameday_chaos import netfault
+
+    try:
+        effect = netfault.Loss(netfault.parse_probability(probability))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--probability") from error
+    _run_net("net-loss", effect, **where)
+
+
+@net.command("partition")
+@_net_options
+@click.option(
+    "--reject",
+    is_flag=True,
+    help="Refuse (TCP reset, ICMP unreachable) instead of dropping silently (a timeout).",
+)
+def net_partition(reject: bool, **where: Any) -> None:
+    """Cut all traffic to (or from) the destinations."""
+    from gameday_chaos import netfault
+
+    _run_net("net-partition", netfault.Partition(reject), **where)
+
+
+@net.command("clean")
+@click.option("--tag", required=True, callback=_parsed(netfault_parse("tag")))
+@click.option(
+    "--interface",
+    default="eth0",
+    show_default=True,
+    callback=_parsed(netfault_parse("interface")),
+)
+def net_clean(tag: str, interface: str) -> None:
+    """Remove what the network fault named by --tag installed, and check that it is gone."""
+    from gameday_chaos import netfault
+
+    footprint = netfault.Footprint(tag, interface)
+    summary: dict[str, Any] = {"kind": "net-clean", "tag": tag, "interface": interface}
+    try:
+        found = netfault.observe(footprint)
+        left = netfault.remove(footprint)
+    except (netfault.KernelError, OSError) as error:
+        _finish({**summary, "outcome": "failed", "reason": str(error)}, 2)
+    summary.update(removed=[f for f in found if f not in left], remaining=left)
+    _finish({**summary, "outcome": "failed" if left else "reverted"}, 3 if left else 0)
+
+
 def _dsn(dsn: str | None, dsn_env: str | None) -> str:
     import os
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from gameday_chaos import httpserve, units
+from gameday_chaos.hold import stop_signals
 from gameday_chaos.logs import event
 
 log = logging.getLogger(__name__)
@@ -364,40 +365,28 @@ def revert_netem(interface: str) -> bool:
 def run_netem(
     interface: str, latency: float, jitter: float, duration: float
 ) -> tuple[dict[str, Any], int]:
-    stopped: list[int] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopped.append(signum)
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     summary: dict[str, Any] = {
         "kind": "latency-netem",
         "interface": interface,
         "latency_ms": latency * 1000,
         "jitter_ms": jitter * 1000,
     }
-    try:
+    with stop_signals() as stopped:
         added = _tc(netem_add_command(interface, latency, jitter))
         if added.returncode != 0:
             summary.update(outcome="failed", reason=netem_error(added.stderr))
             event(log, "netem_failed", interface=interface, reason=summary["reason"])
             return summary, 2
-        event(
-            log,
-            "netem_added",
-            interface=interface,
-            latency_ms=latency * 1000,
-            jitter_ms=jitter * 1000,
-        )
-        started = time.monotonic()
-        deadline = started + duration
-        while not stopped and time.monotonic() < deadline:
-            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        summary["duration_seconds"] = round(time.monotonic() - started, 3)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if summary.get("outcome") != "failed":
+        try:
+            event(
+                log,
+                "netem_added",
+                interface=interface,
+                latency_ms=latency * 1000,
+                jitter_ms=jitter * 1000,
+            )
+            summary["duration_seconds"] = stopped.hold(duration)
+        finally:
             summary["reverted"] = revert_netem(interface)
             event(log, "netem_removed", interface=interface)
     summary["stopped_by_signal"] = bool(stopped)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
 import signal
 import socket
 import statistics
@@ -23,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.fixtures.netns import ip, run_injector
 from tests.fixtures.services import PostgresServer, free_port
 
 
@@ -217,37 +216,11 @@ def test_admin_switches_latency_on_with_expiry_and_off(
 # ---- netem -----------------------------------------------------------------------------------
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
-
-
-@pytest.fixture
-def netns_pair() -> Iterator[tuple[str, str]]:
-    """Two network namespaces joined by a veth pair: 10.231.0.1 (a) and 10.231.0.2 (b)."""
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tc") is None:
-        pytest.skip("needs root, iproute2 and tc to create network namespaces")
-    suffix = uuid.uuid4().hex[:6]
-    a, b = f"gdt-a-{suffix}", f"gdt-b-{suffix}"
-    _ip("netns", "add", a)
-    _ip("netns", "add", b)
-    try:
-        _ip("-n", a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", b)
-        _ip("-n", a, "addr", "add", "10.231.0.1/24", "dev", "veth-a")
-        _ip("-n", b, "addr", "add", "10.231.0.2/24", "dev", "veth-b")
-        for ns, dev in ((a, "veth-a"), (b, "veth-b")):
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-        yield a, b
-    finally:
-        _ip("netns", "del", a, check=False)
-        _ip("netns", "del", b, check=False)
-
-
 @functools.cache
 def netem_available() -> tuple[bool, str]:
     """Tries a netem qdisc on the loopback of a throwaway network namespace."""
     probe = f"gdt-probe-{uuid.uuid4().hex[:6]}"
-    _ip("netns", "add", probe)
+    ip("netns", "add", probe)
     try:
         tried = subprocess.run(
             [
@@ -271,22 +244,12 @@ def netem_available() -> tuple[bool, str]:
         )
         return tried.returncode == 0, tried.stderr.strip()
     finally:
-        _ip("netns", "del", probe, check=False)
-
-
-def run_in(ns: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "gameday_chaos", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+        ip("netns", "del", probe, check=False)
 
 
 def test_netem_revert_without_leftover_is_a_noop(netns_pair: tuple[str, str]) -> None:
     a, _ = netns_pair
-    done = run_in(a, "latency", "netem", "--revert", "--interface", "veth-a")
+    done = run_injector(a, "latency", "netem", "--revert", "--interface", "veth-a")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "kind": "latency-netem",
@@ -299,7 +262,7 @@ def test_netem_revert_without_leftover_is_a_noop(netns_pair: tuple[str, str]) ->
 def test_netem_reports_whether_the_kernel_module_is_there(netns_pair: tuple[str, str]) -> None:
     a, _ = netns_pair
     available, _ = netem_available()
-    done = run_in(
+    done = run_injector(
         a, "latency", "netem", "--interface", "veth-a", "--latency", "50ms", "--duration", "2s"
     )
     summary = json.loads(done.stdout)
@@ -385,7 +348,7 @@ def test_netem_adds_latency_and_reverts_on_sigterm(netns_pair: tuple[str, str]) 
             text=True,
         )
         deadline = time.monotonic() + 10
-        while "netem" not in _ip("-n", a, "qdisc", "show", "dev", "veth-a", check=False).stdout:
+        while "netem" not in ip("-n", a, "qdisc", "show", "dev", "veth-a", check=False).stdout:
             assert time.monotonic() < deadline, "netem never appeared"
             time.sleep(0.05)
         delayed = tcp_connect_rtt(a, "10.231.0.2", 7777, 20)
@@ -394,7 +357,7 @@ def test_netem_adds_latency_and_reverts_on_sigterm(netns_pair: tuple[str, str]) 
         out, _ = injector.communicate(timeout=10)
         assert injector.returncode == 0
         assert json.loads(out)["reverted"] is True
-        assert "netem" not in _ip("-n", a, "qdisc", "show", "dev", "veth-a").stdout
+        assert "netem" not in ip("-n", a, "qdisc", "show", "dev", "veth-a").stdout
     finally:
         listener.terminate()
         listener.wait(timeout=5)
