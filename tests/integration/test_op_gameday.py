@@ -31,6 +31,7 @@ from gameday_operator.units import human_duration, parse_quantity
 from tests.fixtures.admission_hold import holding_webhook
 from tests.fixtures.cluster import Cluster, wait_until
 from tests.fixtures.injector import json_log_lines
+from tests.fixtures.k8s import json_of, meta_of, name_of
 from tests.fixtures.operator import kopf_args, start_operator
 from tests.fixtures.workloads import echo_deployment, hpa
 
@@ -112,19 +113,19 @@ class Ops:
         return client.CustomObjectsApi(self.cluster.api)
 
     def raw(self, obj: Any) -> Json:
-        out: Json = self.cluster.api.sanitize_for_serialization(obj)
+        out: Json = self.cluster.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]  # kubernetes' ApiClient is unannotated
         return out
 
     def create(self, manifest: Json) -> None:
         if manifest["kind"] == "FailureScenario":
             self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, manifest)
         else:
-            utils.create_from_dict(self.cluster.api, manifest, namespace=self.ns)
+            utils.create_from_dict(self.cluster.api, manifest, namespace=self.ns)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
 
     def scenario(self, name: str) -> Json | None:
         try:
-            out: Json = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, name
+            out = json_of(
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -152,7 +153,8 @@ class Ops:
                 )
             return None
 
-        return wait_for(probe, timeout, f"{name}: {what}")
+        st: Json = wait_for(probe, timeout, f"{name}: {what}")
+        return st
 
     def wait_phase(self, name: str, phase: str, timeout: float) -> Json:
         return self.wait_status(name, lambda s: s.get("phase") == phase, timeout, f"phase {phase}")
@@ -162,7 +164,8 @@ class Ops:
             st = self.status(name)
             return st if (st.get("timeline") or {}).get("completedAt") else None
 
-        return wait_until(done, timeout, f"{name} to complete")
+        st: Json = wait_until(done, timeout, f"{name} to complete")
+        return st
 
     def deployment(self, name: str) -> Json:
         return self.raw(self.cluster.apps.read_namespaced_deployment(name, self.ns))
@@ -182,7 +185,7 @@ class Ops:
     def pods(self, app: str) -> list[Json]:
         """Pods of `app` that are not terminating."""
         items = self.cluster.core.list_namespaced_pod(self.ns, label_selector=f"app={app}").items
-        return [self.raw(p) for p in items if p.metadata.deletion_timestamp is None]
+        return [self.raw(p) for p in items if meta_of(p).deletion_timestamp is None]
 
     def ready_pods(self, app: str) -> list[str]:
         return sorted(p["metadata"]["name"] for p in self.pods(app) if is_ready(p))
@@ -191,14 +194,15 @@ class Ops:
         items = self.cluster.apps.list_namespaced_replica_set(
             self.ns, label_selector=f"app={app}"
         ).items
-        return {rs.metadata.name for rs in items}
+        return {name_of(rs) for rs in items}
 
     def wait_rolled_out(self, name: str, timeout: float = 120) -> Json:
-        return wait_until(
+        rolled: Json = wait_until(
             lambda: d if rolled_out(d := self.deployment(name)) else None,
             timeout,
             f"rollout of {self.ns}/{name}",
         )
+        return rolled
 
     def events(self, name: str) -> list[client.CoreV1Event]:
         return [
@@ -208,11 +212,12 @@ class Ops:
         ]
 
     def wait_event(self, name: str, reason: str, timeout: float = 30) -> client.CoreV1Event:
-        return wait_until(
+        event: client.CoreV1Event = wait_until(
             lambda: next((e for e in self.events(name) if e.reason == reason), None),
             timeout,
             f"Event {reason} on {name}",
         )
+        return event
 
     def ephemeral_state(self, pod: str, container: str) -> Json:
         """`running`, `terminated` or `waiting` of one ephemeral container ({} if none yet)."""
@@ -229,8 +234,8 @@ class Ops:
 
     def delete_scenarios(self, timeout: float = 120) -> None:
         """Deletes every scenario and waits until the operator has let them go."""
-        items = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)["items"]
-        for item in items:
+        listed = json_of(self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL))
+        for item in listed["items"]:
             try:
                 self.custom.delete_namespaced_custom_object(
                     GROUP, VERSION, self.ns, PLURAL, item["metadata"]["name"]
@@ -240,9 +245,9 @@ class Ops:
                     raise
         wait_until(
             lambda: (
-                not self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)[
-                    "items"
-                ]
+                not json_of(
+                    self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
+                )["items"]
             ),
             timeout,
             f"the scenarios in {self.ns} to go",
@@ -258,8 +263,8 @@ class Ops:
                 self.delete_scenarios()
             except Exception:
                 # Never leave a namespace stuck on a finalizer nobody will remove.
-                for item in self.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, self.ns, PLURAL
+                for item in json_of(
+                    self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
                 )["items"]:
                     self.custom.patch_namespaced_custom_object(
                         GROUP,
@@ -361,7 +366,7 @@ class ReadySample(NamedTuple):
 
 def unready_reason(pod: Json) -> str:
     status = pod.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: Json = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     restarts = sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
     return (
         f"{pod['metadata']['name']}: {status.get('phase')}, Ready={ready.get('status')}"
@@ -484,8 +489,12 @@ def wait_stress_running(ops: Ops, status: Json, timeout: float = 60) -> list[tup
     containers = stress_containers(status)
     assert containers, f"no stress recorded: {status.get('actions')}"
     for pod, container in containers:
+
+        def running(p: str = pod, c: str = container) -> bool:
+            return "running" in ops.ephemeral_state(p, c)
+
         wait_until(
-            lambda p=pod, c=container: "running" in ops.ephemeral_state(p, c),
+            running,
             timeout,
             f"stress container {container} running in {pod}",
         )
@@ -676,8 +685,12 @@ def test_deleting_a_running_scenario_reverts_everything(ops: Ops, moment: str) -
         # Nothing but the stress was in effect: the Deployment was never written.
         assert ops.deployment("shop")["metadata"]["generation"] == generation
         for pod, container in stressed:
+
+            def terminated(p: str = pod, c: str = container) -> Any:
+                return ops.ephemeral_state(p, c).get("terminated")
+
             state = wait_until(
-                lambda p=pod, c=container: ops.ephemeral_state(p, c).get("terminated"),
+                terminated,
                 30,
                 f"stress in {pod} to stop",
             )
@@ -835,7 +848,7 @@ def test_manual_mode_proposes_and_waits_for_approval(ops: Ops) -> None:
         assert proposal["kind"] == "VerticalResize" and proposal["target"] == "deployment/shop"
         assert q(proposal["detail"]["resources"]["limits"]["cpu"]) == q("400m")
         event = ops.wait_event("manual", "RemediationProposed")
-        assert "gameday.io/approve" in event.message
+        assert "gameday.io/approve" in (event.message or "")
         wait_stress_running(ops, st)
         # Several ticks later: still only proposed, nothing applied.
         seen = {st["progress"]["lastTickAt"]}
