@@ -10,6 +10,7 @@ import click
 
 from gameday_demo.errors import DemoError
 from gameday_demo.kubectl import Kubectl
+from gameday_demo.repo import MARKERS, find_repo
 from gameday_demo.runner import default_out_dir, run_demo
 from gameday_demo.shapes import SHAPES, Traffic
 
@@ -29,11 +30,25 @@ from gameday_demo.shapes import SHAPES, Traffic
     default=None,
     help="Play one shape only (no comparison report then).",
 )
+@click.option(
+    "--repo",
+    "repo_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The repository's checkout, whose examples/ and manifests/ the demo applies "
+    f"(default: the checkout holding the current directory, found by {' and '.join(MARKERS)}, "
+    "else the one the demo was installed from).",
+)
 @click.option("--skip-deploy", is_flag=True, help="Assume everything is deployed already.")
 @click.option("--order-rps", type=float, default=10.0, show_default=True)
 @click.option("--catalog-rps", type=float, default=5.0, show_default=True)
 def demo(
-    out_dir: Path | None, only: str | None, skip_deploy: bool, order_rps: float, catalog_rps: float
+    out_dir: Path | None,
+    only: str | None,
+    repo_dir: Path | None,
+    skip_deploy: bool,
+    order_rps: float,
+    catalog_rps: float,
 ) -> None:
     """The whole incident on the cluster (KUBECONFIG): deploy, play the seed scenario on the
     monolith then on the order service under steady traffic, audit, report."""
@@ -51,7 +66,8 @@ def demo(
     shapes = [s for s in SHAPES if only is None or s.name == only]
     traffic = Traffic(order_rps=order_rps, catalog_rps=catalog_rps)
     try:
-        result = run_demo(kubectl, out, traffic, shapes, skip_deploy=skip_deploy)
+        repo = find_repo(repo_dir)
+        result = run_demo(kubectl, out, traffic, shapes, skip_deploy=skip_deploy, repo=repo)
     except DemoError as err:
         click.echo(err.explain(), err=True)
         raise SystemExit(1) from None

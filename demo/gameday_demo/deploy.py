@@ -12,13 +12,14 @@ import yaml
 
 from gameday_demo.errors import DemoError
 from gameday_demo.kubectl import Kubectl
-from gameday_demo.shapes import OPERATOR_NAMESPACE, OPERATOR_WATCH, REPO, SHAPES, Shape
+from gameday_demo.repo import Repo, repo_or_found
+from gameday_demo.shapes import OPERATOR_NAMESPACE, OPERATOR_WATCH, SHAPES, Shape
 from gameday_demo.waits import wait_for
 
 
-def operator_manifests(kubectl: Kubectl) -> str:
+def operator_manifests(kubectl: Kubectl, repo: Repo) -> str:
     """manifests/operator, rendered, with the operator watching the shop namespaces only."""
-    rendered = kubectl.run("kustomize", str(REPO / "manifests" / "operator"), step="deploy").stdout
+    rendered = kubectl.run("kustomize", str(repo.manifests("operator")), step="deploy").stdout
     documents = [d for d in yaml.safe_load_all(rendered) if d]
     for document in documents:
         if document.get("kind") != "Deployment":
@@ -56,9 +57,9 @@ def all_available(kubectl: Kubectl, namespace: str) -> bool:
     return not deployments_available(kubectl, namespace)
 
 
-def deploy_shape(kubectl: Kubectl, shape: Shape, step: str) -> None:
+def deploy_shape(kubectl: Kubectl, shape: Shape, step: str, repo: Repo) -> None:
     """The shop's own deploy script (as `make deploy-<shape>`): its databases' Secrets first."""
-    script = REPO / "manifests" / "deploy-shop.sh"
+    script = repo.manifests("deploy-shop.sh")
     env = {**os.environ, "KUBECTL": " ".join(kubectl.command_line())}
     try:
         done = subprocess.run(
@@ -70,11 +71,18 @@ def deploy_shape(kubectl: Kubectl, shape: Shape, step: str) -> None:
         raise DemoError(step, f"{script.name} {shape.name} failed: {done.stderr.strip()[-600:]}")
 
 
-def deploy(kubectl: Kubectl, say: Callable[[str], None], timeout: float = 480) -> None:
-    """Prometheus, the operator and both shapes; idempotent; waits until all are Available."""
+def deploy(
+    kubectl: Kubectl,
+    say: Callable[[str], None],
+    timeout: float = 480,
+    repo: Repo | None = None,
+) -> None:
+    """Prometheus, the operator and both shapes, from `repo` (default: the checkout found from
+    the current directory); idempotent; waits until all are Available."""
     step = "deploy"
-    kubectl.run("apply", "-k", str(REPO / "manifests" / "observability"), step=step)
-    kubectl.run("apply", "-f", "-", stdin=operator_manifests(kubectl), step=step)
+    repo = repo_or_found(repo)
+    kubectl.run("apply", "-k", str(repo.manifests("observability")), step=step)
+    kubectl.run("apply", "-f", "-", stdin=operator_manifests(kubectl, repo), step=step)
     kubectl.run("wait", "--for=condition=Established", "crd/failurescenarios.gameday.io", step=step)
     for shape in SHAPES:
         ns = kubectl.maybe_json("get", "namespace", shape.namespace, step=step)
@@ -86,7 +94,7 @@ def deploy(kubectl: Kubectl, say: Callable[[str], None], timeout: float = 480) -
                 step,
                 f"namespace {shape.namespace} to be deleted",
             )
-        deploy_shape(kubectl, shape, step)
+        deploy_shape(kubectl, shape, step, repo)
     for namespace in (OPERATOR_NAMESPACE, *(s.namespace for s in SHAPES)):
         try:
             wait_for(

@@ -21,6 +21,7 @@ from gameday_demo.deploy import check_cluster, deploy
 from gameday_demo.errors import DemoError
 from gameday_demo.figures import NODE_IDLE_FLOOR, incident_routes
 from gameday_demo.kubectl import Json, Kubectl
+from gameday_demo.repo import Repo, repo_or_found
 from gameday_demo.scenarios import (
     INCIDENT_PHASES,
     IdleSample,
@@ -28,7 +29,7 @@ from gameday_demo.scenarios import (
     delete_scenario,
     run_scenario,
 )
-from gameday_demo.shapes import REPO, SHAPES, Shape, Traffic
+from gameday_demo.shapes import SHAPES, Shape, Traffic
 from gameday_operator.report.extras import (
     Cost,
     RouteFigures,
@@ -81,8 +82,9 @@ def play(
     say: Callable[[str], None],
     report: Callable[[Progress], None],
     out_dir: Path,
+    repo: Repo,
 ) -> ShapeRun:
-    """One shape's game day: customers, the scenario, the audit, the checks."""
+    """One shape's game day: customers, the scenario (from `repo`), the audit, the checks."""
     began = time.monotonic()
     before = snapshot(kubectl, shape)
     say(
@@ -92,8 +94,8 @@ def play(
     start_customers(kubectl, shape, traffic)
     try:
         time.sleep(traffic.warmup_seconds)
-        say(f"[{shape.name}] applying {shape.example.relative_to(REPO)}")
-        played = run_scenario(kubectl, shape, report)
+        say(f"[{shape.name}] applying {repo.relative(repo.example(shape.example))}")
+        played = run_scenario(kubectl, shape, repo, report)
     finally:
         result = stop_customers(kubectl, shape)
     scenario = played.scenario
@@ -239,7 +241,7 @@ class DemoResult:
 
 
 @contextmanager
-def scenarios_cleaned(kubectl: Kubectl, shapes: Sequence[Shape]) -> Iterator[None]:
+def scenarios_cleaned(kubectl: Kubectl, shapes: Sequence[Shape], repo: Repo) -> Iterator[None]:
     """On the way out (normal end, failure, Ctrl-C) every scenario is deleted and its
     finalizer has run, so the operator has reverted everything; customers are stopped."""
     try:
@@ -247,7 +249,7 @@ def scenarios_cleaned(kubectl: Kubectl, shapes: Sequence[Shape]) -> Iterator[Non
     finally:
         for shape in shapes:
             try:
-                delete_scenario(kubectl, shape)
+                delete_scenario(kubectl, shape, repo)
                 delete_customers(kubectl, shape)
             except DemoError as err:  # report, and go on cleaning the other shape
                 print(err.explain(), flush=True)
@@ -269,16 +271,20 @@ def run_demo(
     shapes: Sequence[Shape] = SHAPES,
     say: Callable[[str], None] = lambda text: print(text, flush=True),
     skip_deploy: bool = False,
+    repo: Repo | None = None,
 ) -> DemoResult:
+    """The whole demo, reading the repository's files from `repo` (default: the checkout found
+    from the current directory)."""
     began = time.monotonic()
     result = DemoResult()
+    repo = repo_or_found(repo)
     check_cluster(kubectl)
     if not skip_deploy:
         say("deploying Prometheus, the operator and both shapes of the shop")
-        deploy(kubectl, say)
-    with scenarios_cleaned(kubectl, shapes):
+        deploy(kubectl, say, repo=repo)
+    with scenarios_cleaned(kubectl, shapes, repo):
         for shape in shapes:
-            run = play(kubectl, shape, traffic, say, lambda p: say(p.line()), out_dir)
+            run = play(kubectl, shape, traffic, say, lambda p: say(p.line()), out_dir, repo)
             result.runs.append(run)
             for line in outcome_lines(run):
                 say(line)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from gameday_demo.errors import DemoError
 from gameday_demo.figures import NODE_SAMPLE_SECONDS, footprint, node_idle_cpu
 from gameday_demo.kubectl import Json, Kubectl
+from gameday_demo.repo import Repo
 from gameday_demo.shapes import OPERATOR_NAMESPACE, TERMINAL, Shape
 from gameday_demo.waits import wait_for
 from gameday_operator.report.extras import (
@@ -23,35 +24,36 @@ from gameday_operator.units import parse_duration
 FSC = "failurescenarios.gameday.io"
 
 
-def get_scenario(kubectl: Kubectl, shape: Shape) -> Json | None:
-    return kubectl.maybe_json("-n", shape.namespace, "get", FSC, shape.scenario_name)
+def get_scenario(kubectl: Kubectl, shape: Shape, name: str) -> Json | None:
+    return kubectl.maybe_json("-n", shape.namespace, "get", FSC, name)
 
 
-def delete_scenario(kubectl: Kubectl, shape: Shape, timeout: float = 180) -> None:
+def delete_scenario(kubectl: Kubectl, shape: Shape, repo: Repo, timeout: float = 180) -> None:
     """Deletes the shape's scenario and waits for the operator's finalizer (every revert)."""
-    if get_scenario(kubectl, shape) is None:
+    name = shape.scenario_name(repo)
+    if get_scenario(kubectl, shape, name) is None:
         return
     kubectl.run(
         "-n",
         shape.namespace,
         "delete",
         FSC,
-        shape.scenario_name,
+        name,
         "--ignore-not-found",
         "--wait=false",
         step="cleanup",
     )
     try:
         wait_for(
-            lambda: get_scenario(kubectl, shape) is None,
+            lambda: get_scenario(kubectl, shape, name) is None,
             timeout,
             "cleanup",
-            f"{shape.namespace}/{shape.scenario_name} to be deleted (the operator reverts first)",
+            f"{shape.namespace}/{name} to be deleted (the operator reverts first)",
         )
     except DemoError as err:
         err.look_at = (
             f"kubectl -n {OPERATOR_NAMESPACE} logs deploy/gameday-operator; "
-            f"kubectl -n {shape.namespace} get fsc {shape.scenario_name} -o yaml"
+            f"kubectl -n {shape.namespace} get fsc {name} -o yaml"
         )
         raise
 
@@ -132,6 +134,7 @@ class ScenarioRun:
 def run_scenario(
     kubectl: Kubectl,
     shape: Shape,
+    repo: Repo,
     report: Callable[[Progress], None],
     heartbeat_seconds: float = 15.0,
     poll_seconds: float = 3.0,
@@ -141,8 +144,9 @@ def run_scenario(
     the node's idle CPU; the namespace's footprint is taken at apply and once the change is
     complete, for what the remediation cost."""
     step = f"{shape.name} game day"
-    delete_scenario(kubectl, shape)
-    document = shape.scenario()
+    delete_scenario(kubectl, shape, repo)
+    document = shape.scenario(repo)
+    name = str(document["metadata"]["name"])
     run = ScenarioRun(scenario={}, before=footprint(kubectl, shape.namespace))
     kubectl.run("create", "-f", "-", stdin=json.dumps(document), step=step)
     duration = parse_duration(str(document["spec"].get("duration", "5m")))
@@ -151,7 +155,7 @@ def run_scenario(
     last_phase = ""
     last_line = 0.0
     while True:
-        scenario = get_scenario(kubectl, shape)
+        scenario = get_scenario(kubectl, shape, name)
         if scenario is None:
             raise DemoError(step, "the scenario disappeared while it ran")
         status = scenario.get("status") or {}
@@ -190,7 +194,7 @@ def run_scenario(
             raise DemoError(
                 step,
                 f"not finished {duration + 180:g}s after it was applied (phase {phase})",
-                f"kubectl -n {shape.namespace} get fsc {shape.scenario_name} -o yaml; "
+                f"kubectl -n {shape.namespace} get fsc {name} -o yaml; "
                 f"kubectl -n {OPERATOR_NAMESPACE} logs deploy/gameday-operator",
             )
         time.sleep(min(poll_seconds, every))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
 from gameday_demo.errors import DemoError
 from gameday_demo.kubectl import Json
+from gameday_demo.repo import Repo
 
-REPO = Path(__file__).resolve().parents[2]
 TERMINAL = ("Recovered", "Failed", "Aborted")
 OPERATOR_NAMESPACE = "gameday-system"
 # The demo's operator acts in the shop namespaces only: other game days on the same cluster
@@ -26,7 +25,7 @@ class Shape:
 
     name: str  # monolith | msa: the scenario's spec.target.architecture
     namespace: str
-    example: Path
+    example: str  # its seed FailureScenario, under the repository's examples/
     entry: str  # the public Service
     target: str  # the Deployment faults go into
     # Secrets holding the DSNs of every database with orders or payments (for the audit).
@@ -34,21 +33,21 @@ class Shape:
     # Deployments that must come out of the game day exactly as they went in.
     untouched: tuple[str, ...] = ()
 
-    def scenario(self) -> Json:
-        document = yaml.safe_load(self.example.read_text())
+    def scenario(self, repo: Repo) -> Json:
+        path = repo.example(self.example)
+        document = yaml.safe_load(path.read_text())
         if not isinstance(document, dict):
-            raise DemoError("scenario", f"{self.example} holds no FailureScenario")
+            raise DemoError("scenario", f"{path} holds no FailureScenario")
         return document
 
-    @property
-    def scenario_name(self) -> str:
-        return str(self.scenario()["metadata"]["name"])
+    def scenario_name(self, repo: Repo) -> str:
+        return str(self.scenario(repo)["metadata"]["name"])
 
 
 MONOLITH = Shape(
     name="monolith",
     namespace="shop-monolith",
-    example=REPO / "examples" / "order-spike-monolith.yaml",
+    example="order-spike-monolith.yaml",
     entry="shop",
     target="shop-monolith",
     databases=(("shop-db", "dsn"),),
@@ -56,7 +55,7 @@ MONOLITH = Shape(
 MSA = Shape(
     name="msa",
     namespace="shop-msa",
-    example=REPO / "examples" / "order-spike-msa.yaml",
+    example="order-spike-msa.yaml",
     entry="gateway",
     target="order",
     databases=(("order-db", "dsn"), ("payment-db", "dsn")),
