@@ -31,6 +31,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import CACHE, REPO, Cluster, wait_until
+from tests.fixtures.k8s import labels_of, meta_of, name_of, spec_of, status_of
 
 pytestmark = pytest.mark.cluster
 
@@ -162,22 +163,20 @@ def namespace_phase(cluster: Cluster, name: str) -> str | None:
         if e.status == 404:
             return None
         raise
-    return str(ns.status.phase)
+    return str(status_of(ns).phase)
 
 
 def all_available(cluster: Cluster, shape: Shape) -> bool:
-    found = {
-        d.metadata.name: d for d in cluster.apps.list_namespaced_deployment(shape.namespace).items
-    }
+    found = {name_of(d): d for d in cluster.apps.list_namespaced_deployment(shape.namespace).items}
     if not shape.deployments <= set(found):
         return False
     for d in found.values():
-        s = d.status
+        s = status_of(d)
         want = d.spec.replicas or 0
         available = any(c.type == "Available" and c.status == "True" for c in s.conditions or [])
         if not (
             available
-            and s.observed_generation == d.metadata.generation
+            and s.observed_generation == meta_of(d).generation
             and (s.updated_replicas or 0) == want
             and (s.available_replicas or 0) == want
         ):
@@ -206,8 +205,12 @@ def shops_deployed(cluster: Cluster, timeout: float = DEPLOY_TIMEOUT) -> Iterato
     created: list[str] = []
     for shape in SHAPES:
         if namespace_phase(cluster, shape.namespace) == "Terminating":
+
+            def gone(ns: str = shape.namespace) -> bool:
+                return namespace_phase(cluster, ns) is None
+
             wait_until(
-                lambda ns=shape.namespace: namespace_phase(cluster, ns) is None,
+                gone,
                 240,
                 f"the previous {shape.namespace} to be deleted",
                 interval=2,
@@ -217,8 +220,12 @@ def shops_deployed(cluster: Cluster, timeout: float = DEPLOY_TIMEOUT) -> Iterato
         deploy(cluster, shape)
     try:
         for shape in SHAPES:
+
+            def available(s: Shape = shape) -> bool:
+                return all_available(cluster, s)
+
             wait_until(
-                lambda s=shape: all_available(cluster, s),
+                available,
                 timeout,
                 f"every Deployment in {shape.namespace} to be Available",
                 interval=2,
@@ -245,17 +252,18 @@ def ready_pod(cluster: Cluster, shape: Shape, deployment: str) -> client.V1Pod:
             shape.namespace, label_selector=f"app.kubernetes.io/name={deployment}"
         ).items
         for p in pods:
-            if p.metadata.deletion_timestamp is None and any(
-                c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
+            if meta_of(p).deletion_timestamp is None and any(
+                c.type == "Ready" and c.status == "True" for c in status_of(p).conditions or []
             ):
                 return p
         return None
 
-    return wait_until(find, 60, f"a ready {deployment} pod in {shape.namespace}")
+    pod: client.V1Pod = wait_until(find, 60, f"a ready {deployment} pod in {shape.namespace}")
+    return pod
 
 
 def in_pod(cluster: Cluster, shape: Shape, *args: str, timeout: float = 180) -> Any:
-    pod = ready_pod(cluster, shape, shape.client).metadata.name
+    pod = name_of(ready_pod(cluster, shape, shape.client))
     out = cluster.kubectl(
         "exec",
         "-n",
@@ -285,7 +293,7 @@ def place_orders(
 
 
 def cluster_ip(cluster: Cluster, shape: Shape, service: str) -> str:
-    return str(cluster.core.read_namespaced_service(service, shape.namespace).spec.cluster_ip)
+    return str(spec_of(cluster.core.read_namespaced_service(service, shape.namespace)).cluster_ip)
 
 
 def secret_value(cluster: Cluster, shape: Shape, name: str, key: str) -> str:
@@ -296,7 +304,7 @@ def secret_value(cluster: Cluster, shape: Shape, name: str, key: str) -> str:
 
 def pod_cpu_quota(pod: client.V1Pod) -> float | None:
     """The pod-level CFS quota in CPUs (cgroup v1 or v2), None when unlimited."""
-    uid = pod.metadata.uid
+    uid = meta_of(pod).uid
     for root, name in (
         ("/sys/fs/cgroup/cpu/kubepods", "cpu.cfs_quota_us"),
         ("/sys/fs/cgroup", "cpu.max"),
@@ -311,11 +319,18 @@ def pod_cpu_quota(pod: client.V1Pod) -> float | None:
             quota_us = int(path.read_text())
             period_us = int((candidate / "cpu.cfs_period_us").read_text())
             return None if quota_us < 0 else quota_us / period_us
-    raise AssertionError(f"no pod cgroup found for {pod.metadata.name} ({uid})")
+    raise AssertionError(f"no pod cgroup found for {meta_of(pod).name} ({uid})")
 
 
 def cpus(value: str) -> float:
     return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
+def cpu_limit(container: client.V1Container) -> str:
+    """The container's CPU limit as written (every shop container declares one)."""
+    resources = container.resources
+    assert resources is not None and resources.limits is not None
+    return resources.limits["cpu"]
 
 
 # ---- tests -----------------------------------------------------------------------------------
@@ -326,13 +341,12 @@ def test_both_shapes_run_side_by_side_with_every_deployment_available(
 ) -> None:
     for shape in shops.values():
         names = {
-            d.metadata.name
-            for d in kube_cluster.apps.list_namespaced_deployment(shape.namespace).items
+            name_of(d) for d in kube_cluster.apps.list_namespaced_deployment(shape.namespace).items
         }
         assert names == shape.deployments
         assert all_available(kube_cluster, shape)
         ns = kube_cluster.core.read_namespace(shape.namespace)
-        assert ns.metadata.labels["gameday.io/enabled"] == "true"
+        assert labels_of(ns)["gameday.io/enabled"] == "true"
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
@@ -364,7 +378,8 @@ def test_orders_through_the_cluster_ip_from_this_host(
         order_id = placed.json()["order_id"]
 
         def confirmed() -> bool:
-            return http.get(f"/orders/{order_id}").json()["status"] == "CONFIRMED"
+            status: str = http.get(f"/orders/{order_id}").json()["status"]
+            return status == "CONFIRMED"
 
         wait_until(confirmed, 45, f"order {order_id} CONFIRMED")
         assert http.get(f"/orders/{uuid.uuid4()}").status_code == 404
@@ -453,8 +468,8 @@ def test_the_order_hpa_targets_order_and_reads_its_cpu(
 
     def active() -> client.V2HorizontalPodAutoscaler | None:
         hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("order", ns)
-        conditions = {c.type: c.status for c in hpa.status.conditions or []}
-        metrics = hpa.status.current_metrics or []
+        conditions = {c.type: c.status for c in status_of(hpa).conditions or []}
+        metrics = status_of(hpa).current_metrics or []
         ok = conditions.get("ScalingActive") == "True" and any(
             m.resource is not None and m.resource.current.average_utilization is not None
             for m in metrics
@@ -482,10 +497,10 @@ def test_each_shop_pod_is_bound_by_a_pod_level_cpu_quota(
     ).items
     assert pods
     for pod in pods:
-        if pod.status.phase != "Running" or pod.metadata.deletion_timestamp:
+        if status_of(pod).phase != "Running" or meta_of(pod).deletion_timestamp:
             continue
-        limit = sum(cpus(c.resources.limits["cpu"]) for c in pod.spec.containers)
-        assert pod_cpu_quota(pod) == pytest.approx(limit), pod.metadata.name
+        limit = sum(cpus(cpu_limit(c)) for c in spec_of(pod).containers)
+        assert pod_cpu_quota(pod) == pytest.approx(limit), meta_of(pod).name
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
@@ -497,7 +512,8 @@ def test_the_latency_proxy_is_in_the_database_path(
     def order_seconds() -> float:
         orders = place_orders(kube_cluster, shape, 3)
         assert all(o["code"] == 201 for o in orders), orders
-        return statistics.median(o["seconds"] for o in orders)
+        median: float = statistics.median(o["seconds"] for o in orders)
+        return median
 
     with httpx.Client(timeout=10) as http:
         assert http.get(admin).json()["active"] is False
