@@ -15,23 +15,38 @@ from decimal import Decimal
 from typing import Any
 
 from gameday_operator.engine import RolloutState
+
+# Each fault's injector command line lives with the fault; re-exported for the actuators.
+from gameday_operator.faultspec.cpu_stress import CPU_HOG_COUNT_SCRIPT as CPU_HOG_COUNT_SCRIPT
+from gameday_operator.faultspec.cpu_stress import CPU_HOG_PREFIX as CPU_HOG_PREFIX
+from gameday_operator.faultspec.cpu_stress import CPU_HOG_START_SCRIPT as CPU_HOG_START_SCRIPT
+from gameday_operator.faultspec.cpu_stress import CPU_HOG_STOP_SCRIPT as CPU_HOG_STOP_SCRIPT
+from gameday_operator.faultspec.cpu_stress import cpu_hog_count as cpu_hog_count
+from gameday_operator.faultspec.cpu_stress import cpu_hog_count_command as cpu_hog_count_command
+from gameday_operator.faultspec.cpu_stress import cpu_hog_start_command as cpu_hog_start_command
+from gameday_operator.faultspec.cpu_stress import cpu_hog_stop_command as cpu_hog_stop_command
+from gameday_operator.faultspec.cpu_stress import cpu_hog_tag as cpu_hog_tag
+from gameday_operator.faultspec.cpu_stress import stress_cpu_args as stress_cpu_args
+from gameday_operator.faultspec.db_slow_query import DSN_ENV as DSN_ENV
+from gameday_operator.faultspec.db_slow_query import db_args as db_args
+from gameday_operator.faultspec.db_slow_query import db_restore_args as db_restore_args
+from gameday_operator.faultspec.memory_stress import stress_memory_args as stress_memory_args
+from gameday_operator.faultspec.network_latency import netem_args as netem_args
+from gameday_operator.faultspec.network_latency import proxy_latency_body as proxy_latency_body
+from gameday_operator.faultspec.traffic_spike import load_args as load_args
 from gameday_operator.model import (
-    DBSlowQuery,
     JsonDict,
     MonolithRemediation,
     MsaRemediation,
-    NetworkLatency,
     PodSelector,
     SelectorMode,
-    TrafficSpike,
     format_time,
 )
-from gameday_operator.units import format_cpu, format_duration, format_memory, parse_quantity
+from gameday_operator.units import format_cpu, format_memory, parse_quantity
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gameday"}
 SCENARIO_LABEL = "gameday.io/scenario"
 RESTARTED_AT = "gameday.io/restartedAt"
-DSN_ENV = "GAMEDAY_DSN"
 
 
 # --------------------------------------------------------------- child names and label values
@@ -284,46 +299,6 @@ def hpa_scale_out_patch(current_spec: Mapping[str, Any], msa: MsaRemediation) ->
 # ----------------------------------------------------------------------------- chaos commands
 
 
-def stress_cpu_args(
-    load: int, workers: int, duration_seconds: float, limit_cpus: Decimal | None = None
-) -> list[str]:
-    """`limit_cpus` is the app container's CPU limit: an ephemeral container's own cgroup has
-    none, and on cgroup v1 the pod's is hidden from it, so the stress is told what to take
-    its share of (without it, it would burn `load`% of a whole CPU)."""
-    args = [
-        "stress",
-        "cpu",
-        "--load",
-        str(load),
-        "--workers",
-        str(workers),
-        "--duration",
-        format_duration(duration_seconds),
-    ]
-    if limit_cpus is not None:
-        args += ["--limit-cpus", f"{limit_cpus.normalize():f}"]
-    return args
-
-
-def stress_memory_args(size: str, duration_seconds: float) -> list[str]:
-    return ["stress", "memory", "--size", size, "--duration", format_duration(duration_seconds)]
-
-
-def netem_args(n: NetworkLatency, duration_seconds: float) -> list[str]:
-    return [
-        "latency",
-        "netem",
-        "--interface",
-        n.interface,
-        "--latency",
-        format_duration(n.latency_seconds),
-        "--jitter",
-        format_duration(n.jitter_seconds),
-        "--duration",
-        format_duration(duration_seconds),
-    ]
-
-
 def injector_deadline(end: datetime) -> str:
     """The scenario's end as the injectors' `--deadline` takes it: RFC 3339 in UTC
     ("2026-12-03T12:00:00Z", milliseconds when there are any, truncated)."""
@@ -337,45 +312,6 @@ def with_deadline(args: Sequence[str], end: datetime) -> list[str]:
     earlier of that and its `--duration`, and does nothing if it starts after it (an
     ephemeral container may start long after it was added, and cannot be removed)."""
     return [*args, "--deadline", injector_deadline(end)]
-
-
-def db_args(d: DBSlowQuery, duration_seconds: float) -> list[str]:
-    args = ["db", "--dsn-env", DSN_ENV, "--mode", d.mode.value, "--table", d.table]
-    if d.index is not None:
-        args += ["--index", d.index]
-    return [*args, "--duration", format_duration(duration_seconds)]
-
-
-def db_restore_args() -> list[str]:
-    return ["db", "restore", "--dsn-env", DSN_ENV]
-
-
-def load_args(t: TrafficSpike, duration_seconds: float) -> list[str]:
-    return [
-        "load",
-        "--url",
-        t.url,
-        "--rps",
-        str(t.rps),
-        "--ramp-seconds",
-        str(t.ramp_seconds),
-        "--duration",
-        format_duration(duration_seconds),
-        "--concurrency-limit",
-        str(t.concurrency),
-        "--summary",
-        "/tmp/load-summary.json",
-        "--accepted-log",
-        "/tmp/load-accepted.log",
-    ]
-
-
-def proxy_latency_body(n: NetworkLatency, duration_seconds: float) -> JsonDict:
-    return {
-        "latency_ms": round(n.latency_seconds * 1000),
-        "jitter_ms": round(n.jitter_seconds * 1000),
-        "duration_s": round(duration_seconds),
-    }
 
 
 # ------------------------------------------------------------------- ephemeral containers, Jobs
@@ -492,72 +428,3 @@ def job(
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": spec,
     }
-
-
-# ---------------------------------------------------------------------------- CPU hog (Exec)
-# The busy loops run in the target container, started by exec: each is `sh -c 'while :; ...'`
-# whose $0 carries the tag, under `timeout -s KILL` so that it ends with the scenario even if
-# nobody reverts it. The tag and the figures are passed as positional arguments, never pasted
-# into the script. Matching `gameday-cpu-ho[g]-<tag>` keeps the grep from finding itself.
-CPU_HOG_PREFIX = "gameday-cpu-hog-"
-_CPU_HOG_TAG = re.compile(r"^[a-z0-9]{1,16}-f[0-9]{1,3}$")
-_CPU_HOG_FIND = (
-    "for p in /proc/[0-9]*; do "
-    'grep -qs "gameday-cpu-ho[g]-$tag" "$p/cmdline" && echo "${p#/proc/}"; done'
-)
-# `timeout` carries the tag in its arguments too: a loop is counted only where the process is
-# the shell itself. `read` is a builtin, so counting forks nothing per process.
-_CPU_HOG_COUNT_LOOPS = (
-    "n=0; for pid in $(" + _CPU_HOG_FIND + "); do "
-    'c=; read -r c < "/proc/$pid/comm" 2>/dev/null; [ "$c" = sh ] && n=$((n+1)); done'
-)
-CPU_HOG_START_SCRIPT = (
-    "tag=$1; workers=$2; secs=$3; " + _CPU_HOG_COUNT_LOOPS + "; "
-    'if [ "$n" -gt 0 ]; then echo "gameday: running $n"; exit 0; fi; '
-    "i=0; while [ $i -lt $workers ]; do "
-    'timeout -s KILL "${secs}s" sh -c "while :; do :; done" "gameday-cpu-hog-$tag" '
-    ">/dev/null 2>&1 </dev/null & i=$((i+1)); done; "
-    # A loop counts once `timeout` has forked and exec'd it: wait up to 2 s for all of them.
-    "w=0; while :; do " + _CPU_HOG_COUNT_LOOPS + "; "
-    '[ "$n" -ge "$workers" ] || [ $w -ge 20 ] && break; w=$((w+1)); sleep 0.1; done; '
-    'echo "gameday: started $n"'
-)
-CPU_HOG_STOP_SCRIPT = (
-    "tag=$1; for pid in $("
-    + _CPU_HOG_FIND
-    + '); do kill -KILL "$pid" 2>/dev/null; done; '
-    + _CPU_HOG_COUNT_LOOPS
-    + '; echo "gameday: left $n"'
-)
-CPU_HOG_COUNT_SCRIPT = "tag=$1; " + _CPU_HOG_COUNT_LOOPS + '; echo "gameday: running $n"'
-
-
-def cpu_hog_tag(uid: str, fault_index: int) -> str:
-    return f"{uid.replace('-', '')[:10].lower()}-f{fault_index}"
-
-
-def _checked_tag(tag: str) -> str:
-    # Read back from the status on revert: refuse anything but what cpu_hog_tag makes.
-    if not _CPU_HOG_TAG.match(tag):
-        raise ValueError(f"not a CPU hog tag: {tag!r}")
-    return tag
-
-
-def cpu_hog_start_command(tag: str, workers: int, duration_seconds: float) -> list[str]:
-    seconds = max(1, math.ceil(duration_seconds))
-    tag = _checked_tag(tag)
-    return ["sh", "-c", CPU_HOG_START_SCRIPT, "gameday", tag, str(workers), str(seconds)]
-
-
-def cpu_hog_stop_command(tag: str) -> list[str]:
-    return ["sh", "-c", CPU_HOG_STOP_SCRIPT, "gameday", _checked_tag(tag)]
-
-
-def cpu_hog_count_command(tag: str) -> list[str]:
-    return ["sh", "-c", CPU_HOG_COUNT_SCRIPT, "gameday", _checked_tag(tag)]
-
-
-def cpu_hog_count(output: str, word: str) -> int | None:
-    """The count after `gameday: <word>` in the script's output, or None if it is not there."""
-    match = re.search(rf"gameday: {word} (\d+)", output)
-    return int(match.group(1)) if match else None

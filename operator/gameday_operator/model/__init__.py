@@ -2,24 +2,30 @@
 
 `enums` holds the API's names and enumerations, `spec` and `status` the typed values (each
 status type with its serialisation both ways), `reader` and `parsers` the validation from the
-raw body. The kopf handlers hand the raw body to `parse_spec` / `parse_status` once, at the
-edge; the rest of the operator only sees these dataclasses. The names are re-exported here so
-that importers need not know which module holds which.
+raw body; each fault type's parameters and the parsing of its block are in
+gameday_operator.faultspec, one module per fault. The kopf handlers hand the raw body to
+`parse_spec` / `parse_status` once, at the edge; the rest of the operator only sees these
+dataclasses. The names are re-exported here so that importers need not know which module holds
+which.
 """
 
 from __future__ import annotations
 
+from gameday_operator.faultspec.cpu_stress import CPUStress
+from gameday_operator.faultspec.db_slow_query import DBSlowQuery
+from gameday_operator.faultspec.memory_stress import MemoryStress
+from gameday_operator.faultspec.network_latency import NetworkLatency
+from gameday_operator.faultspec.registry import FAULT_BLOCKS, POD_FAULTS, FaultParams
+from gameday_operator.faultspec.traffic_spike import TrafficSpike
 from gameday_operator.model.enums import (
     APPROVE_ANNOTATION,
     DEFAULT_SERVICES,
     ENABLED_LABEL,
-    FAULT_BLOCKS,
     FORMER_DEFAULT_INTERFACE,
     GROUP,
     KIND,
     MAX_SAMPLES,
     PLURAL,
-    POD_FAULTS,
     VERSION,
     ActionState,
     Architecture,
@@ -42,14 +48,9 @@ from gameday_operator.model.parsers import (
 )
 from gameday_operator.model.reader import E, SpecError
 from gameday_operator.model.spec import (
-    CPUStress,
-    DBSlowQuery,
     Fault,
-    FaultParams,
-    MemoryStress,
     MonolithRemediation,
     MsaRemediation,
-    NetworkLatency,
     PodSelector,
     PrometheusSource,
     Queries,
@@ -58,7 +59,6 @@ from gameday_operator.model.spec import (
     Spec,
     SteadyState,
     Target,
-    TrafficSpike,
 )
 from gameday_operator.model.status import (
     FIGURE_KEYS,

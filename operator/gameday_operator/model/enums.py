@@ -29,14 +29,6 @@ class FaultType(StrEnum):
     NETWORK_LATENCY = "NetworkLatency"
 
 
-FAULT_BLOCKS: dict[FaultType, str] = {
-    FaultType.TRAFFIC_SPIKE: "trafficSpike",
-    FaultType.CPU_STRESS: "cpuStress",
-    FaultType.MEMORY_STRESS: "memoryStress",
-    FaultType.DB_SLOW_QUERY: "dbSlowQuery",
-    FaultType.NETWORK_LATENCY: "networkLatency",
-}
-POD_FAULTS = frozenset({FaultType.CPU_STRESS, FaultType.MEMORY_STRESS, FaultType.NETWORK_LATENCY})
 # The value older CRDs filled in for networkLatency.interface whatever the mechanism: with
 # mechanism Proxy it is tolerated (indistinguishable from that default), any other is refused.
 FORMER_DEFAULT_INTERFACE = "eth0"

@@ -11,29 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gameday_operator.faultspec.registry import DEFINITIONS, FAULT_BLOCKS, FaultParams
 from gameday_operator.model.enums import (
-    FAULT_BLOCKS,
-    FORMER_DEFAULT_INTERFACE,
-    POD_FAULTS,
     Architecture,
-    DBMode,
     FaultType,
-    LatencyMechanism,
     RemediationMode,
     Rollout,
     SelectorMode,
-    StressMechanism,
 )
-from gameday_operator.model.reader import Reader, SpecError, dns_label, identifier
+from gameday_operator.model.reader import Reader, SpecError, dns_label
 from gameday_operator.model.spec import (
-    CPUStress,
-    DBSlowQuery,
     Fault,
-    FaultParams,
-    MemoryStress,
     MonolithRemediation,
     MsaRemediation,
-    NetworkLatency,
     PodSelector,
     PrometheusSource,
     Queries,
@@ -42,7 +32,6 @@ from gameday_operator.model.spec import (
     Spec,
     SteadyState,
     Target,
-    TrafficSpike,
 )
 from gameday_operator.model.status import Figures, Status, Timeline
 
@@ -121,98 +110,32 @@ def _parse_fault(index: int, raw: object, duration: float) -> Fault:
     r = Reader(raw, f"spec.faults[{index}]")
     type_ = r.enum("type", FaultType)
     present = [key for key in FAULT_BLOCKS.values() if r.has(key)]
-    block = FAULT_BLOCKS[type_]
-    if present != [block]:
+    definition = DEFINITIONS[type_]
+    if present != [definition.block]:
         raise SpecError(
             f"{r.path}: a fault carries the block of its type and only that block "
-            f"(type {type_.value} → {block}; found {', '.join(present) or 'none'})"
+            f"(type {type_.value} → {definition.block}; found {', '.join(present) or 'none'})"
         )
-    b = r.sub(block)
-    params: FaultParams
-    if type_ is FaultType.TRAFFIC_SPIKE:
-        params = TrafficSpike(
-            url=b.url("url"),
-            rps=b.int_("rps", None, 1, 100_000),
-            ramp_seconds=b.int_("rampSeconds", 0, 0, 3600),
-            duration_seconds=b.int_("durationSeconds", None, 1, 86400)
-            if b.has("durationSeconds")
-            else None,
-            concurrency=b.int_("concurrency", 64, 1, 10_000),
-        )
-        if params.duration_seconds is not None and params.duration_seconds > duration:
-            raise SpecError(f"{b.path}.durationSeconds must not exceed spec.duration")
-    elif type_ is FaultType.CPU_STRESS:
-        params = CPUStress(
-            load=b.int_("load", None, 1, 100),
-            workers=b.int_("workers", 1, 1, 64),
-            mechanism=b.enum("mechanism", StressMechanism, StressMechanism.EPHEMERAL_CONTAINER),
-        )
-        if params.mechanism is StressMechanism.EXEC and params.load != 100:
-            raise SpecError(
-                f"{b.path}.load must be 100 with mechanism Exec "
-                "(it runs `workers` busy loops in the target container)"
-            )
-    elif type_ is FaultType.MEMORY_STRESS:
-        size = b.str_("size", max_len=32)
-        params = MemoryStress(size=size, size_bytes=int(b.quantity("size", size)))
-    elif type_ is FaultType.DB_SLOW_QUERY:
-        mode = b.enum("mode", DBMode)
-        secret = b.sub("databaseSecretRef")
-        params = DBSlowQuery(
-            mode=mode,
-            table=identifier(b.str_("table"), f"{b.path}.table"),
-            index=identifier(b.str_("index"), f"{b.path}.index") if b.has("index") else None,
-            secret_name=secret.str_("name", max_len=253),
-            secret_key=secret.str_("key", max_len=253),
-        )
-        if mode is DBMode.DROP_INDEX and params.index is None:
-            raise SpecError(f"{b.path}.index is required for mode DropIndex")
-        if mode is not DBMode.DROP_INDEX:
-            b.not_applicable("index", f"mode DropIndex (the index it drops), not {mode.value}")
-    else:
-        mechanism = b.enum("mechanism", LatencyMechanism, LatencyMechanism.NETEM)
-        if mechanism is LatencyMechanism.NETEM:
-            b.not_applicable(
-                "proxyAdmin", "mechanism Proxy (Netem delays the selected pods' interface)"
-            )
-        elif b.raw.get("interface") != FORMER_DEFAULT_INTERFACE:
-            b.not_applicable(
-                "interface", "mechanism Netem (Proxy delays the database proxy, not a pod)"
-            )
-        latency = b.duration("latency", "", 0.001, 60)
-        jitter = b.duration("jitter", "0ms", 0, 60)
-        if jitter > latency:
-            raise SpecError(f"{b.path}.jitter must not exceed latency")
-        params = NetworkLatency(
-            latency_seconds=latency,
-            jitter_seconds=jitter,
-            mechanism=mechanism,
-            interface=b.str_("interface", "eth0", max_len=15),
-            proxy_admin=b.url("proxyAdmin") if b.has("proxyAdmin") else None,
-        )
-        if mechanism is LatencyMechanism.PROXY and params.proxy_admin is None:
-            raise SpecError(f"{b.path}.proxyAdmin is required for mechanism Proxy")
-
+    params: FaultParams = definition.parse(r.sub(definition.block), duration)
     selector = PodSelector()
     if r.has("selector"):
-        in_pods = type_ in POD_FAULTS and not (
-            isinstance(params, NetworkLatency) and params.mechanism is LatencyMechanism.PROXY
-        )
-        if not in_pods:
+        if not definition.runs_in_pods(params):
             raise SpecError(
                 f"{r.path}.selector applies only to faults that run in the target's pods "
                 "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem)"
             )
-        s = r.sub("selector")
-        sel_mode = s.enum("mode", SelectorMode)
-        if sel_mode in (SelectorMode.ALL, SelectorMode.ONE):
-            if s.has("value"):
-                raise SpecError(f"{s.path}.value is not allowed for mode {sel_mode.value}")
-            selector = PodSelector(mode=sel_mode)
-        else:
-            hi = 100 if sel_mode is SelectorMode.PERCENT else 1000
-            selector = PodSelector(mode=sel_mode, value=s.int_("value", None, 1, hi))
+        selector = _parse_selector(r.sub("selector"))
     return Fault(index=index, type=type_, params=params, selector=selector)
+
+
+def _parse_selector(s: Reader) -> PodSelector:
+    sel_mode = s.enum("mode", SelectorMode)
+    if sel_mode in (SelectorMode.ALL, SelectorMode.ONE):
+        if s.has("value"):
+            raise SpecError(f"{s.path}.value is not allowed for mode {sel_mode.value}")
+        return PodSelector(mode=sel_mode)
+    hi = 100 if sel_mode is SelectorMode.PERCENT else 1000
+    return PodSelector(mode=sel_mode, value=s.int_("value", None, 1, hi))
 
 
 def _parse_remediation(r: Reader, architecture: Architecture, duration: float) -> Remediation:

@@ -1,21 +1,21 @@
-"""The FailureScenario spec as typed values (what `parse_spec` returns). Pure."""
+"""The FailureScenario spec as typed values (what `parse_spec` returns). Pure.
+
+Each fault type's parameters are defined beside its parsing, in gameday_operator.faultspec.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeAlias
 
+from gameday_operator.faultspec.registry import FaultParams
 from gameday_operator.model.enums import (
     DEFAULT_SERVICES,
     Architecture,
-    DBMode,
     FaultType,
-    LatencyMechanism,
     RemediationMode,
     Rollout,
     SelectorMode,
-    StressMechanism,
 )
 
 
@@ -30,49 +30,6 @@ class Target:
 class PodSelector:
     mode: SelectorMode = SelectorMode.ALL
     value: int | None = None
-
-
-@dataclass(frozen=True)
-class TrafficSpike:
-    url: str
-    rps: int
-    ramp_seconds: int = 0
-    duration_seconds: int | None = None
-    concurrency: int = 64
-
-
-@dataclass(frozen=True)
-class CPUStress:
-    load: int
-    workers: int = 1
-    mechanism: StressMechanism = StressMechanism.EPHEMERAL_CONTAINER
-
-
-@dataclass(frozen=True)
-class MemoryStress:
-    size: str
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class DBSlowQuery:
-    mode: DBMode
-    table: str
-    secret_name: str
-    secret_key: str
-    index: str | None = None
-
-
-@dataclass(frozen=True)
-class NetworkLatency:
-    latency_seconds: float
-    jitter_seconds: float = 0.0
-    mechanism: LatencyMechanism = LatencyMechanism.NETEM
-    interface: str = "eth0"
-    proxy_admin: str | None = None
-
-
-FaultParams: TypeAlias = TrafficSpike | CPUStress | MemoryStress | DBSlowQuery | NetworkLatency
 
 
 @dataclass(frozen=True)
