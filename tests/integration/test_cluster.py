@@ -15,6 +15,7 @@ from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import Cluster, wait_until
+from tests.fixtures.k8s import labels_of, meta_of, name_of, spec_of, status_of
 from tests.fixtures.workloads import ECHO_IMAGE, echo_deployment, hpa
 
 pytestmark = pytest.mark.cluster
@@ -33,7 +34,7 @@ def echo(
 
 
 def create(cluster: Cluster, ns: str, manifest: dict[str, Any]) -> None:
-    utils.create_from_dict(cluster.api, manifest, namespace=ns)
+    utils.create_from_dict(cluster.api, manifest, namespace=ns)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
 
 
 def ready_pods(cluster: Cluster, ns: str, app: str) -> list[client.V1Pod]:
@@ -41,17 +42,17 @@ def ready_pods(cluster: Cluster, ns: str, app: str) -> list[client.V1Pod]:
     return [
         p
         for p in pods
-        if p.metadata.deletion_timestamp is None
-        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        if meta_of(p).deletion_timestamp is None
+        and any(c.type == "Ready" and c.status == "True" for c in status_of(p).conditions or [])
     ]
 
 
 def wait_rollout(cluster: Cluster, ns: str, name: str, timeout: float = 180) -> None:
     def done() -> bool:
         d = cluster.apps.read_namespaced_deployment(name, ns)
-        s = d.status
+        s = status_of(d)
         return bool(
-            s.observed_generation == d.metadata.generation
+            s.observed_generation == meta_of(d).generation
             and (s.updated_replicas or 0) == d.spec.replicas
             and (s.available_replicas or 0) == d.spec.replicas
             and (s.replicas or 0) == d.spec.replicas
@@ -84,14 +85,14 @@ def test_service_reaches_only_ready_pods_through_kube_proxy_and_coredns(
     create(kube_cluster, namespace, echo("client"))
     wait_rollout(kube_cluster, namespace, "echo")
     wait_rollout(kube_cluster, namespace, "client")
-    client_pod = ready_pods(kube_cluster, namespace, "client")[0].metadata.name
-    echo_pods = {p.metadata.name for p in ready_pods(kube_cluster, namespace, "echo")}
+    client_pod = name_of(ready_pods(kube_cluster, namespace, "client")[0])
+    echo_pods = {name_of(p) for p in ready_pods(kube_cluster, namespace, "echo")}
     svc = kube_cluster.core.read_namespaced_service("echo", namespace)
 
     # A new Service answers once kube-proxy has synced its rules (about a second): wait for it.
     by_ip = wait_until(
         lambda: http_from_pod(
-            kube_cluster, namespace, client_pod, f"http://{svc.spec.cluster_ip}/"
+            kube_cluster, namespace, client_pod, f"http://{spec_of(svc).cluster_ip}/"
         ),
         30,
         "the Service's cluster IP to answer",
@@ -105,7 +106,7 @@ def test_service_reaches_only_ready_pods_through_kube_proxy_and_coredns(
     unready, ready = sorted(echo_pods)
     kube_cluster.kubectl("exec", "-n", namespace, unready, "--", "touch", "/tmp/unready")
     wait_until(
-        lambda: {p.metadata.name for p in ready_pods(kube_cluster, namespace, "echo")} == {ready},
+        lambda: {name_of(p) for p in ready_pods(kube_cluster, namespace, "echo")} == {ready},
         60,
         "the pod to turn unready",
     )
@@ -115,7 +116,7 @@ def test_service_reaches_only_ready_pods_through_kube_proxy_and_coredns(
             namespace, label_selector="kubernetes.io/service-name=echo"
         )
         serving = {
-            e.target_ref.name
+            pod_of(e).name
             for s in slices.items
             for e in s.endpoints or []
             if e.conditions and e.conditions.ready
@@ -137,17 +138,23 @@ def test_service_reaches_only_ready_pods_through_kube_proxy_and_coredns(
     assert answers == str({ready: 40})
 
 
+def pod_of(endpoint: client.V1Endpoint) -> client.V1ObjectReference:
+    """The pod behind an endpoint (every endpoint of a Service with a selector names one)."""
+    assert endpoint.target_ref is not None
+    return endpoint.target_ref
+
+
 def pod_observations(cluster: Cluster, ns: str, app: str) -> list[tuple[str, str, bool, bool]]:
     """(name, pod-template-hash, ready, terminating) for every pod of the app."""
     out = []
     for p in cluster.core.list_namespaced_pod(ns, label_selector=f"app={app}").items:
-        ready = any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ready = any(c.type == "Ready" and c.status == "True" for c in status_of(p).conditions or [])
         out.append(
             (
-                p.metadata.name,
-                p.metadata.labels.get("pod-template-hash", ""),
+                name_of(p),
+                labels_of(p).get("pod-template-hash", ""),
                 ready,
-                p.metadata.deletion_timestamp is not None,
+                meta_of(p).deletion_timestamp is not None,
             )
         )
     return out
@@ -177,11 +184,12 @@ def test_rolling_update_with_max_unavailable_zero_keeps_every_replica_ready(
         min_ready = min(min_ready, sum(1 for _, _, ready, term in obs if ready and not term))
         names = {o[0] for o in obs if not o[3]}
         d = kube_cluster.apps.read_namespaced_deployment("web", namespace)
+        s = status_of(d)
         if (
-            d.status.observed_generation == d.metadata.generation
-            and d.status.updated_replicas == 3
-            and d.status.available_replicas == 3
-            and d.status.replicas == 3
+            s.observed_generation == meta_of(d).generation
+            and s.updated_replicas == 3
+            and s.available_replicas == 3
+            and s.replicas == 3
             and not names & before
         ):
             break
@@ -193,7 +201,14 @@ def test_rolling_update_with_max_unavailable_zero_keeps_every_replica_ready(
 
 
 def running_containers(pod: client.V1Pod) -> bool:
-    return any(c.state and c.state.running for c in pod.status.container_statuses or [])
+    return any(c.state and c.state.running for c in status_of(pod).container_statuses or [])
+
+
+def app_status(pod: client.V1Pod) -> client.V1ContainerStatus:
+    """The status of the pod's first container, which the kubelet reports once it has started."""
+    statuses = status_of(pod).container_statuses
+    assert statuses
+    return statuses[0]
 
 
 def test_recreate_stops_every_old_pod_before_a_new_one_starts(
@@ -210,11 +225,11 @@ def test_recreate_stops_every_old_pod_before_a_new_one_starts(
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         pods = kube_cluster.core.list_namespaced_pod(namespace, label_selector="app=batch").items
-        old = [p for p in pods if p.metadata.labels.get("pod-template-hash") == old_hash]
-        new = [p for p in pods if p.metadata.labels.get("pod-template-hash") != old_hash]
-        old_running = [p.metadata.name for p in old if running_containers(p)]
+        old = [p for p in pods if labels_of(p).get("pod-template-hash") == old_hash]
+        new = [p for p in pods if labels_of(p).get("pod-template-hash") != old_hash]
+        old_running = [name_of(p) for p in old if running_containers(p)]
         if new and old_running:
-            overlap.append((old_running, [p.metadata.name for p in new]))
+            overlap.append((old_running, [name_of(p) for p in new]))
         saw_old_stop = saw_old_stop or not old_running
         ready_new = [p for p in new if p in ready_pods(kube_cluster, namespace, "batch")]
         if len(ready_new) == 2 and not old:
@@ -227,7 +242,9 @@ def test_recreate_stops_every_old_pod_before_a_new_one_starts(
 
 
 def replicas(cluster: Cluster, ns: str, name: str) -> int:
-    return int(cluster.apps.read_namespaced_deployment(name, ns).spec.replicas)
+    wanted = spec_of(cluster.apps.read_namespaced_deployment(name, ns)).replicas
+    assert wanted is not None
+    return int(wanted)
 
 
 def test_hpa_scales_out_when_min_replicas_is_raised(kube_cluster: Cluster, namespace: str) -> None:
@@ -245,7 +262,7 @@ def test_hpa_scales_out_on_real_cpu_load(kube_cluster: Cluster, namespace: str) 
     create(kube_cluster, namespace, echo("burner", cpu_limit="300m"))
     create(kube_cluster, namespace, hpa("burner", 1, 3, cpu_utilization=50))
     wait_rollout(kube_cluster, namespace, "burner")
-    pod = ready_pods(kube_cluster, namespace, "burner")[0].metadata.name
+    pod = name_of(ready_pods(kube_cluster, namespace, "burner")[0])
     # Two requests burn 2 x 150 s of CPU, capped by the 300m limit: 300% of the 100m request.
     for _ in range(2):
         kube_cluster.kubectl(
@@ -265,17 +282,21 @@ def test_hpa_scales_out_on_real_cpu_load(kube_cluster: Cluster, namespace: str) 
         "HPA scale-out on CPU utilisation reported by metrics-server",
         interval=2,
     )
-    status = (
-        client.AutoscalingV2Api(kube_cluster.api)
-        .read_namespaced_horizontal_pod_autoscaler("burner", namespace)
-        .status
+    status = status_of(
+        client.AutoscalingV2Api(kube_cluster.api).read_namespaced_horizontal_pod_autoscaler(
+            "burner", namespace
+        )
     )
-    utilisation = status.current_metrics[0].resource.current.average_utilization
+    metrics = status.current_metrics
+    assert metrics and metrics[0].resource is not None
+    utilisation = metrics[0].resource.current.average_utilization
     assert utilisation is not None and utilisation > 50
 
 
 def container_cgroup_quota(pod: client.V1Pod) -> int:
-    container_id = pod.status.container_statuses[0].container_id.split("//", 1)[1]
+    runtime_id = app_status(pod).container_id
+    assert runtime_id is not None
+    container_id = runtime_id.split("//", 1)[1]
     found = list(Path("/sys/fs/cgroup/cpu/kubepods").rglob(f"{container_id}/cpu.cfs_quota_us"))
     assert found, f"no cgroup for container {container_id}"
     return int(found[0].read_text())
@@ -287,7 +308,7 @@ def test_in_place_resize_changes_the_cpu_quota_without_a_restart(
     create(kube_cluster, namespace, echo("resize", cpu_limit="200m"))
     wait_rollout(kube_cluster, namespace, "resize")
     pod = ready_pods(kube_cluster, namespace, "resize")[0]
-    name, before_id = pod.metadata.name, pod.status.container_statuses[0].container_id
+    name, before_id = name_of(pod), app_status(pod).container_id
     assert container_cgroup_quota(pod) == 20000  # 200m of a 100 ms period
 
     kube_cluster.core.patch_namespaced_pod_resize(
@@ -307,7 +328,7 @@ def test_in_place_resize_changes_the_cpu_quota_without_a_restart(
 
     def resized() -> client.V1Pod | None:
         p = kube_cluster.core.read_namespaced_pod(name, namespace)
-        res = p.status.container_statuses[0].resources
+        res = app_status(p).resources
         return p if res and res.limits and res.limits.get("cpu") == "400m" else None
 
     after = wait_until(resized, 90, "the kubelet to apply the resize")
@@ -322,7 +343,7 @@ def test_ephemeral_container_shares_the_pod_network_namespace(
 ) -> None:
     create(kube_cluster, namespace, echo("target"))
     wait_rollout(kube_cluster, namespace, "target")
-    pod = ready_pods(kube_cluster, namespace, "target")[0].metadata.name
+    pod = name_of(ready_pods(kube_cluster, namespace, "target")[0])
     probe = (
         "import urllib.request;"
         "print('via-localhost:' + urllib.request.urlopen('http://127.0.0.1:8080/', timeout=5)"
@@ -398,7 +419,7 @@ def test_crd_with_a_cel_rule_rejects_a_bad_object_with_its_message(kube_cluster:
         },
     }
     try:
-        ext.create_custom_resource_definition(crd)
+        ext.create_custom_resource_definition(crd)  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
     except ApiException as e:
         if e.status != 409:
             raise
@@ -406,7 +427,7 @@ def test_crd_with_a_cel_rule_rejects_a_bad_object_with_its_message(kube_cluster:
     def established() -> bool:
         got = ext.read_custom_resource_definition(f"ranges.{CRD_GROUP}")
         return any(
-            c.type == "Established" and c.status == "True" for c in got.status.conditions or []
+            c.type == "Established" and c.status == "True" for c in status_of(got).conditions or []
         )
 
     wait_until(established, 30, "the CRD to be established")
@@ -433,11 +454,13 @@ def test_crd_with_a_cel_rule_rejects_a_bad_object_with_its_message(kube_cluster:
     with pytest.raises(ApiException) as rejected:
         create_range(f"bad-{uuid.uuid4().hex[:6]}", 9, 5)
     assert rejected.value.status == 422
+    assert rejected.value.body is not None
     assert "min must not exceed max" in json.loads(rejected.value.body)["message"]
 
     with pytest.raises(ApiException) as schema_rejected:
         create_range(f"big-{uuid.uuid4().hex[:6]}", 1, 500)
     assert schema_rejected.value.status == 422
+    assert schema_rejected.value.body is not None
     assert (
         "should be less than or equal to 100" in json.loads(schema_rejected.value.body)["message"]
     )
