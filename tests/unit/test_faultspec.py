@@ -10,6 +10,7 @@ import pytest
 
 from gameday_operator import builders, model
 from gameday_operator.faultspec import DEFINITIONS, FAULT_BLOCKS, POD_FAULTS, FaultParams
+from gameday_operator.faultspec.registry import POD_FAULT_NAMES
 from gameday_operator.model import FaultType
 
 
@@ -31,6 +32,8 @@ def test_the_derived_blocks_and_pod_faults_are_those_the_model_listed() -> None:
         frozenset({FaultType.CPU_STRESS, FaultType.MEMORY_STRESS, FaultType.NETWORK_LATENCY})
         == POD_FAULTS
     )
+    # The selector's error message names them as it did when it listed them.
+    assert POD_FAULT_NAMES == "CPUStress, MemoryStress, NetworkLatency with mechanism Netem"
     assert model.FAULT_BLOCKS is FAULT_BLOCKS
     assert model.POD_FAULTS is POD_FAULTS
 

@@ -28,7 +28,14 @@ class FaultDefinition(Generic[P]):
     injector_args: Callable[..., list[str]] | None = None
     # For a pod fault whose parameters may place it elsewhere: False where they do.
     in_pods: Callable[[P], bool] | None = None
+    # When in_pods holds, as the selector's error message names it ("with mechanism Netem").
+    in_pods_when: str = ""
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""
         return self.pod_fault and (self.in_pods is None or self.in_pods(params))
+
+    @property
+    def pod_fault_name(self) -> str:
+        """The type as a pod fault, with the condition its parameters must meet if any."""
+        return f"{self.fault_type.value} {self.in_pods_when}".rstrip()

@@ -87,4 +87,5 @@ DEFINITION = FaultDefinition(
     pod_fault=True,
     injector_args=netem_args,
     in_pods=in_pods,
+    in_pods_when="with mechanism Netem",
 )

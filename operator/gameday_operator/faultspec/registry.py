@@ -35,3 +35,5 @@ DEFINITIONS: dict[FaultType, FaultDefinition[Any]] = {
 
 FAULT_BLOCKS: dict[FaultType, str] = {t: d.block for t, d in DEFINITIONS.items()}
 POD_FAULTS = frozenset(t for t, d in DEFINITIONS.items() if d.pod_fault)
+# What a selector applies to, for its error message: "CPUStress, MemoryStress, ...".
+POD_FAULT_NAMES = ", ".join(d.pod_fault_name for d in DEFINITIONS.values() if d.pod_fault)

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gameday_operator.faultspec.registry import DEFINITIONS, FAULT_BLOCKS, FaultParams
+from gameday_operator.faultspec.registry import (
+    DEFINITIONS,
+    FAULT_BLOCKS,
+    POD_FAULT_NAMES,
+    FaultParams,
+)
 from gameday_operator.model.enums import (
     Architecture,
     FaultType,
@@ -122,7 +127,7 @@ def _parse_fault(index: int, raw: object, duration: float) -> Fault:
         if not definition.runs_in_pods(params):
             raise SpecError(
                 f"{r.path}.selector applies only to faults that run in the target's pods "
-                "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem)"
+                f"({POD_FAULT_NAMES})"
             )
         selector = _parse_selector(r.sub("selector"))
     return Fault(index=index, type=type_, params=params, selector=selector)
