@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from gameday_chaos import logs, units
+from gameday_chaos import logs, netfault, units
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +43,8 @@ def _parsed(
 _duration = _parsed(units.parse_duration)
 _deadline = _parsed(units.parse_deadline)
 _endpoint = _parsed(units.parse_endpoint)
+_tag = _parsed(netfault.parse_tag)
+_interface = _parsed(netfault.parse_interface)
 
 
 def _finish(summary: dict[str, Any], code: int) -> NoReturn:
@@ -378,14 +380,14 @@ def _net_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option(
                 "--tag",
                 required=True,
-                callback=_parsed(netfault_parse("tag")),
+                callback=_tag,
                 help="Names the fault's kernel state, so `net clean --tag` finds exactly it.",
             ),
             click.option(
                 "--interface",
                 default="eth0",
                 show_default=True,
-                callback=_parsed(netfault_parse("interface")),
+                callback=_interface,
             ),
             click.option(
                 "--direction",
@@ -407,12 +409,6 @@ def _net_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def netfault_parse(what: str) -> Callable[[str], str]:
-    from gameday_chaos import netfault
-
-    return {"tag": netfault.parse_tag, "interface": netfault.parse_interface}[what]
-
-
 def _run_net(
     kind: str,
     effect: Any,
@@ -424,8 +420,6 @@ def _run_net(
     deadline: datetime | None,
 ) -> NoReturn:
     from typing import cast
-
-    from gameday_chaos import netfault
 
     try:
         fault = netfault.check(
@@ -457,8 +451,6 @@ def _run_net(
 )
 def net_bandwidth(rate: str, burst: int, limit: int, **where: Any) -> None:
     """Limit the rate of traffic to the destinations (egress), queueing up to --limit."""
-    from gameday_chaos import netfault
-
     try:
         effect = netfault.Bandwidth(netfault.parse_rate(rate), burst, limit)
     except ValueError as error:
@@ -471,8 +463,6 @@ def net_bandwidth(rate: str, burst: int, limit: int, **where: Any) -> None:
 @click.option("--probability", required=True, help="Drop probability per packet, in (0, 1].")
 def net_loss(probability: str, **where: Any) -> None:
     """Drop each packet to (or from) the destinations with the given probability."""
-    from gameday_chaos import netfault
-
     try:
         effect = netfault.Loss(netfault.parse_probability(probability))
     except ValueError as error:
@@ -489,23 +479,19 @@ def net_loss(probability: str, **where: Any) -> None:
 )
 def net_partition(reject: bool, **where: Any) -> None:
     """Cut all traffic to (or from) the destinations."""
-    from gameday_chaos import netfault
-
     _run_net("net-partition", netfault.Partition(reject), **where)
 
 
 @net.command("clean")
-@click.option("--tag", required=True, callback=_parsed(netfault_parse("tag")))
+@click.option("--tag", required=True, callback=_tag)
 @click.option(
     "--interface",
     default="eth0",
     show_default=True,
-    callback=_parsed(netfault_parse("interface")),
+    callback=_interface,
 )
 def net_clean(tag: str, interface: str) -> None:
     """Remove what the network fault named by --tag installed, and check that it is gone."""
-    from gameday_chaos import netfault
-
     footprint = netfault.Footprint(tag, interface)
     summary: dict[str, Any] = {"kind": "net-clean", "tag": tag, "interface": interface}
     try:

@@ -33,7 +33,9 @@ from tests.fixtures.netns import (
 @pytest.fixture
 def peer(netns_pair: tuple[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     if shutil.which("nft") is None:
-        pytest.skip("needs nft (Debian package nftables) for the loss and partition faults")
+        pytest.skip(
+            "needs nft (Debian package nftables): the network faults install and read back with it"
+        )
     a, b = netns_pair
     receiver = start_receiver(b)
     yield a, receiver
