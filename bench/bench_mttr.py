@@ -24,7 +24,7 @@ from gameday_demo.errors import DemoError
 from gameday_demo.kubectl import Kubectl
 from gameday_demo.runner import ShapeRun, run_demo
 from gameday_demo.shapes import SHAPES, Traffic
-from gameday_operator.report.summary import ratio_text, summarize
+from gameday_operator.report.summary import ratio_text, shape_text
 
 
 def _figures(run: ShapeRun) -> dict[str, float | None]:
@@ -80,6 +80,7 @@ def main() -> int:
         for run in result.runs:
             per_shape[run.shape.name].append(run)
             fig = _figures(run)
+            summary = run.summary()
             print(
                 f"run {i + 1} {run.shape.name:8} {run.phase:9} MTTR {fig['mttr'] or 0:6.1f}s "
                 f"downtime {fig['downtime'] or 0:5.1f}s peak p95 {fig['peak_p95'] or 0:5.2f}s "
@@ -88,17 +89,22 @@ def main() -> int:
                 f"node idle ≥ {ratio_text(run.min_node_idle)} before remediation",
                 flush=True,
             )
+            print(f"    seed shape: {shape_text(summary.seed_shape)}", flush=True)
+            if summary.customer_shape is not None:
+                print(f"    as the services measured it: {shape_text(summary.shape)}", flush=True)
         print(f"run {i + 1} demo wall time {walls[-1]:.0f}s", flush=True)
 
     print()
     print(f"{'':22}{'median':>8}  [min … max] over {args.runs} run(s)")
     for name, runs in per_shape.items():
         recovered = [r for r in runs if r.phase == "Recovered"]
-        held = [r for r in runs if summarize(r.scenario, r.audit).shape.held]
+        held = [r for r in runs if r.summary().seed_shape.held]
+        held_services = [r for r in runs if r.summary().shape.held]
         clean = [r for r in runs if not r.leftovers]
         print(
             f"{name}: {len(recovered)}/{len(runs)} recovered, seed shape held in "
-            f"{len(held)}/{len(runs)}, every fault reverted in {len(clean)}/{len(runs)}"
+            f"{len(held)}/{len(runs)} as the customers saw it ({len(held_services)}/{len(runs)} "
+            f"as the services measured it), every fault reverted in {len(clean)}/{len(runs)}"
         )
         for key, label in (
             ("detect", "time to detect (s)"),

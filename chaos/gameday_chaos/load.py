@@ -173,6 +173,67 @@ def is_error(label: str) -> bool:
     return not (label.isdigit() and 200 <= int(label) < 400)
 
 
+# The timeline's latency buckets: bucket i holds latencies in (b(i-1), b(i)], where
+# b(i) = TIMELINE_BASE_SECONDS * 2 ** (i / TIMELINE_PER_DOUBLING): four to a doubling, so a
+# percentile read as its bucket's upper bound is at most 19% high, from 1 ms to an hour in 89
+# buckets. The summary carries both figures, so a reader needs nothing of this module.
+TIMELINE_BASE_SECONDS = 0.001
+TIMELINE_PER_DOUBLING = 4
+
+
+def timeline_bucket(latency_seconds: float) -> int:
+    """The index of the timeline bucket that holds `latency_seconds`."""
+    if latency_seconds <= TIMELINE_BASE_SECONDS:
+        return 0
+    exact = TIMELINE_PER_DOUBLING * math.log2(latency_seconds / TIMELINE_BASE_SECONDS)
+    return max(0, math.ceil(exact - 1e-9))
+
+
+@dataclass
+class OutcomeTimeline:
+    """What happened to the scheduled arrivals, per second of their intended send time: how
+    many were attempted (sent or dropped at the concurrency limit), how many failed (an error
+    answer, a timeout, a transport error or a drop), and the latencies of those answered.
+
+    A window of any length can be read from it afterwards (errors and p95 as the customers saw
+    them over each SLO window), which the run's totals cannot give. Retries are not in it: the
+    first attempt is what the customer saw first, as in the totals."""
+
+    seconds: dict[int, list[int]] = field(default_factory=dict)  # [attempted, failed]
+    latencies: dict[int, Counter[int]] = field(default_factory=dict)
+
+    def _tally(self, offset: float) -> tuple[int, list[int]]:
+        second = max(0, int(offset))
+        return second, self.seconds.setdefault(second, [0, 0])
+
+    def answered(self, offset: float, latency_seconds: float, failed: bool) -> None:
+        second, tally = self._tally(offset)
+        tally[0] += 1
+        tally[1] += failed
+        self.latencies.setdefault(second, Counter())[timeline_bucket(latency_seconds)] += 1
+
+    def dropped(self, offset: float) -> None:
+        _, tally = self._tally(offset)
+        tally[0] += 1
+        tally[1] += 1
+
+    def to_dict(self, start: str) -> dict[str, Any]:
+        """`start` is the wall time (ISO 8601) of offset 0, the schedule's start."""
+        return {
+            "start": start,
+            "stepSeconds": 1,
+            "latencyBuckets": {
+                "baseSeconds": TIMELINE_BASE_SECONDS,
+                "perDoubling": TIMELINE_PER_DOUBLING,
+            },
+            # [second, attempted, failed, [[bucket, count], ...]], in order of the second.
+            "seconds": [
+                [second, tally[0], tally[1], sorted(self.latencies.get(second, {}).items())]
+                for second, tally in sorted(self.seconds.items())
+            ],
+        }
+
+
 def latency_summary(histogram: HdrHistogram) -> dict[str, float]:
     if histogram.get_total_count() == 0:
         return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
@@ -223,6 +284,8 @@ class LoadResult:
     retries_sent: int = 0
     retries_skipped: int = 0
     accepted_after_retry: int = 0
+    timeline: OutcomeTimeline = field(default_factory=OutcomeTimeline)
+    started_at: str = ""  # the wall time of the schedule's start
 
 
 def build_summary(
@@ -255,6 +318,7 @@ def build_summary(
         "duration_seconds": round(send_window, 3),
         "drain_seconds": round(drain_seconds, 3),
         "stopped_by_signal": stopped,
+        "timeline": result.timeline.to_dict(result.started_at),
         "retries": {
             "max_per_order": config.retry_failed_orders if config.sends_orders else 0,
             "sent": result.retries_sent,
@@ -415,6 +479,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         label, status, body = await attempt(n, key)
         latency = loop.time() - intended
         result.histogram.record_value(max(1, int(latency * 1e6)))
+        result.timeline.answered(intended - start, latency, is_error(label))
         result.outcomes[label] += 1
         result.completed += 1
         metrics.duration.labels(code=label).observe(latency)
@@ -454,6 +519,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
     retry_deadline = math.inf
     try:
         start = loop.time()
+        result.started_at = now_iso()
         retry_deadline = start + config.schedule.duration + DRAIN_SLACK_SECONDS
         for n in range(config.schedule.count()):
             intended = start + config.schedule.send_offset(n)
@@ -468,6 +534,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
                 break
             if len(in_flight) >= config.concurrency_limit:
                 result.dropped_at_limit += 1
+                result.timeline.dropped(intended - start)
                 metrics.dropped.inc()
                 continue
             result.send_lag.record_value(max(1, int((loop.time() - intended) * 1e6)))

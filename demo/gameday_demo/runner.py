@@ -69,6 +69,17 @@ class ShapeRun:
     def blast_radius(self) -> Json:
         return dict(self.status.get("blastRadius") or {})
 
+    def summary(self) -> RunSummary:
+        """The run as the report reads it: the scenario, the audit, what the demo read from
+        the cluster, and what the customers saw."""
+        return summarize(
+            self.scenario,
+            self.audit,
+            routes=self.routes,
+            cost=self.cost,
+            traffic=(self.traffic.orders, self.traffic.catalog),
+        )
+
     @property
     def min_node_idle(self) -> float | None:
         """The least idle CPU of the node during the incident (injection to remediation)."""
@@ -142,6 +153,7 @@ def outcome_lines(run: ShapeRun) -> list[str]:
     m, br = run.measurements, run.blast_radius
     peak = m.get("peak") or {}
     a = run.audit
+    summary = run.summary()
 
     def num(value: Any, fmt: str) -> str:
         return "-" if value is None else format(float(value), fmt)
@@ -155,8 +167,10 @@ def outcome_lines(run: ShapeRun) -> list[str]:
         f"{num(m.get('downtimeSeconds'), '.1f')}s",
         f"    peak p95 {num(peak.get('p95LatencySeconds'), '.2f')}s  peak errors "
         f"{num(peak.get('errorRatio'), '.1%')}",
-        "    seed incident shape before remediation: "
-        + shape_text(summarize(run.scenario, run.audit).shape),
+        "    seed incident shape before remediation: " + shape_text(summary.seed_shape),
+        "        as the customers saw it: "
+        + ("-" if summary.customer_shape is None else shape_text(summary.customer_shape)),
+        "        as the services measured it: " + shape_text(summary.shape),
         f"    blast radius: affected {br.get('affectedServices', [])}, "
         f"unaffected {br.get('unaffectedServices', [])}",
         f"    audit: {a.get('checked')} orders checked, {len(a.get('lost') or [])} lost, "
@@ -206,7 +220,7 @@ def outcome_lines(run: ShapeRun) -> list[str]:
 
 
 def summaries(runs: Sequence[ShapeRun]) -> list[RunSummary]:
-    return [summarize(r.scenario, r.audit, routes=r.routes, cost=r.cost) for r in runs]
+    return [r.summary() for r in runs]
 
 
 def make_report(runs: Sequence[ShapeRun], out_dir: Path) -> ReportPaths:

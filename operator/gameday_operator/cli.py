@@ -12,6 +12,7 @@ from gameday_operator.report.load import (
     load_audit_file,
     load_scenario_file,
     load_scenario_from_cluster,
+    load_traffic_file,
 )
 from gameday_operator.report.summary import RunSummary, pick_sides, summarize
 
@@ -26,6 +27,10 @@ def main() -> None:
 
 def _audit(path: Path | None) -> dict[str, Any] | None:
     return None if path is None else load_audit_file(path)
+
+
+def _traffic(path: Path | None) -> list[dict[str, Any]]:
+    return [] if path is None else load_traffic_file(path)
 
 
 @main.command()
@@ -60,6 +65,17 @@ def _audit(path: Path | None) -> dict[str, Any] | None:
     help="`shop audit --json` output for the microservices' orders.",
 )
 @click.option(
+    "--traffic-monolith",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The monolith's customers' `gameday-chaos load --summary` output (one, or an object "
+    "of them: the demo's traffic-monolith.json), for the incident as they saw it.",
+)
+@click.option(
+    "--traffic-msa",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The same for the microservices' customers.",
+)
+@click.option(
     "--out",
     "out_dir",
     required=True,
@@ -72,6 +88,8 @@ def report(
     from_cluster: tuple[str, ...],
     audit_monolith: Path | None,
     audit_msa: Path | None,
+    traffic_monolith: Path | None,
+    traffic_msa: Path | None,
     out_dir: Path,
 ) -> None:
     """Compare a monolith run and a microservices run: HTML report and Markdown summary."""
@@ -80,6 +98,7 @@ def report(
     audits = {"monolith": _audit(audit_monolith), "msa": _audit(audit_msa)}
     documents: list[dict[str, Any]] = []
     try:
+        traffic = {"monolith": _traffic(traffic_monolith), "msa": _traffic(traffic_msa)}
         if monolith_file is not None:
             documents.append(_on_side(load_scenario_file(monolith_file), "monolith"))
         if msa_file is not None:
@@ -90,7 +109,9 @@ def report(
             architecture = str(
                 ((document.get("spec") or {}).get("target") or {}).get("architecture", "")
             )
-            runs.append(summarize(document, audits.get(architecture)))
+            runs.append(
+                summarize(document, audits.get(architecture), traffic=traffic.get(architecture, []))
+            )
         monolith, msa = pick_sides(runs)
     except ValueError as err:
         raise click.UsageError(str(err)) from err

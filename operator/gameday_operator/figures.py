@@ -286,14 +286,27 @@ def incident_shape(
     recorded_baseline_p95: float | None = None,
 ) -> ShapeVerdict:
     """Did latency reach `latency_factor` times baseline and errors `error_ratio` or more, between
-    injection and the start of remediation (or recovery/the end when there was none)?
+    injection and the start of remediation (or recovery/the end when there was none), as the
+    watched services measured them?
 
     Latency is the system-wide p95; the seed incident speaks of mean latency, which the
     samples do not carry. The baseline comes from samples before injection, else from the one
     the operator recorded (status.measurements.baseline), which it measures before injecting.
     """
-    points = system_points(samples)
     baseline = aggregates(samples, timeline).baseline.p95_seconds or recorded_baseline_p95
+    return shape_verdict(system_points(samples), baseline, timeline, latency_factor, error_ratio)
+
+
+def shape_verdict(
+    points: Sequence[SystemPoint],
+    baseline_p95: float | None,
+    timeline: Timeline,
+    latency_factor: float = 5.0,
+    error_ratio: float = 0.3,
+) -> ShapeVerdict:
+    """The seed's shape over any series of windows (each point closing one): the worst p95
+    against `baseline_p95` and the worst error ratio, over the points from injection until
+    remediation started (or recovery/the end when there was none)."""
     start = timeline.injected_at
     stop = timeline.remediation_started_at or timeline.recovered_at or timeline.completed_at
     window = [
@@ -301,7 +314,7 @@ def incident_shape(
     ]
     peak_p95 = _pick((p.figures.p95_seconds for p in window), max)
     peak_errors = _pick((p.figures.error_ratio for p in window), max)
-    factor = peak_p95 / baseline if peak_p95 is not None and baseline else None
+    factor = peak_p95 / baseline_p95 if peak_p95 is not None and baseline_p95 else None
 
     reasons: list[str] = []
     if start is None:

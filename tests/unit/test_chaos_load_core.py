@@ -10,6 +10,7 @@ from hdrh.histogram import HdrHistogram
 from gameday_chaos.load import (
     LoadConfig,
     LoadResult,
+    OutcomeTimeline,
     RateSchedule,
     accepted_record,
     attempt_record,
@@ -21,6 +22,7 @@ from gameday_chaos.load import (
     order_payload,
     outcome_label,
     should_retry,
+    timeline_bucket,
 )
 from shop.config import ShopConfig
 from shop.domain import seed_sku
@@ -172,6 +174,51 @@ def test_summary_counts_errors_and_drops() -> None:
 
 
 AT = "2026-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize(
+    ("latency", "bucket"),
+    [
+        (0.0, 0),
+        (0.001, 0),  # the base is bucket 0's upper bound
+        (0.0011, 1),
+        (0.001 * 2**0.25, 1),  # an upper bound belongs to its own bucket
+        (0.002, 4),  # four buckets to a doubling
+        (0.0021, 5),
+        (1.0, 40),  # 1 ms * 2^(40/4) = 1.024 s
+        (1.025, 41),
+        (3600.0, 88),
+    ],
+)
+def test_timeline_buckets_are_a_quarter_doubling_wide(latency: float, bucket: int) -> None:
+    assert timeline_bucket(latency) == bucket
+
+
+def test_timeline_counts_per_second_of_intended_send_time() -> None:
+    timeline = OutcomeTimeline()
+    timeline.answered(0.2, 0.0015, failed=False)
+    timeline.answered(0.9, 12.0, failed=True)  # sent in second 0, answered (timed out) late
+    timeline.dropped(1.5)
+    timeline.answered(3.0, 0.0015, failed=False)
+    out = timeline.to_dict(AT)
+    assert out["start"] == AT
+    assert out["stepSeconds"] == 1
+    assert out["latencyBuckets"] == {"baseSeconds": 0.001, "perDoubling": 4}
+    assert out["seconds"] == [
+        [0, 2, 1, [(timeline_bucket(0.0015), 1), (timeline_bucket(12.0), 1)]],
+        [1, 1, 1, []],  # a drop is attempted and failed, with no latency
+        [3, 1, 0, [(timeline_bucket(0.0015), 1)]],
+    ]
+    assert json.loads(json.dumps(out))["seconds"][0][3] == [[3, 1], [55, 1]]
+
+
+def test_summary_carries_the_timeline() -> None:
+    result = LoadResult(sent=1, completed=1, started_at=AT)
+    result.timeline.answered(0.0, 0.01, failed=False)
+    config = LoadConfig(url="http://x/orders", schedule=RateSchedule(1, 1))
+    summary = build_summary(config, result, send_window=1.0, drain_seconds=0.0, stopped=False)
+    assert summary["timeline"]["start"] == AT
+    assert summary["timeline"]["seconds"] == [[0, 1, 0, [(timeline_bucket(0.01), 1)]]]
 
 
 @pytest.mark.parametrize(

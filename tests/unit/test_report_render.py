@@ -300,3 +300,63 @@ def test_an_older_audit_shows_no_category_rows() -> None:
     labels = [row.label for row in comparison_rows(run, run)]
     assert "… told failed or timed out, but placed" not in labels
     assert "Orders lost" in labels
+
+
+def _customers_traffic() -> dict[str, Any]:
+    """A customer's load summary beside the recorded monolith run: from 09:00:00 10 ms
+    answers, then from injection (09:01:00) 3 s answers with two in five failing, until well
+    past the start of remediation (09:01:35)."""
+    from gameday_chaos.load import OutcomeTimeline
+
+    timeline = OutcomeTimeline()
+    for second in range(150):
+        for i in range(10):
+            incident = second >= 60
+            timeline.answered(second + i / 10, 3.0 if incident else 0.01, incident and i < 4)
+    return {"sent": 1500, "timeline": timeline.to_dict("2025-05-14T09:00:00Z")}
+
+
+def test_the_seed_shape_is_judged_as_the_customers_saw_it_when_their_timelines_are_given() -> None:
+    raw = load_scenario_file(DATA / "scenario-monolith.yaml")
+    run = summarize(raw, traffic=[_customers_traffic()])
+    assert run.customer_shape is not None and run.customer_shape.held
+    assert run.customer_shape.peak_error_ratio == pytest.approx(0.4)
+    assert run.seed_shape is run.customer_shape
+    rows = {row.label: row.monolith for row in comparison_rows(run, run)}
+    assert rows["Seed incident shape"].startswith("held: p95 ")
+    assert rows["Seed incident shape"] == rows["… as the customers saw it"]
+    assert rows["… as the services measured it"] != rows["… as the customers saw it"]
+    without = summarize(raw)
+    assert without.customer_shape is None and without.seed_shape is without.shape
+    assert {row.label: row.monolith for row in comparison_rows(without, without)}[
+        "… as the customers saw it"
+    ] == "n/a"
+
+
+def test_cli_reads_the_customers_traffic_as_the_demo_writes_it(tmp_path: Path) -> None:
+    traffic = tmp_path / "traffic-monolith.json"
+    out = tmp_path / "report"
+
+    def report() -> Any:
+        return CliRunner().invoke(
+            main,
+            [
+                "report",
+                "--monolith", str(DATA / "scenario-monolith.yaml"),
+                "--msa", str(DATA / "scenario-msa.json"),
+                "--traffic-monolith", str(traffic),
+                "--out", str(out),
+            ],
+        )  # fmt: skip
+
+    traffic.write_text(json.dumps({"orders": _customers_traffic(), "catalog": {"sent": 0}}))
+    result = report()
+    assert result.exit_code == 0, result.output
+    [row] = [
+        line for line in (out / "report.md").read_text().splitlines() if "customers saw" in line
+    ]
+    assert "| held: p95" in row and "errors up to 40.0%" in row, row
+    traffic.write_text(json.dumps({"orders": [1, 2]}))
+    bad = report()
+    assert bad.exit_code == 2
+    assert "not the output of `gameday-chaos load --summary`" in bad.output

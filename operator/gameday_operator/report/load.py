@@ -48,6 +48,19 @@ def load_audit_file(path: Path) -> dict[str, Any]:
     return audit
 
 
+def load_traffic_file(path: Path) -> list[dict[str, Any]]:
+    """The customers' `gameday-chaos load --summary` output: one summary, or an object of
+    them by name (the demo's traffic-<shape>.json: {"orders": ..., "catalog": ...})."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(document, dict) and "timeline" not in document and "sent" not in document:
+        summaries = list(document.values())
+    else:
+        summaries = [document]
+    if not summaries or not all(isinstance(s, dict) and "sent" in s for s in summaries):
+        raise ValueError(f"{path}: not the output of `gameday-chaos load --summary`")
+    return summaries
+
+
 def split_reference(reference: str) -> tuple[str, str]:
     """'NAMESPACE/NAME' → (namespace, name)."""
     namespace, sep, name = reference.partition("/")

@@ -24,7 +24,9 @@ from gameday_operator.model import (
     parse_time,
     parse_timeline,
 )
-from gameday_operator.report.extras import Cost, RouteFigures
+from gameday_operator.model.spec import SteadyState
+from gameday_operator.report.extras import Cost, RouteFigures, customer_shape
+from gameday_operator.units import parse_duration
 
 ARCHITECTURES = ("monolith", "msa")
 MILESTONES: tuple[tuple[str, str], ...] = (
@@ -107,11 +109,19 @@ class RunSummary:
     blast_radius: BlastRadius
     actions: tuple[Action, ...]
     samples: tuple[Sample, ...]
-    shape: ShapeVerdict
+    shape: ShapeVerdict  # as the watched services measured it (the scenario's own samples)
     audit: Audit | None
     # From the cluster, not the status: Prometheus per route, the namespace's footprint.
     routes: tuple[RouteFigures, ...] = ()
     cost: Cost | None = None
+    # As the customers saw it (their load timelines), when the comparison was given them.
+    customer_shape: ShapeVerdict | None = None
+
+    @property
+    def seed_shape(self) -> ShapeVerdict:
+        """The verdict that counts: the seed incident is what users meet (errors and timeouts
+        at the entry), so the customers' view where there is one, else the services'."""
+        return self.customer_shape or self.shape
 
     @property
     def title(self) -> str:
@@ -159,8 +169,12 @@ def summarize(
     *,
     routes: Sequence[RouteFigures] = (),
     cost: Cost | None = None,
+    traffic: Sequence[Mapping[str, Any]] = (),
 ) -> RunSummary:
-    """A FailureScenario (as `kubectl get fsc NAME -o yaml` shows it) → its summary."""
+    """A FailureScenario (as `kubectl get fsc NAME -o yaml` shows it) → its summary.
+
+    `traffic`: the customers' `gameday-chaos load` summaries over the run, for the incident's
+    shape as they saw it."""
     metadata = scenario.get("metadata") or {}
     spec = scenario.get("spec") or {}
     status = scenario.get("status") or {}
@@ -236,6 +250,13 @@ def summarize(
         audit=Audit.from_json(audit) if audit is not None else None,
         routes=tuple(routes),
         cost=cost,
+        customer_shape=customer_shape(
+            traffic,
+            timeline,
+            parse_duration(str(steady["window"]))
+            if "window" in steady
+            else SteadyState.window_seconds,
+        ),
     )
 
 
@@ -397,7 +418,12 @@ def comparison_rows(monolith: RunSummary, msa: RunSummary) -> list[Row]:
             "Services it touched",
             lambda r: MISSING if r.cost is None else services_text(r.cost.services_touched),
         ),
-        row("Seed incident shape", lambda r: shape_text(r.shape)),
+        row("Seed incident shape", lambda r: shape_text(r.seed_shape)),
+        row(
+            "… as the customers saw it",
+            lambda r: MISSING if r.customer_shape is None else shape_text(r.customer_shape),
+        ),
+        row("… as the services measured it", lambda r: shape_text(r.shape)),
     ]
 
 
