@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from gameday_operator.figures import is_down, mttr_parts, mttr_seconds
 from gameday_operator.model import (
+    APPROVE_ANNOTATION,
     MAX_SAMPLES,
     Action,
     Architecture,
@@ -29,6 +30,7 @@ from gameday_operator.model import (
     Condition,
     Figures,
     Phase,
+    Proposal,
     RemediationMode,
     Sample,
     Scenario,
@@ -241,8 +243,25 @@ def start(scenario: Scenario, status: Status, now: datetime) -> Status:
     )
 
 
-def reject(generation: int, status: Status, reason: str, message: str, now: datetime) -> Status:
-    """The status of a scenario the operator will not run: Failed, Accepted=False."""
+def accept(scenario: Scenario, status: Status, now: datetime) -> Step:
+    """A scenario the operator will run: its first status (`start`) and the Event that says so."""
+    target = scenario.spec.target
+    said = (
+        f"{len(scenario.spec.faults)} fault(s) against {target.architecture} "
+        f"Deployment {target.deployment} for up to {scenario.spec.duration_seconds:g}s"
+    )
+    return Step(status=start(scenario, status, now), events=(Event("Normal", ACCEPTED, said),))
+
+
+def resumed(status: Status) -> Event:
+    """What a restarted operator says of a scenario it picks up where its status left it."""
+    phase = status.phase.value if status.phase is not None else "Pending"
+    said = f"operator resumed at phase {phase} with {len(status.live_actions)} change(s) in effect"
+    return Event("Normal", "Resumed", said)
+
+
+def reject(generation: int, status: Status, reason: str, message: str, now: datetime) -> Step:
+    """A scenario the operator will not run: Failed, Accepted=False, and a Warning."""
     s = replace(
         status,
         phase=Phase.FAILED,
@@ -256,7 +275,8 @@ def reject(generation: int, status: Status, reason: str, message: str, now: date
         ),
     )
     s = set_condition(s, ACCEPTED, False, reason, message, now, generation)
-    return set_condition(s, COMPLETED, True, reason, message, now, generation)
+    s = set_condition(s, COMPLETED, True, reason, message, now, generation)
+    return Step(status=s, events=(Event("Warning", reason, message),))
 
 
 def finish(
@@ -882,12 +902,86 @@ def _refuse_altered(
     return set_condition(s, ACTIONS_INTACT, False, TAMPERED, message, now, scenario.generation)
 
 
-def fail(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Status:
-    """The shell could not carry out an intent: end the run (the next step reverts)."""
-    return finish(scenario, status, Phase.FAILED, reason, message, now)
+# ----------------------------------------------------------------- what the shell reports
+#
+# The shell carries out the intents and the reverts; what became of them is decided here: the
+# status it writes and every Event it emits. `what` names the change (or the plan) and `why`
+# is the one-line error.
 
-
+INJECTION_FAILED = "InjectionFailed"
+REMEDIATION_FAILED = "RemediationFailed"
+RESUME_FAILED = "ResumeFailed"
+FAULT_INJECTED = "FaultInjected"
+REMEDIATION_PROPOSED = "RemediationProposed"
+REMEDIATION_APPLIED = "RemediationApplied"
+REVERT_FAILED = "RevertFailed"
 REVERT_ABANDONED = "RevertAbandoned"
+# Kubernetes refuses an Event message above 1 KiB.
+EVENT_MESSAGE_MAX = 1000
+
+
+def _failed(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Step:
+    """End the run with a Warning; the next step reverts what is live."""
+    return Step(
+        status=finish(scenario, status, Phase.FAILED, reason, message, now),
+        events=(Event("Warning", reason, message),),
+    )
+
+
+def intent_failed(
+    scenario: Scenario, status: Status, intent: Intent, what: str, why: str, now: datetime
+) -> Step:
+    """An intent could not be planned or one of its changes failed: the run fails."""
+    reason = INJECTION_FAILED if intent is Intent.INJECT else REMEDIATION_FAILED
+    return _failed(scenario, status, reason, f"{what}: {why}", now)
+
+
+def resume_failed(scenario: Scenario, status: Status, why: str, now: datetime) -> Step:
+    """A change recorded before a restart could not be made after it: the run fails."""
+    return _failed(scenario, status, RESUME_FAILED, why, now)
+
+
+def intent_done(status: Status, intent: Intent, actions: tuple[Action, ...]) -> Step:
+    """An intent carried out: `actions` are the changes it made, or for a proposal would make."""
+    changes = [f"{a.kind} {a.target}" for a in actions]
+    if intent is Intent.PROPOSE:
+        proposals = tuple(Proposal(kind=a.kind, target=a.target, detail=a.detail) for a in actions)
+        said = "; ".join(changes) + f' — annotate {APPROVE_ANNOTATION}="true" to apply'
+        return Step(
+            status=replace(status, proposals=proposals),
+            events=(Event("Normal", REMEDIATION_PROPOSED, said),),
+        )
+    if intent is Intent.INJECT:
+        said = f"{len(actions)} change(s): " + ", ".join(changes)
+        return Step(status=status, events=(Event("Normal", FAULT_INJECTED, said),))
+    if intent is Intent.REMEDIATE:
+        return Step(
+            status=status, events=(Event("Normal", REMEDIATION_APPLIED, ", ".join(changes)),)
+        )
+    raise ValueError(f"{intent} is not carried out as changes: see revert_done")
+
+
+def revert_done(
+    status: Status, errors: tuple[str, ...], altered: tuple[tuple[int, Action], ...]
+) -> Step:
+    """A revert of every live action has run: `errors` say which could not be undone (the
+    revert is retried), `altered` are the actions left alone because their seal did not verify.
+
+    The altered ones are said here only if the engine has not said so yet (a revert from the
+    delete handler runs without a step before it)."""
+    if errors:
+        said = "; ".join(errors)[:EVENT_MESSAGE_MAX]
+        return Step(status=status, events=(Event("Warning", REVERT_FAILED, said),))
+    if not altered:
+        done = Event("Normal", REVERTED, "every fault and change was reverted")
+        return Step(status=status, events=(done,))
+    events = []
+    message = altered_message(altered)
+    reported = status.condition(ACTIONS_INTACT)
+    if reported is None or reported.message != message:
+        events.append(Event("Warning", TAMPERED, message))
+    events.append(Event("Normal", REVERTED, "every change the operator could verify was reverted"))
+    return Step(status=status, events=tuple(events))
 
 
 def revert_abandoned(
@@ -918,3 +1012,9 @@ def abandoned_message(why: str, remaining: tuple[Action, ...]) -> str:
     """The Warning that says what may remain in the cluster, for a person to check."""
     listed = ", ".join(f"{a.kind} on {a.target}" for a in remaining) or "nothing recorded"
     return f"revert abandoned: {why}; these may remain: {listed}"
+
+
+def revert_given_up(why: str, remaining: tuple[Action, ...]) -> Event:
+    """The Warning of a deleted scenario whose revert is abandoned (`revert_abandoned`)."""
+    message = abandoned_message(why, remaining)[:EVENT_MESSAGE_MAX]
+    return Event("Warning", REVERT_ABANDONED, message)

@@ -31,7 +31,6 @@ from gameday_operator.model import (
     APPROVE_ANNOTATION,
     Action,
     ActionState,
-    Proposal,
     Scenario,
     Status,
     parse_status,
@@ -146,23 +145,30 @@ def plan(rt: Runtime, ctx: Context, intent: Intent) -> list[Action]:
 
 def apply_one(
     rt: Runtime, ctx: Context, status: Status, action: Action, write: Writer, logger: LoggerLike
-) -> Status:
+) -> tuple[Status, str | None]:
+    """Make one recorded change: the status with it Applied (written), or with it Failed and
+    why (not written yet: the engine decides what the failure makes of the run)."""
     actuator = rt.kinds.get(action.kind)
     began = time.monotonic()
-    if actuator is None:
-        failed = replace(action, state=ActionState.FAILED, error=f"unknown kind {action.kind}")
-        return write(record(rt, ctx, status, failed))
     try:
+        if actuator is None:
+            raise ActuatorError(f"no actuator for kind {action.kind}")
         done = actuator.apply(ctx, action)
     except Exception as exc:
         logger.warning("apply %s %s on %s failed: %s", action.kind, action.id, action.target, exc)
-        failed = replace(action, state=ActionState.FAILED, error=describe(exc))
-        write(record(rt, ctx, status, failed))
-        raise
+        why = describe(exc)
+        return record(rt, ctx, status, replace(action, state=ActionState.FAILED, error=why)), why
     took = time.monotonic() - began
     logger.info("applied %s %s to %s in %.2fs", action.kind, action.id, action.target, took)
     applied = replace(done, state=ActionState.APPLIED, duration_seconds=took)
-    return write(record(rt, ctx, status, applied))
+    return write(record(rt, ctx, status, applied)), None
+
+
+def said(step: engine.Step, emit: Emit) -> Status:
+    """Emit the Events the engine decided on; its status, for the caller to write."""
+    for event in step.events:
+        emit(event.type, event.reason, event.message)
+    return step.status
 
 
 def execute(
@@ -180,48 +186,26 @@ def execute(
         return revert_all(rt, ctx, status, write, emit, logger)
     try:
         planned = plan(rt, ctx, intent)
-    except (ActuatorError, Exception) as exc:
-        reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
-        message = f"could not plan: {describe(exc)}"
-        emit("Warning", reason, message)
-        return write(engine.fail(sc, status, reason, message, ctx.now))
+    except Exception as exc:
+        step = engine.intent_failed(sc, status, intent, "could not plan", describe(exc), ctx.now)
+        return write(said(step, emit))
     if intent is Intent.PROPOSE:
-        proposals = tuple(Proposal(kind=a.kind, target=a.target, detail=a.detail) for a in planned)
-        emit(
-            "Normal",
-            "RemediationProposed",
-            "; ".join(f"{p.kind} {p.target}" for p in proposals)
-            + f' — annotate {APPROVE_ANNOTATION}="true" to apply',
-        )
-        return write(replace(status, proposals=proposals))
+        return write(said(engine.intent_done(status, intent, tuple(planned)), emit))
     fresh = [a for a in planned if status.action(a.id) is None]
     for action in fresh:
         status = status.with_action(action)
     status = write(status)  # recorded before anything is changed
     for action in fresh:
-        try:
-            status = apply_one(rt, ctx, status, action, write, logger)
-        except Exception as exc:
-            reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
-            why = describe(exc)
-            emit("Warning", reason, f"{action.kind} {action.target}: {why}")
-            failed = record(rt, ctx, status, replace(action, state=ActionState.FAILED, error=why))
-            return write(
-                engine.fail(sc, failed, reason, f"{action.kind} {action.target}: {why}", ctx.now)
-            )
-    if intent is Intent.INJECT:
-        emit(
-            "Normal",
-            "FaultInjected",
-            f"{len(fresh)} change(s): " + ", ".join(f"{a.kind} {a.target}" for a in fresh),
-        )
-    else:
-        emit("Normal", "RemediationApplied", ", ".join(f"{a.kind} {a.target}" for a in fresh))
-    return status
+        status, failed = apply_one(rt, ctx, status, action, write, logger)
+        if failed is not None:
+            what = f"{action.kind} {action.target}"
+            step = engine.intent_failed(sc, status, intent, what, failed, ctx.now)
+            return write(said(step, emit))
+    return said(engine.intent_done(status, intent, tuple(fresh)), emit)
 
 
 def resume_pending(
-    rt: Runtime, ctx: Context, status: Status, write: Writer, logger: LoggerLike
+    rt: Runtime, ctx: Context, status: Status, write: Writer, emit: Emit, logger: LoggerLike
 ) -> Status:
     """Apply again what was recorded but not confirmed (the operator stopped in between).
 
@@ -240,12 +224,10 @@ def resume_pending(
             logger.info(
                 "resuming recorded action %s (%s on %s)", action.id, action.kind, action.target
             )
-            try:
-                status = apply_one(rt, ctx, status, action, write, logger)
-            except Exception as exc:
-                return write(
-                    engine.fail(ctx.scenario, status, "ResumeFailed", describe(exc), ctx.now)
-                )
+            status, why = apply_one(rt, ctx, status, action, write, logger)
+            if why is not None:
+                step = engine.resume_failed(ctx.scenario, status, why, ctx.now)
+                return write(said(step, emit))
     return status
 
 
@@ -281,15 +263,8 @@ def revert_all(
         kept = action.error if action.state is ActionState.FAILED else None
         reverted = replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=kept)
         status = write(record(rt, ctx, status, reverted))
+    step = engine.revert_done(status, tuple(errors), altered)
+    status = said(step, emit)
     if errors:
-        emit("Warning", "RevertFailed", "; ".join(errors)[:1000])
         raise ActuatorError("; ".join(errors))
-    if altered:
-        message = engine.altered_message(altered)
-        reported = status.condition(engine.ACTIONS_INTACT)
-        if reported is None or reported.message != message:
-            emit("Warning", engine.TAMPERED, message)  # the engine has not said it yet
-        emit("Normal", "Reverted", "every change the operator could verify was reverted")
-        return status
-    emit("Normal", "Reverted", "every fault and change was reverted")
     return status

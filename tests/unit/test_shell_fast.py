@@ -103,6 +103,48 @@ def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
     assert sc.kube.hogs.running("web-a") == 0
 
 
+def writes(sc: Scene) -> list[tuple[str | None, dict[str, ActionState]]]:
+    """The phase and action states of every status write from now on, in order."""
+    seen: list[tuple[str | None, dict[str, ActionState]]] = []
+    patch = sc.kube.patch_scenario_status
+
+    def recording(namespace: str, name: str, status: JsonDict) -> JsonDict:
+        written = parse_status(status)
+        seen.append((written.phase, states(written)))
+        return patch(namespace, name, status)
+
+    sc.kube.patch_scenario_status = recording  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_failed_change_is_written_once_together_with_the_failed_run() -> None:
+    sc = scene()
+    sc.kube.exec_handler = lambda ns, pod, c, cmd: (
+        "" if pod == "web-b" else sc.kube.hogs(ns, pod, c, cmd)
+    )
+    seen = writes(sc)
+    status = execute(sc, Intent.INJECT)
+    pending, applied, failed = ActionState.PENDING, ActionState.APPLIED, ActionState.FAILED
+    assert seen == [
+        (Phase.INJECTING, {"f0-web-a": pending, "f0-web-b": pending}),
+        (Phase.INJECTING, {"f0-web-a": applied, "f0-web-b": pending}),
+        (Phase.FAILED, {"f0-web-a": applied, "f0-web-b": failed}),
+    ]
+    assert (stored(sc).phase, states(stored(sc))) == (status.phase, states(status))
+
+
+def test_a_recorded_change_of_a_kind_no_actuator_knows_fails_the_run_on_resume() -> None:
+    sc = scene()
+    mystery = Action(id="x", at=T0, kind="Mystery", target="pod/web-a")
+    status = shell.record(sc.rt, sc.ctx, INJECTING, mystery)
+    status = shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    assert (status.phase, status.reason) == (Phase.FAILED, "ResumeFailed")
+    assert status.message == "no actuator for kind Mystery"
+    (kept,) = stored(sc).actions
+    assert kept.state is ActionState.FAILED and kept.error == status.message
+    assert sc.reasons() == ["ResumeFailed"]
+
+
 def test_an_apply_that_failed_after_taking_effect_is_reverted_all_the_same() -> None:
     sc = scene()
 
@@ -183,7 +225,7 @@ def test_an_apply_resumed_after_a_restart_starts_nothing_new() -> None:
     left = stored(sc)  # what the restarted operator reads
     assert states(left) == {"f0-web-a": ActionState.APPLIED, "f0-web-b": ActionState.PENDING}
     sc.kube.exec_handler = sc.kube.hogs
-    status = shell.resume_pending(sc.rt, sc.ctx, left, sc.write, sc.log)
+    status = shell.resume_pending(sc.rt, sc.ctx, left, sc.write, sc.emit, sc.log)
     assert states(status) == states(stored(sc))
     assert set(states(status).values()) == {ActionState.APPLIED}
     assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 2
@@ -194,7 +236,7 @@ def test_nothing_is_resumed_once_the_run_has_ended() -> None:
     sc = scene()
     action = shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0]
     status = Status(phase=Phase.ABORTED).with_action(action)
-    assert shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.log) == status
+    assert shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log) == status
     assert not sc.kube.execs and sc.kube.called("patch_scenario_status") == 0
 
 
@@ -202,9 +244,14 @@ def test_a_resume_that_fails_fails_the_run_and_leaves_the_action_to_be_reverted(
     sc = scene(pods=["web-a"])
     (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
     sc.kube.remove_pod(NS, "web-a")
-    status = shell.resume_pending(sc.rt, sc.ctx, INJECTING.with_action(action), sc.write, sc.log)
+    pending = INJECTING.with_action(action)
+    status = shell.resume_pending(sc.rt, sc.ctx, pending, sc.write, sc.emit, sc.log)
     assert (status.phase, status.reason) == (Phase.FAILED, "ResumeFailed")
     assert "web-a is gone" in status.message
+    assert sc.events == [("Warning", "ResumeFailed", status.message)]
+    assert sc.kube.called("patch_scenario_status") == 1  # the failed change and run, at once
+    assert stored(sc).phase is Phase.FAILED
+    assert stored(sc).live_actions[0].state is ActionState.FAILED
     assert [a.id for a in stored(sc).live_actions] == ["f0-web-a"]
     assert revert_all(sc, status).live_actions == ()  # the pod took its loops with it
 
@@ -364,7 +411,8 @@ def tick(sc: Scene) -> Status:
     raw = sc.kube.get_scenario(NS, sc.scenario.name)
     assert raw is not None
     sc.ctx = replace(sc.ctx, body=raw)
-    status = shell.resume_pending(sc.rt, sc.ctx, parse_status(raw["status"]), sc.write, sc.log)
+    recorded = parse_status(raw["status"])
+    status = shell.resume_pending(sc.rt, sc.ctx, recorded, sc.write, sc.emit, sc.log)
     step = engine.step(sc.scenario, status, shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now))
     for event in step.events:
         sc.emit(event.type, event.reason, event.message)
