@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gameday_operator import engine, seal
+from gameday_operator import engine, faultspec, remediation, seal
 from gameday_operator.actuators import ActuatorError, Context
 from gameday_operator.api_errors import describe
 from gameday_operator.builders import DeploymentView, rollout_state
@@ -31,10 +31,12 @@ from gameday_operator.model import (
     APPROVE_ANNOTATION,
     Action,
     ActionState,
+    JsonDict,
     Scenario,
     Status,
     parse_status,
 )
+from gameday_operator.model.target import Planning, Target, pods_query, read_target
 from gameday_operator.runtime import LoggerLike, Runtime
 
 log = logging.getLogger(__name__)
@@ -89,17 +91,17 @@ class Writer:
         self.rt.metrics.record(self.scenario.uid, architecture, status)
 
 
-def workload(rt: Runtime, scenario: Scenario) -> Workload:
-    d = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
-    if d is None:
+def workload(deployment: Mapping[str, Any] | None) -> Workload:
+    """The target Deployment as the engine sees it (None: it does not exist)."""
+    if deployment is None:
         return Workload(exists=False, desired_replicas=0)
-    spec = d.get("spec") or {}
-    st = d.get("status") or {}
+    spec = deployment.get("spec") or {}
+    st = deployment.get("status") or {}
     progressing: dict[str, Any] = next(
         (c for c in st.get("conditions") or [] if c.get("type") == "Progressing"), {}
     )
     view = DeploymentView(
-        generation=int(d["metadata"].get("generation") or 0),
+        generation=int(deployment["metadata"].get("generation") or 0),
         observed_generation=int(st.get("observedGeneration") or 0),
         replicas=int(spec.get("replicas", 1)),
         status_replicas=int(st.get("replicas") or 0),
@@ -118,27 +120,55 @@ def workload(rt: Runtime, scenario: Scenario) -> Workload:
     )
 
 
-def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Facts:
+@dataclass(frozen=True)
+class Gathered:
+    """What one tick read: the engine's facts, and the target Deployment they were read from
+    (None: it does not exist), which a plan in the same tick starts from."""
+
+    facts: Facts
+    deployment: JsonDict | None
+
+
+def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Gathered:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     recorded = parse_status(body.get("status")).actions
-    return Facts(
+    deployment = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
+    facts = Facts(
         now=now,
-        workload=workload(rt, scenario),
+        workload=workload(deployment),
         observation=rt.source(scenario, now),
         approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
         altered=seal.altered(status_key(rt), scenario.uid, recorded),
     )
+    return Gathered(facts=facts, deployment=deployment)
 
 
-def plan(rt: Runtime, ctx: Context, intent: Intent) -> list[Action]:
+def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent: Intent) -> Target:
+    """The target as a plan sees it: the Deployment this tick read, its ReplicaSets and pods,
+    and for a remediation its HPA. Read only when an intent is to be planned."""
+    namespace, name = scenario.namespace, scenario.spec.target.deployment
+    if deployment is None:
+        raise ActuatorError(f"Deployment {namespace}/{name} not found")
+    query = pods_query(namespace, deployment)
+    replica_sets = rt.kube.list_replica_sets(namespace, query)
+    pods = rt.kube.list_pods(namespace, query)
+    hpa = None if intent is Intent.INJECT else rt.kube.get_hpa(namespace, name)
+    return read_target(deployment, replica_sets, pods, hpa)
+
+
+def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None) -> list[Action]:
     """The actions of an intent, sealed: what the operator itself decided to do."""
-    spec = ctx.scenario.spec
+    planning = Planning(
+        scenario=ctx.scenario,
+        config=rt.config,
+        target=target(rt, ctx.scenario, deployment, intent),
+        now=ctx.now,
+        started_at=ctx.scenario_started_at,
+    )
     if intent is Intent.INJECT:
-        actions: list[Action] = []
-        for fault in spec.faults:
-            actions += rt.faults.get(fault.type).build(ctx, fault)
+        actions = faultspec.plan_faults(planning)
     else:
-        actions = rt.remediations.get(spec.target.architecture).build(ctx, None)
+        actions = remediation.plan_remediation(planning)
     key = status_key(rt)
     return [seal.sealed(key, ctx.scenario.uid, a) for a in actions]
 
@@ -148,19 +178,16 @@ def apply_one(
 ) -> tuple[Status, str | None]:
     """Make one recorded change: the status with it Applied (written), or with it Failed and
     why (not written yet: the engine decides what the failure makes of the run)."""
-    actuator = rt.kinds.get(action.kind)
     began = time.monotonic()
     try:
-        if actuator is None:
-            raise ActuatorError(f"no actuator for kind {action.kind}")
-        done = actuator.apply(ctx, action)
+        rt.actuators.apply(ctx, action)
     except Exception as exc:
         logger.warning("apply %s %s on %s failed: %s", action.kind, action.id, action.target, exc)
         why = describe(exc)
         return record(rt, ctx, status, replace(action, state=ActionState.FAILED, error=why)), why
     took = time.monotonic() - began
     logger.info("applied %s %s to %s in %.2fs", action.kind, action.id, action.target, took)
-    applied = replace(done, state=ActionState.APPLIED, duration_seconds=took)
+    applied = replace(action, state=ActionState.APPLIED, duration_seconds=took)
     return write(record(rt, ctx, status, applied)), None
 
 
@@ -176,16 +203,18 @@ def execute(
     ctx: Context,
     status: Status,
     intent: Intent,
+    deployment: JsonDict | None,
     write: Writer,
     emit: Emit,
     logger: LoggerLike,
 ) -> Status:
-    """Carry out one intent; a failure ends the run (the next tick reverts)."""
+    """Carry out one intent, planned from `deployment` (the target as this tick read it); a
+    failure ends the run (the next tick reverts)."""
     sc = ctx.scenario
     if intent is Intent.REVERT_ALL:
         return revert_all(rt, ctx, status, write, emit, logger)
     try:
-        planned = plan(rt, ctx, intent)
+        planned = plan(rt, ctx, intent, deployment)
     except Exception as exc:
         step = engine.intent_failed(sc, status, intent, "could not plan", describe(exc), ctx.now)
         return write(said(step, emit))
@@ -244,12 +273,8 @@ def revert_all(
     for action in reversed(status.live_actions):
         if any(a is action for _, a in altered):
             continue
-        actuator = rt.kinds.get(action.kind)
-        if actuator is None:
-            errors.append(f"{action.id}: no actuator for kind {action.kind}")
-            continue
         try:
-            actuator.revert(ctx, action)
+            rt.actuators.revert(ctx, action)
         except Exception as exc:
             logger.warning(
                 "revert %s %s on %s failed: %s", action.kind, action.id, action.target, exc

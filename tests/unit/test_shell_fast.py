@@ -23,10 +23,9 @@ from gameday_operator.model import (
     Timeline,
     parse_status,
 )
-from tests.unit.fake_kube import CPU_EXEC, NS, T0, Scene, scene
+from tests.unit.fake_kube import CPU_EXEC, LOAD, NS, T0, Scene, scene
 from tests.unit.test_api_errors import INVALID_LABEL, client_error, job_invalid, status_body
 
-LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
 INJECTING = Status(phase=Phase.INJECTING)
 
 
@@ -35,7 +34,8 @@ class Crash(BaseException):
 
 
 def execute(sc: Scene, intent: Intent, status: Status = INJECTING) -> Status:
-    return shell.execute(sc.rt, sc.ctx, status, intent, sc.write, sc.emit, sc.log)
+    target = sc.deployment()
+    return shell.execute(sc.rt, sc.ctx, status, intent, target, sc.write, sc.emit, sc.log)
 
 
 def revert_all(sc: Scene, status: Status) -> Status:
@@ -234,7 +234,7 @@ def test_an_apply_resumed_after_a_restart_starts_nothing_new() -> None:
 
 def test_nothing_is_resumed_once_the_run_has_ended() -> None:
     sc = scene()
-    action = shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0]
+    action = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())[0]
     status = Status(phase=Phase.ABORTED).with_action(action)
     assert shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log) == status
     assert not sc.kube.execs and sc.kube.called("patch_scenario_status") == 0
@@ -242,7 +242,7 @@ def test_nothing_is_resumed_once_the_run_has_ended() -> None:
 
 def test_a_resume_that_fails_fails_the_run_and_leaves_the_action_to_be_reverted() -> None:
     sc = scene(pods=["web-a"])
-    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     sc.kube.remove_pod(NS, "web-a")
     pending = INJECTING.with_action(action)
     status = shell.resume_pending(sc.rt, sc.ctx, pending, sc.write, sc.emit, sc.log)
@@ -413,12 +413,12 @@ def tick(sc: Scene) -> Status:
     sc.ctx = replace(sc.ctx, body=raw)
     recorded = parse_status(raw["status"])
     status = shell.resume_pending(sc.rt, sc.ctx, recorded, sc.write, sc.emit, sc.log)
-    step = engine.step(sc.scenario, status, shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now))
-    for event in step.events:
-        sc.emit(event.type, event.reason, event.message)
-    status = step.status
+    seen = shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now)
+    step = engine.step(sc.scenario, status, seen.facts)
+    status = shell.said(step, sc.emit)
     for intent in step.intents:
-        status = shell.execute(sc.rt, sc.ctx, status, intent, sc.write, sc.emit, sc.log)
+        target = seen.deployment
+        status = shell.execute(sc.rt, sc.ctx, status, intent, target, sc.write, sc.emit, sc.log)
     return sc.write(status)
 
 
@@ -436,7 +436,7 @@ INJECTED = replace(INJECTING, timeline=Timeline(started_at=T0, injected_at=T0))
 
 def test_a_pending_action_edited_in_status_is_not_applied() -> None:
     sc = scene([LOAD])
-    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     sc.write(INJECTED.with_action(action))  # recorded; the operator stopped before applying
 
     def another_image(recorded: JsonDict) -> None:
@@ -509,12 +509,54 @@ def test_a_resize_whose_recorded_resources_were_edited_is_not_restored_from_them
 
 def test_an_action_added_to_status_by_hand_is_not_applied() -> None:
     sc = scene([LOAD])
-    (planned,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    (planned,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     sc.write(INJECTED)
     forged = replace(planned, id="f9-job", seal="")  # the operator's own shape, unsealed
     sc.stored_status()["actions"] = [forged.to_dict()]
     status = tick(sc)
     assert sc.kube.called("create_job") == 0 and status.reason == "StatusTampered"
+
+
+def reads(sc: Scene) -> dict[str, int]:
+    """How often each read of the target went to the API server."""
+    names = ("get_deployment", "list_replica_sets", "list_pods", "get_hpa")
+    return {name: sc.kube.called(name) for name in names}
+
+
+def test_a_tick_that_plans_nothing_reads_the_deployment_once_and_no_pods() -> None:
+    sc = scene()
+    sc.write(INJECTED)
+    sc.ctx = replace(sc.ctx, now=T0 + timedelta(seconds=5))  # not degraded yet: nothing to do
+    sc.kube.calls.clear()
+    assert tick(sc).phase is Phase.INJECTING
+    assert reads(sc) == {"get_deployment": 1, "list_replica_sets": 0, "list_pods": 0, "get_hpa": 0}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (Status(phase=Phase.PENDING, timeline=Timeline(started_at=T0)), Phase.INJECTING),
+        (replace(INJECTED, phase=Phase.DEGRADED), Phase.REMEDIATING),
+    ],
+    ids=["inject", "remediate"],
+)
+def test_a_tick_that_plans_reads_the_deployment_once_and_its_pods_once(
+    status: Status, expected: Phase
+) -> None:
+    sc = scene()
+    d = sc.kube.deployments[(NS, "web")]
+    d["status"] = {"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 2}
+    d["status"] |= {"replicas": 2, "readyReplicas": 2}
+    sc.write(replace(status, timeline=replace(status.timeline, breach_detected_at=T0)))
+    sc.kube.calls.clear()
+    assert tick(sc).phase is expected
+    hpa = 0 if expected is Phase.INJECTING else 1  # a remediation plan sees the HPA too
+    assert reads(sc) == {
+        "get_deployment": 1,
+        "list_replica_sets": 1,
+        "list_pods": 1,
+        "get_hpa": hpa,
+    }
 
 
 def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
@@ -540,7 +582,9 @@ def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
 def test_a_seal_survives_the_api_servers_rewrite_of_whole_numbers() -> None:
     """The API server gives 2.0 back as 2: a seal made over 2.0 still verifies."""
     sc = scene()
-    action = replace(shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0], detail={"seconds": 2.0})
+    action = replace(
+        shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())[0], detail={"seconds": 2.0}
+    )
     sc.write(shell.record(sc.rt, sc.ctx, INJECTED, action))
     assert sc.stored_status()["actions"][0]["detail"] == {"seconds": 2}
     assert shell.intact(sc.rt, sc.ctx, stored(sc).actions[0])
@@ -548,7 +592,9 @@ def test_a_seal_survives_the_api_servers_rewrite_of_whole_numbers() -> None:
 
 def test_an_operator_restarted_with_another_key_refuses_what_the_first_recorded() -> None:
     sc = scene([LOAD])
-    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)  # sealed with the development key
+    (action,) = shell.plan(
+        sc.rt, sc.ctx, Intent.INJECT, sc.deployment()
+    )  # sealed with the development key
     sc.write(INJECTED.with_action(action))
     sc.rt.config = Config(status_key="0123456789abcdef" * 4)  # the Secret was re-created
     status = tick(sc)
