@@ -16,6 +16,19 @@ P = TypeVar("P")
 
 
 @dataclass(frozen=True)
+class NamedUrl:
+    """A URL a fault's parameters name, which confinement checks the scenario may reach."""
+
+    key: str  # its key in the fault's block
+    url: str
+    by_operator: bool  # False: the injector, a Job in the scenario's namespace, fetches it
+
+
+def no_urls(_params: object) -> tuple[NamedUrl, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
 class FaultDefinition(Generic[P]):
     """One fault type: its name and spec block, its typed parameters, how it is planned and
     the kinds of action it records."""
@@ -37,6 +50,8 @@ class FaultDefinition(Generic[P]):
     in_pods: Callable[[P], bool] | None = None
     # When in_pods holds, as the selector's error message names it ("with mechanism Netem").
     in_pods_when: str = ""
+    # The URLs the parameters name.
+    urls: Callable[[P], tuple[NamedUrl, ...]] = no_urls
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""
@@ -47,12 +62,20 @@ class FaultDefinition(Generic[P]):
         """The type as a pod fault, with the condition its parameters must meet if any."""
         return f"{self.name} {self.in_pods_when}".rstrip()
 
-    def plan_fault(self, planning: Planning, fault: Fault) -> list[Action]:
-        """The actions of `fault`, a fault of this type (its parameters are checked to be)."""
+    def params_of(self, fault: Fault) -> P:
+        """The parameters of `fault`, a fault of this type (they are checked to be)."""
         params = fault.params
         if not isinstance(params, self.params_type):
             raise ActuatorError(
                 f"spec.faults[{fault.index}] is a {self.name} with parameters of "
                 f"{type(params).__name__}"
             )
-        return self.plan(planning, fault, params)
+        return params
+
+    def plan_fault(self, planning: Planning, fault: Fault) -> list[Action]:
+        """The actions of `fault`, a fault of this type."""
+        return self.plan(planning, fault, self.params_of(fault))
+
+    def urls_of(self, fault: Fault) -> tuple[NamedUrl, ...]:
+        """The URLs `fault`, a fault of this type, names."""
+        return self.urls(self.params_of(fault))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
-from gameday_operator.faultspec.definition import FaultDefinition
+from gameday_operator.faultspec.definition import FaultDefinition, NamedUrl
 from gameday_operator.faultspec.pods import EphemeralInjection, injections, pod_action
 from gameday_operator.model.changes import ActuatorError, Recorded, kind
 from gameday_operator.model.enums import FORMER_DEFAULT_INTERFACE, JsonDict, LatencyMechanism
@@ -55,6 +55,11 @@ def parse_network_latency(b: Reader, _duration: float) -> NetworkLatency:
 def in_pods(n: NetworkLatency) -> bool:
     # The Proxy mechanism delays the database proxy: no pod of the target is touched.
     return n.mechanism is not LatencyMechanism.PROXY
+
+
+def named_urls(n: NetworkLatency) -> tuple[NamedUrl, ...]:
+    # The operator itself calls the proxy's admin API.
+    return () if n.proxy_admin is None else (NamedUrl("proxyAdmin", n.proxy_admin, True),)
 
 
 def netem_args(n: NetworkLatency, duration_seconds: float) -> list[str]:
@@ -152,4 +157,5 @@ DEFINITION = FaultDefinition(
     pod_fault=True,
     in_pods=in_pods,
     in_pods_when="with mechanism Netem",
+    urls=named_urls,
 )

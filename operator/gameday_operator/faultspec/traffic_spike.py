@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gameday_operator.faultspec.definition import FaultDefinition
+from gameday_operator.faultspec.definition import FaultDefinition, NamedUrl
 from gameday_operator.faultspec.jobs import JobInjection, job, job_action, job_name
 from gameday_operator.model.changes import kind
 from gameday_operator.model.reader import Reader, SpecError
@@ -58,6 +58,10 @@ def load_args(t: TrafficSpike, duration_seconds: float) -> list[str]:
     ]
 
 
+def named_urls(t: TrafficSpike) -> tuple[NamedUrl, ...]:
+    return (NamedUrl("url", t.url, by_operator=False),)
+
+
 LOAD_JOB = kind("LoadJob", JobInjection)
 
 
@@ -87,4 +91,5 @@ DEFINITION = FaultDefinition(
     plan=plan_traffic_spike,
     kinds=(LOAD_JOB,),
     pod_fault=False,
+    urls=named_urls,
 )
