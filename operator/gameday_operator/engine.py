@@ -20,7 +20,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from gameday_operator.figures import is_down, mttr_parts, mttr_seconds
+from gameday_operator.figures import (
+    Slo,
+    breaches,
+    is_down,
+    mttr_parts,
+    mttr_seconds,
+    over_slo,
+    within_slo,
+    worst,
+)
 from gameday_operator.model import (
     APPROVE_ANNOTATION,
     MAX_SAMPLES,
@@ -143,42 +152,31 @@ def set_condition(
 
 
 # -------------------------------------------------------------------------------- the SLO
+# The arithmetic is figures.py's; here, what the scenario's watched services make of it.
+
+
+def _slo(scenario: Scenario) -> Slo:
+    ss = scenario.spec.steady_state
+    return Slo(p95_seconds=ss.p95_seconds, error_ratio=ss.error_ratio)
 
 
 def breached_services(scenario: Scenario, obs: Observation) -> tuple[str, ...]:
     """Watched services whose p95 or error ratio is over the SLO."""
-    ss = scenario.spec.steady_state
-    out = []
-    for service in scenario.spec.services:
-        f = obs.figures(service)
-        if f is None:
-            continue
-        if (f.p95_seconds is not None and f.p95_seconds > ss.p95_seconds) or (
-            f.error_ratio is not None and f.error_ratio > ss.error_ratio
-        ):
-            out.append(service)
-    return tuple(out)
+    slo = _slo(scenario)
+    return tuple(
+        service
+        for service in scenario.spec.services
+        if (f := obs.figures(service)) is not None and over_slo(f.p95_seconds, f.error_ratio, slo)
+    )
 
 
 def slo_holds(scenario: Scenario, obs: Observation) -> bool:
     """Every watched service has figures and all are within the SLO. No data is no pass."""
-    ss = scenario.spec.steady_state
-    for service in scenario.spec.services:
-        f = obs.figures(service)
-        if f is None or f.p95_seconds is None or f.error_ratio is None:
-            return False
-        if f.p95_seconds > ss.p95_seconds or f.error_ratio > ss.error_ratio:
-            return False
-    return True
-
-
-def worst_error_ratio(scenario: Scenario, obs: Observation) -> float | None:
-    ratios = [
-        f.error_ratio
-        for s in scenario.spec.services
-        if (f := obs.figures(s)) is not None and f.error_ratio is not None
-    ]
-    return max(ratios) if ratios else None
+    slo = _slo(scenario)
+    return all(
+        (f := obs.figures(service)) is not None and within_slo(f.p95_seconds, f.error_ratio, slo)
+        for service in scenario.spec.services
+    )
 
 
 def combined_figures(scenario: Scenario, obs: Observation) -> Figures:
@@ -187,36 +185,7 @@ def combined_figures(scenario: Scenario, obs: Observation) -> Figures:
     Rates are not summed: every request enters through one service and an MSA request is
     counted again at each hop, so the busiest service's rate is the system's.
     """
-    rows = [f for s in scenario.spec.services if (f := obs.figures(s)) is not None]
-
-    def highest(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return max(present) if present else None
-
-    return Figures(
-        p50_seconds=highest([f.p50_seconds for f in rows]),
-        p95_seconds=highest([f.p95_seconds for f in rows]),
-        p99_seconds=highest([f.p99_seconds for f in rows]),
-        error_ratio=highest([f.error_ratio for f in rows]),
-        rps=highest([f.rps for f in rows]),
-    )
-
-
-def peak_of(a: Figures, b: Figures) -> Figures:
-    def hi(x: float | None, y: float | None) -> float | None:
-        if x is None:
-            return y
-        if y is None:
-            return x
-        return max(x, y)
-
-    return Figures(
-        p50_seconds=hi(a.p50_seconds, b.p50_seconds),
-        p95_seconds=hi(a.p95_seconds, b.p95_seconds),
-        p99_seconds=hi(a.p99_seconds, b.p99_seconds),
-        error_ratio=hi(a.error_ratio, b.error_ratio),
-        rps=hi(a.rps, b.rps),
-    )
+    return worst(f for s in scenario.spec.services if (f := obs.figures(s)) is not None)
 
 
 # ------------------------------------------------------------------------------ the machine
@@ -413,7 +382,7 @@ def _account(scenario: Scenario, s: Status, facts: Facts, settings: Settings) ->
         m = replace(m, downtime_seconds=m.downtime_seconds + max(0.0, (now - last).total_seconds()))
 
     if obs is not None and obs.problem is None and injected and not phase.terminal:
-        m = replace(m, peak=peak_of(m.peak, combined_figures(scenario, obs)))
+        m = replace(m, peak=worst((m.peak, combined_figures(scenario, obs))))
 
     samples = s.samples
     last_sample = samples[-1].at if samples else None
@@ -564,14 +533,14 @@ def _abort_bound(t: _Tick, s: Status) -> Status | None:
     if obs is None or s.timeline.injected_at is None:
         return None
     ceiling = t.scenario.spec.abort_error_ratio
-    worst = worst_error_ratio(t.scenario, obs)
-    if worst is not None and worst > ceiling:
+    highest = combined_figures(t.scenario, obs).error_ratio
+    if highest is not None and highest > ceiling:
         return finish(
             t.scenario,
             s,
             Phase.ABORTED,
             "AbortThresholdExceeded",
-            f"error ratio {worst:.3f} is above abort.errorRatioAbove {ceiling:g}; "
+            f"error ratio {highest:.3f} is above abort.errorRatioAbove {ceiling:g}; "
             "reverting everything",
             t.facts.now,
         )
@@ -852,13 +821,9 @@ def _blast_radius(scenario: Scenario, s: Status) -> BlastRadius:
     if s.timeline.injected_at is None:
         return s.blast_radius
     affected: set[str] = set(spec.target_services)
-    ss = spec.steady_state
+    slo = _slo(scenario)
     for sample in s.samples:
-        if sample.phase in (Phase.PENDING, Phase.BASELINE):
-            continue
-        if (sample.p95_seconds is not None and sample.p95_seconds > ss.p95_seconds) or (
-            sample.error_ratio is not None and sample.error_ratio > ss.error_ratio
-        ):
+        if sample.phase not in (Phase.PENDING, Phase.BASELINE) and breaches(sample, slo):
             affected.add(sample.service)
     ordered = [x for x in spec.services if x in affected] + sorted(affected - set(spec.services))
     return BlastRadius(
