@@ -103,7 +103,9 @@ def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
     assert sc.kube.hogs.running("web-a") == 0
 
 
-def writes(sc: Scene) -> list[tuple[str | None, dict[str, ActionState]]]:
+def writes(
+    sc: Scene, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str | None, dict[str, ActionState]]]:
     """The phase and action states of every status write from now on, in order."""
     seen: list[tuple[str | None, dict[str, ActionState]]] = []
     patch = sc.kube.patch_scenario_status
@@ -113,16 +115,18 @@ def writes(sc: Scene) -> list[tuple[str | None, dict[str, ActionState]]]:
         seen.append((written.phase, states(written)))
         return patch(namespace, name, status)
 
-    sc.kube.patch_scenario_status = recording  # type: ignore[method-assign]
+    monkeypatch.setattr(sc.kube, "patch_scenario_status", recording)
     return seen
 
 
-def test_a_failed_change_is_written_once_together_with_the_failed_run() -> None:
+def test_a_failed_change_is_written_once_together_with_the_failed_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sc = scene()
     sc.kube.exec_handler = lambda ns, pod, c, cmd: (
         "" if pod == "web-b" else sc.kube.hogs(ns, pod, c, cmd)
     )
-    seen = writes(sc)
+    seen = writes(sc, monkeypatch)
     status = execute(sc, Intent.INJECT)
     pending, applied, failed = ActionState.PENDING, ActionState.APPLIED, ActionState.FAILED
     assert seen == [
