@@ -12,10 +12,10 @@ from gameday_demo.audit import direct_dsn, secret_value
 from gameday_demo.customers import in_customers
 from gameday_demo.kubectl import Kubectl
 from gameday_demo.shapes import Shape
-from gameday_operator import builders, faults
+from gameday_operator import builders, faultspec
 
-# Every action kind a fault can place, from the registry that places them.
-FAULT_ACTIONS = frozenset(kind for actuator in faults.registry() for kind in actuator.kinds)
+# Every action kind a fault can place, from the definitions that plan them.
+FAULT_ACTIONS = frozenset(kind.name for kind in faultspec.ACTION_KINDS)
 
 
 @dataclass(frozen=True)

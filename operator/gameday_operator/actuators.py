@@ -1,29 +1,35 @@
-"""The contract every fault and remediation module keeps, and the registry that holds them.
+"""The contract every actuator keeps, and the registry that gives each action kind its actuator.
 
-A module plans its changes (`build`, which may read the cluster to learn what it will replace),
-then makes one (`apply`) and undoes one (`revert`). Every change is an `Action` recorded in the
-scenario's status before it is applied, carrying all that `apply` and `revert` need, so that a
-restarted operator can finish or undo it from the status alone. Both are idempotent.
+What to change is planned in the pure core (gameday_operator.faultspec, .remediation), as
+actions of declared kinds, each recorded in the scenario's status before it is made. An
+actuator acts on one type of recorded detail: it makes the change (`apply`) and undoes it
+(`revert`) from the typed record alone, so that a restarted operator can finish or undo it from
+the status. Both are idempotent.
+
+Every kind is bound, at start, to the actuator of its detail's type or of the nearest base of
+that type: a fault whose detail is an `EphemeralInjection` (faults.pods) or a `JobInjection`
+(faults.jobs) needs no actuator of its own. A kind claimed twice, a detail type with two
+actuators, or a kind with none fails the start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from gameday_operator.config import Config
 from gameday_operator.kube import Kube
-from gameday_operator.model import Action, Scenario
+from gameday_operator.model import Action, Scenario, parse_time
+from gameday_operator.model.changes import ActionKind, ActuatorError, Change, D, Pv, Record
+from gameday_operator.model.target import remaining_seconds
+
+__all__ = ["Actuator", "ActuatorError", "Actuators", "Context", "RegistrationError"]
 
 
-class DuplicateRegistration(RuntimeError):
-    """Two modules claimed the same name or the same action kind."""
-
-
-class ActuatorError(RuntimeError):
-    """A change could not be planned or made; the message says what and why."""
+class RegistrationError(RuntimeError):
+    """Two kinds of one name, two actuators of one detail type, or a kind with no actuator."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +43,10 @@ class Context:
     @property
     def remaining_seconds(self) -> float:
         """Seconds until the scenario's duration ends (at least 1)."""
-        started = self.scenario_started_at or self.now
-        end = started.timestamp() + self.scenario.spec.duration_seconds
-        return max(1.0, end - self.now.timestamp())
+        return remaining_seconds(self.scenario, self.scenario_started_at, self.now)
 
     @property
     def scenario_started_at(self) -> datetime | None:
-        from gameday_operator.model import parse_time
-
         started = (self.body.get("status") or {}).get("timeline", {}).get("startedAt")
         return parse_time(started)
 
@@ -53,63 +55,72 @@ class Context:
         return self.scenario.namespace
 
 
-class Actuator(Protocol):
-    """One fault type or one remediation family."""
-
-    name: str
-    kinds: tuple[str, ...]
-
-    def build(self, ctx: Context, item: Any) -> list[Action]: ...
-
-    def apply(self, ctx: Context, action: Action) -> Action: ...
-
-    def revert(self, ctx: Context, action: Action) -> None: ...
+D_contra = TypeVar("D_contra", bound=Record, contravariant=True)
+Pv_contra = TypeVar("Pv_contra", bound=Record | None, contravariant=True)
 
 
-class Registry:
-    """Explicit registrations; a name or an action kind claimed twice fails at start."""
+class Actuator(Protocol[D_contra, Pv_contra]):
+    """Acts on the changes whose detail is of `detail_type` (or a subtype of it)."""
 
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._by_name: dict[str, Actuator] = {}
-        self._by_kind: dict[str, Actuator] = {}
+    @property
+    def detail_type(self) -> type[Record]: ...
 
-    def register(self, name: str, actuator: Actuator) -> None:
-        if name in self._by_name:
-            raise DuplicateRegistration(f"{self.what} {name!r} is registered twice")
-        for kind in actuator.kinds:
-            if kind in self._by_kind:
-                raise DuplicateRegistration(
-                    f"action kind {kind!r} is claimed by {self._by_kind[kind].name} "
-                    f"and {actuator.name}"
+    def apply(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> None: ...
+
+    def revert(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Bound(Generic[D, Pv]):
+    """One action kind and its actuator: a recorded action read once, then acted on."""
+
+    kind: ActionKind[D, Pv]
+    actuator: Actuator[D, Pv]
+
+    def apply(self, ctx: Context, action: Action) -> None:
+        self.actuator.apply(ctx, self.kind.read(action))
+
+    def revert(self, ctx: Context, action: Action) -> None:
+        self.actuator.revert(ctx, self.kind.read(action))
+
+
+class Actuators:
+    """Every action kind bound to its actuator, by the type of the kind's detail."""
+
+    def __init__(
+        self, kinds: Iterable[ActionKind[Any, Any]], actuators: Iterable[Actuator[Any, Any]]
+    ) -> None:
+        by_type: dict[type[Record], Actuator[Any, Any]] = {}
+        for actuator in actuators:
+            if actuator.detail_type in by_type:
+                raise RegistrationError(f"two actuators act on {actuator.detail_type.__name__}")
+            by_type[actuator.detail_type] = actuator
+        self._bound: dict[str, Bound[Any, Any]] = {}
+        for kind in kinds:
+            if kind.name in self._bound:
+                raise RegistrationError(f"action kind {kind.name!r} is declared twice")
+            # The nearest type in the detail's ancestry that an actuator acts on.
+            acting = [by_type[t] for t in kind.detail.__mro__ if t in by_type]
+            if not acting:
+                raise RegistrationError(
+                    f"no actuator acts on {kind.detail.__name__} (action kind {kind.name!r})"
                 )
-        self._by_name[name] = actuator
-        for kind in actuator.kinds:
-            self._by_kind[kind] = actuator
+            actuator = acting[0]
+            self._bound[kind.name] = Bound(kind, actuator)
 
-    def get(self, name: str) -> Actuator:
+    def bound(self, kind: str) -> Bound[Any, Any]:
         try:
-            return self._by_name[name]
+            return self._bound[kind]
         except KeyError:
-            raise ActuatorError(f"no {self.what} registered for {name!r}") from None
+            raise ActuatorError(f"no actuator for kind {kind}") from None
 
-    def for_kind(self, kind: str) -> Actuator | None:
-        return self._by_kind.get(kind)
+    def apply(self, ctx: Context, action: Action) -> None:
+        """Make the recorded change; ActuatorError if its kind or its record is unknown."""
+        self.bound(action.kind).apply(ctx, action)
 
-    def names(self) -> list[str]:
-        return sorted(self._by_name)
+    def revert(self, ctx: Context, action: Action) -> None:
+        """Undo the recorded change (done once its effect is gone); as `apply` for errors."""
+        self.bound(action.kind).revert(ctx, action)
 
-    def __iter__(self) -> Iterator[Actuator]:
-        return iter(self._by_name.values())
-
-
-def merged_kinds(*registries: Registry) -> dict[str, Actuator]:
-    """One action-kind map over every registry; a kind claimed twice fails."""
-    out: dict[str, Actuator] = {}
-    for registry in registries:
-        for actuator in registry:
-            for kind in actuator.kinds:
-                if kind in out and out[kind] is not actuator:
-                    raise DuplicateRegistration(f"action kind {kind!r} is claimed twice")
-                out[kind] = actuator
-    return out
+    def kinds(self) -> list[str]:
+        return sorted(self._bound)

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from gameday_operator.model import NetworkLatency, Scenario, TrafficSpike
+from gameday_operator.faultspec import DEFINITIONS
+from gameday_operator.model import Scenario
 
 # A Service's DNS names inside the cluster: name, name.ns, name.ns.svc, name.ns.svc.<domain>.
 _SERVICE_SUFFIX = "svc"
@@ -52,12 +53,11 @@ def references(scenario: Scenario, default_prometheus: str) -> tuple[Reference, 
     spec = scenario.spec
     out: list[Reference] = []
     for fault in spec.faults:
-        p = fault.params
-        at = f"spec.faults[{fault.index}]"
-        if isinstance(p, TrafficSpike):
-            out.append(Reference(f"{at}.trafficSpike.url", p.url, by_operator=False))
-        if isinstance(p, NetworkLatency) and p.proxy_admin is not None:
-            out.append(Reference(f"{at}.networkLatency.proxyAdmin", p.proxy_admin))
+        definition = DEFINITIONS[fault.type]
+        at = f"spec.faults[{fault.index}].{definition.block}"
+        for named in definition.urls_of(fault):
+            path = f"{at}.{named.key}"
+            out.append(Reference(path, named.url, by_operator=named.by_operator))
     prom = spec.steady_state.prometheus
     if prom is not None:
         out.append(

@@ -20,8 +20,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from gameday_operator.figures import is_down, mttr_parts, mttr_seconds
+from gameday_operator.figures import (
+    Slo,
+    breaches,
+    is_down,
+    mttr_parts,
+    mttr_seconds,
+    over_slo,
+    within_slo,
+    worst,
+)
 from gameday_operator.model import (
+    APPROVE_ANNOTATION,
     MAX_SAMPLES,
     Action,
     Architecture,
@@ -29,6 +39,7 @@ from gameday_operator.model import (
     Condition,
     Figures,
     Phase,
+    Proposal,
     RemediationMode,
     Sample,
     Scenario,
@@ -141,42 +152,31 @@ def set_condition(
 
 
 # -------------------------------------------------------------------------------- the SLO
+# The arithmetic is figures.py's; here, what the scenario's watched services make of it.
+
+
+def _slo(scenario: Scenario) -> Slo:
+    ss = scenario.spec.steady_state
+    return Slo(p95_seconds=ss.p95_seconds, error_ratio=ss.error_ratio)
 
 
 def breached_services(scenario: Scenario, obs: Observation) -> tuple[str, ...]:
     """Watched services whose p95 or error ratio is over the SLO."""
-    ss = scenario.spec.steady_state
-    out = []
-    for service in scenario.spec.services:
-        f = obs.figures(service)
-        if f is None:
-            continue
-        if (f.p95_seconds is not None and f.p95_seconds > ss.p95_seconds) or (
-            f.error_ratio is not None and f.error_ratio > ss.error_ratio
-        ):
-            out.append(service)
-    return tuple(out)
+    slo = _slo(scenario)
+    return tuple(
+        service
+        for service in scenario.spec.services
+        if (f := obs.figures(service)) is not None and over_slo(f.p95_seconds, f.error_ratio, slo)
+    )
 
 
 def slo_holds(scenario: Scenario, obs: Observation) -> bool:
     """Every watched service has figures and all are within the SLO. No data is no pass."""
-    ss = scenario.spec.steady_state
-    for service in scenario.spec.services:
-        f = obs.figures(service)
-        if f is None or f.p95_seconds is None or f.error_ratio is None:
-            return False
-        if f.p95_seconds > ss.p95_seconds or f.error_ratio > ss.error_ratio:
-            return False
-    return True
-
-
-def worst_error_ratio(scenario: Scenario, obs: Observation) -> float | None:
-    ratios = [
-        f.error_ratio
-        for s in scenario.spec.services
-        if (f := obs.figures(s)) is not None and f.error_ratio is not None
-    ]
-    return max(ratios) if ratios else None
+    slo = _slo(scenario)
+    return all(
+        (f := obs.figures(service)) is not None and within_slo(f.p95_seconds, f.error_ratio, slo)
+        for service in scenario.spec.services
+    )
 
 
 def combined_figures(scenario: Scenario, obs: Observation) -> Figures:
@@ -185,36 +185,7 @@ def combined_figures(scenario: Scenario, obs: Observation) -> Figures:
     Rates are not summed: every request enters through one service and an MSA request is
     counted again at each hop, so the busiest service's rate is the system's.
     """
-    rows = [f for s in scenario.spec.services if (f := obs.figures(s)) is not None]
-
-    def highest(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return max(present) if present else None
-
-    return Figures(
-        p50_seconds=highest([f.p50_seconds for f in rows]),
-        p95_seconds=highest([f.p95_seconds for f in rows]),
-        p99_seconds=highest([f.p99_seconds for f in rows]),
-        error_ratio=highest([f.error_ratio for f in rows]),
-        rps=highest([f.rps for f in rows]),
-    )
-
-
-def peak_of(a: Figures, b: Figures) -> Figures:
-    def hi(x: float | None, y: float | None) -> float | None:
-        if x is None:
-            return y
-        if y is None:
-            return x
-        return max(x, y)
-
-    return Figures(
-        p50_seconds=hi(a.p50_seconds, b.p50_seconds),
-        p95_seconds=hi(a.p95_seconds, b.p95_seconds),
-        p99_seconds=hi(a.p99_seconds, b.p99_seconds),
-        error_ratio=hi(a.error_ratio, b.error_ratio),
-        rps=hi(a.rps, b.rps),
-    )
+    return worst(f for s in scenario.spec.services if (f := obs.figures(s)) is not None)
 
 
 # ------------------------------------------------------------------------------ the machine
@@ -241,8 +212,25 @@ def start(scenario: Scenario, status: Status, now: datetime) -> Status:
     )
 
 
-def reject(generation: int, status: Status, reason: str, message: str, now: datetime) -> Status:
-    """The status of a scenario the operator will not run: Failed, Accepted=False."""
+def accept(scenario: Scenario, status: Status, now: datetime) -> Step:
+    """A scenario the operator will run: its first status (`start`) and the Event that says so."""
+    target = scenario.spec.target
+    said = (
+        f"{len(scenario.spec.faults)} fault(s) against {target.architecture} "
+        f"Deployment {target.deployment} for up to {scenario.spec.duration_seconds:g}s"
+    )
+    return Step(status=start(scenario, status, now), events=(Event("Normal", ACCEPTED, said),))
+
+
+def resumed(status: Status) -> Event:
+    """What a restarted operator says of a scenario it picks up where its status left it."""
+    phase = status.phase.value if status.phase is not None else "Pending"
+    said = f"operator resumed at phase {phase} with {len(status.live_actions)} change(s) in effect"
+    return Event("Normal", "Resumed", said)
+
+
+def reject(generation: int, status: Status, reason: str, message: str, now: datetime) -> Step:
+    """A scenario the operator will not run: Failed, Accepted=False, and a Warning."""
     s = replace(
         status,
         phase=Phase.FAILED,
@@ -256,7 +244,8 @@ def reject(generation: int, status: Status, reason: str, message: str, now: date
         ),
     )
     s = set_condition(s, ACCEPTED, False, reason, message, now, generation)
-    return set_condition(s, COMPLETED, True, reason, message, now, generation)
+    s = set_condition(s, COMPLETED, True, reason, message, now, generation)
+    return Step(status=s, events=(Event("Warning", reason, message),))
 
 
 def finish(
@@ -393,7 +382,7 @@ def _account(scenario: Scenario, s: Status, facts: Facts, settings: Settings) ->
         m = replace(m, downtime_seconds=m.downtime_seconds + max(0.0, (now - last).total_seconds()))
 
     if obs is not None and obs.problem is None and injected and not phase.terminal:
-        m = replace(m, peak=peak_of(m.peak, combined_figures(scenario, obs)))
+        m = replace(m, peak=worst((m.peak, combined_figures(scenario, obs))))
 
     samples = s.samples
     last_sample = samples[-1].at if samples else None
@@ -544,14 +533,14 @@ def _abort_bound(t: _Tick, s: Status) -> Status | None:
     if obs is None or s.timeline.injected_at is None:
         return None
     ceiling = t.scenario.spec.abort_error_ratio
-    worst = worst_error_ratio(t.scenario, obs)
-    if worst is not None and worst > ceiling:
+    highest = combined_figures(t.scenario, obs).error_ratio
+    if highest is not None and highest > ceiling:
         return finish(
             t.scenario,
             s,
             Phase.ABORTED,
             "AbortThresholdExceeded",
-            f"error ratio {worst:.3f} is above abort.errorRatioAbove {ceiling:g}; "
+            f"error ratio {highest:.3f} is above abort.errorRatioAbove {ceiling:g}; "
             "reverting everything",
             t.facts.now,
         )
@@ -832,13 +821,9 @@ def _blast_radius(scenario: Scenario, s: Status) -> BlastRadius:
     if s.timeline.injected_at is None:
         return s.blast_radius
     affected: set[str] = set(spec.target_services)
-    ss = spec.steady_state
+    slo = _slo(scenario)
     for sample in s.samples:
-        if sample.phase in (Phase.PENDING, Phase.BASELINE):
-            continue
-        if (sample.p95_seconds is not None and sample.p95_seconds > ss.p95_seconds) or (
-            sample.error_ratio is not None and sample.error_ratio > ss.error_ratio
-        ):
+        if sample.phase not in (Phase.PENDING, Phase.BASELINE) and breaches(sample, slo):
             affected.add(sample.service)
     ordered = [x for x in spec.services if x in affected] + sorted(affected - set(spec.services))
     return BlastRadius(
@@ -882,12 +867,86 @@ def _refuse_altered(
     return set_condition(s, ACTIONS_INTACT, False, TAMPERED, message, now, scenario.generation)
 
 
-def fail(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Status:
-    """The shell could not carry out an intent: end the run (the next step reverts)."""
-    return finish(scenario, status, Phase.FAILED, reason, message, now)
+# ----------------------------------------------------------------- what the shell reports
+#
+# The shell carries out the intents and the reverts; what became of them is decided here: the
+# status it writes and every Event it emits. `what` names the change (or the plan) and `why`
+# is the one-line error.
 
-
+INJECTION_FAILED = "InjectionFailed"
+REMEDIATION_FAILED = "RemediationFailed"
+RESUME_FAILED = "ResumeFailed"
+FAULT_INJECTED = "FaultInjected"
+REMEDIATION_PROPOSED = "RemediationProposed"
+REMEDIATION_APPLIED = "RemediationApplied"
+REVERT_FAILED = "RevertFailed"
 REVERT_ABANDONED = "RevertAbandoned"
+# Kubernetes refuses an Event message above 1 KiB.
+EVENT_MESSAGE_MAX = 1000
+
+
+def _failed(scenario: Scenario, status: Status, reason: str, message: str, now: datetime) -> Step:
+    """End the run with a Warning; the next step reverts what is live."""
+    return Step(
+        status=finish(scenario, status, Phase.FAILED, reason, message, now),
+        events=(Event("Warning", reason, message),),
+    )
+
+
+def intent_failed(
+    scenario: Scenario, status: Status, intent: Intent, what: str, why: str, now: datetime
+) -> Step:
+    """An intent could not be planned or one of its changes failed: the run fails."""
+    reason = INJECTION_FAILED if intent is Intent.INJECT else REMEDIATION_FAILED
+    return _failed(scenario, status, reason, f"{what}: {why}", now)
+
+
+def resume_failed(scenario: Scenario, status: Status, why: str, now: datetime) -> Step:
+    """A change recorded before a restart could not be made after it: the run fails."""
+    return _failed(scenario, status, RESUME_FAILED, why, now)
+
+
+def intent_done(status: Status, intent: Intent, actions: tuple[Action, ...]) -> Step:
+    """An intent carried out: `actions` are the changes it made, or for a proposal would make."""
+    changes = [f"{a.kind} {a.target}" for a in actions]
+    if intent is Intent.PROPOSE:
+        proposals = tuple(Proposal(kind=a.kind, target=a.target, detail=a.detail) for a in actions)
+        said = "; ".join(changes) + f' — annotate {APPROVE_ANNOTATION}="true" to apply'
+        return Step(
+            status=replace(status, proposals=proposals),
+            events=(Event("Normal", REMEDIATION_PROPOSED, said),),
+        )
+    if intent is Intent.INJECT:
+        said = f"{len(actions)} change(s): " + ", ".join(changes)
+        return Step(status=status, events=(Event("Normal", FAULT_INJECTED, said),))
+    if intent is Intent.REMEDIATE:
+        return Step(
+            status=status, events=(Event("Normal", REMEDIATION_APPLIED, ", ".join(changes)),)
+        )
+    raise ValueError(f"{intent} is not carried out as changes: see revert_done")
+
+
+def revert_done(
+    status: Status, errors: tuple[str, ...], altered: tuple[tuple[int, Action], ...]
+) -> Step:
+    """A revert of every live action has run: `errors` say which could not be undone (the
+    revert is retried), `altered` are the actions left alone because their seal did not verify.
+
+    The altered ones are said here only if the engine has not said so yet (a revert from the
+    delete handler runs without a step before it)."""
+    if errors:
+        said = "; ".join(errors)[:EVENT_MESSAGE_MAX]
+        return Step(status=status, events=(Event("Warning", REVERT_FAILED, said),))
+    if not altered:
+        done = Event("Normal", REVERTED, "every fault and change was reverted")
+        return Step(status=status, events=(done,))
+    events = []
+    message = altered_message(altered)
+    reported = status.condition(ACTIONS_INTACT)
+    if reported is None or reported.message != message:
+        events.append(Event("Warning", TAMPERED, message))
+    events.append(Event("Normal", REVERTED, "every change the operator could verify was reverted"))
+    return Step(status=status, events=tuple(events))
 
 
 def revert_abandoned(
@@ -918,3 +977,9 @@ def abandoned_message(why: str, remaining: tuple[Action, ...]) -> str:
     """The Warning that says what may remain in the cluster, for a person to check."""
     listed = ", ".join(f"{a.kind} on {a.target}" for a in remaining) or "nothing recorded"
     return f"revert abandoned: {why}; these may remain: {listed}"
+
+
+def revert_given_up(why: str, remaining: tuple[Action, ...]) -> Event:
+    """The Warning of a deleted scenario whose revert is abandoned (`revert_abandoned`)."""
+    message = abandoned_message(why, remaining)[:EVENT_MESSAGE_MAX]
+    return Event("Warning", REVERT_ABANDONED, message)

@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from gameday_operator.model import BlastRadius, Figures, Sample, Timeline
 
@@ -64,11 +65,21 @@ class ShapeVerdict:
 # --- single-sample predicates ---------------------------------------------------------------
 
 
-def breaches(sample: Sample, slo: Slo) -> bool:
+def over_slo(p95_seconds: float | None, error_ratio: float | None, slo: Slo) -> bool:
     """An observed figure over the SLO. Missing figures are not a breach (nor a pass)."""
-    over_latency = sample.p95_seconds is not None and sample.p95_seconds > slo.p95_seconds
-    over_errors = sample.error_ratio is not None and sample.error_ratio > slo.error_ratio
+    over_latency = p95_seconds is not None and p95_seconds > slo.p95_seconds
+    over_errors = error_ratio is not None and error_ratio > slo.error_ratio
     return over_latency or over_errors
+
+
+def within_slo(p95_seconds: float | None, error_ratio: float | None, slo: Slo) -> bool:
+    """Both figures observed and neither over the SLO: no data is no pass."""
+    observed = p95_seconds is not None and error_ratio is not None
+    return observed and not over_slo(p95_seconds, error_ratio, slo)
+
+
+def breaches(sample: Sample, slo: Slo) -> bool:
+    return over_slo(sample.p95_seconds, sample.error_ratio, slo)
 
 
 def is_down(ready_replicas: int | None, error_ratio: float | None) -> bool:
@@ -217,6 +228,37 @@ def _pick(values: Iterable[float | None], choose: Callable[[list[float]], float]
     return choose(present) if present else None
 
 
+class FigureRow(Protocol):
+    """The figures of one service, or of the system: Figures, or what an observation holds."""
+
+    @property
+    def p50_seconds(self) -> float | None: ...
+    @property
+    def p95_seconds(self) -> float | None: ...
+    @property
+    def p99_seconds(self) -> float | None: ...
+    @property
+    def error_ratio(self) -> float | None: ...
+    @property
+    def rps(self) -> float | None: ...
+
+
+def _combine(rows: Sequence[FigureRow], choose: Callable[[list[float]], float]) -> Figures:
+    return Figures(
+        p50_seconds=_pick((r.p50_seconds for r in rows), choose),
+        p95_seconds=_pick((r.p95_seconds for r in rows), choose),
+        p99_seconds=_pick((r.p99_seconds for r in rows), choose),
+        error_ratio=_pick((r.error_ratio for r in rows), choose),
+        rps=_pick((r.rps for r in rows), choose),
+    )
+
+
+def worst(rows: Iterable[FigureRow]) -> Figures:
+    """The system's figures from its services' at one instant (or the highest of several
+    instants): the worst latency and error ratio, the busiest rate."""
+    return _combine(list(rows), max)
+
+
 def system_points(samples: Iterable[Sample]) -> list[SystemPoint]:
     """Groups the samples taken at the same instant into one system-wide point each."""
     by_time: dict[datetime, list[Sample]] = {}
@@ -230,25 +272,14 @@ def system_points(samples: Iterable[Sample]) -> list[SystemPoint]:
             SystemPoint(
                 at=at,
                 phase=group[0].phase,
-                figures=Figures(
-                    p95_seconds=_pick((s.p95_seconds for s in group), max),
-                    error_ratio=_pick((s.error_ratio for s in group), max),
-                    rps=_pick((s.rps for s in group), max),
+                figures=worst(
+                    Figures(p95_seconds=s.p95_seconds, error_ratio=s.error_ratio, rps=s.rps)
+                    for s in group
                 ),
                 ready_replicas=min(ready) if ready else None,
             )
         )
     return points
-
-
-def _combine(points: Sequence[SystemPoint], choose: Callable[[list[float]], float]) -> Figures:
-    return Figures(
-        p50_seconds=_pick((p.figures.p50_seconds for p in points), choose),
-        p95_seconds=_pick((p.figures.p95_seconds for p in points), choose),
-        p99_seconds=_pick((p.figures.p99_seconds for p in points), choose),
-        error_ratio=_pick((p.figures.error_ratio for p in points), choose),
-        rps=_pick((p.figures.rps for p in points), choose),
-    )
 
 
 def _median(values: list[float]) -> float:
@@ -272,9 +303,9 @@ def aggregates(samples: Sequence[Sample], timeline: Timeline) -> Aggregates:
     ]
     after = [p for p in points if recovered_at is not None and p.at >= recovered_at]
     return Aggregates(
-        baseline=_combine(before, _median),
-        peak=_combine(during, max),
-        recovered=_combine(after, _median),
+        baseline=_combine([p.figures for p in before], _median),
+        peak=worst(p.figures for p in during),
+        recovered=_combine([p.figures for p in after], _median),
     )
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gameday_operator import faults, metrics, remediation
-from gameday_operator.actuators import Actuator, Registry, merged_kinds
+from gameday_operator import faults, faultspec, metrics, remediation, remediation_actuators
+from gameday_operator.actuators import Actuators
 from gameday_operator.config import Config
 from gameday_operator.engine import Settings
 from gameday_operator.kube import Kube
@@ -20,20 +20,23 @@ from gameday_operator.observation import Observation
 ObservationSource = Callable[[Scenario, datetime], Observation | None]
 
 
+def every_actuator() -> Actuators:
+    """Every kind the faults and the remediations record, bound to its actuator."""
+    return Actuators(
+        kinds=(*faultspec.ACTION_KINDS, *remediation.ACTION_KINDS),
+        actuators=(*faults.ACTUATORS, *remediation_actuators.ACTUATORS),
+    )
+
+
 @dataclass
 class Runtime:
     config: Config
     kube: Kube
     source: ObservationSource
-    faults: Registry = field(default_factory=faults.registry)
-    remediations: Registry = field(default_factory=remediation.registry)
-    kinds: dict[str, Actuator] = field(default_factory=dict)
+    actuators: Actuators = field(default_factory=every_actuator)
     metrics: metrics.OperatorMetrics = field(default_factory=lambda: metrics.METRICS)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.kinds = merged_kinds(self.faults, self.remediations)
 
     @property
     def settings(self) -> Settings:

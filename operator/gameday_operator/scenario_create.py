@@ -31,9 +31,9 @@ def reject(
     """Failed + Accepted=False + a Warning Event; nothing in the cluster is touched."""
     meta = body["metadata"]
     generation = scenario.generation if scenario else int(meta.get("generation") or 0)
-    status = engine.reject(generation, parse_status(body.get("status")), reason, message, utcnow())
-    rt.kube.patch_scenario_status(meta["namespace"], meta["name"], status.to_dict())
-    kopf.warn(body, reason=reason, message=message)
+    step = engine.reject(generation, parse_status(body.get("status")), reason, message, utcnow())
+    rt.kube.patch_scenario_status(meta["namespace"], meta["name"], step.status.to_dict())
+    _emit(body, step)
     logger.warning(
         "rejected scenario %s/%s: %s: %s", meta["namespace"], meta["name"], reason, message
     )
@@ -109,14 +109,9 @@ def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
         raise kopf.TemporaryError(str(exc), delay=5) from exc
     if busy is not None:
         reject(rt, body, scenario, "TargetBusy", busy, logger)
-    status = engine.start(scenario, current, utcnow())
-    rt.kube.patch_scenario_status(meta["namespace"], meta["name"], status.to_dict())
-    kopf.info(
-        body,
-        reason="Accepted",
-        message=f"{len(scenario.spec.faults)} fault(s) against {target.architecture} "
-        f"Deployment {target.deployment} for up to {scenario.spec.duration_seconds:g}s",
-    )
+    step = engine.accept(scenario, current, utcnow())
+    rt.kube.patch_scenario_status(meta["namespace"], meta["name"], step.status.to_dict())
+    _emit(body, step)
     logger.info(
         "accepted scenario: %d fault(s) against %s Deployment %s/%s",
         len(scenario.spec.faults),
@@ -124,7 +119,12 @@ def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
         scenario.namespace,
         target.deployment,
     )
-    return status
+    return step.status
+
+
+def _emit(body: kopf.Body, step: engine.Step) -> None:
+    for event in step.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
 def confine(rt: Runtime, body: kopf.Body, scenario: Scenario, logger: LoggerLike) -> None:

@@ -49,9 +49,9 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
                 raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=5) from exc
             latest = rt.kube.get_scenario(scenario.namespace, scenario.name) or raw
             remaining = parse_status(latest.get("status")).live_actions
-            message = engine.abandoned_message(why, remaining)
-            emit("Warning", engine.REVERT_ABANDONED, message[:1000])
-            logger.warning("%s", message)
+            given_up = engine.revert_given_up(why, remaining)
+            emit(given_up.type, given_up.reason, given_up.message)
+            logger.warning("%s", given_up.message)
         targets.release(rt.kube, scenario, logger)
     finally:
         lock.release()

@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from gameday_operator import scenario_create
+from gameday_operator import engine, scenario_create
 from gameday_operator.model import parse_status
 from gameday_operator.runtime import LoggerLike, Runtime
 
@@ -22,15 +22,10 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
         return
     if status.timeline.completed_at is not None:
         return
-    live = status.live_actions
-    kopf.info(
-        body,
-        reason="Resumed",
-        message=f"operator resumed at phase {status.phase.value} with {len(live)} "
-        "change(s) in effect",
-    )
+    said = engine.resumed(status)
+    kopf.event(body, type=said.type, reason=said.reason, message=said.message)
     logger.info(
         "resumed at phase %s; live actions: %s",
         status.phase.value,
-        ", ".join(a.id for a in live) or "none",
+        ", ".join(a.id for a in status.live_actions) or "none",
     )

@@ -43,16 +43,14 @@ def tick(rt: Runtime, namespace: str, name: str, logger: LoggerLike) -> None:
     def emit(type_: str, reason: str, message: str) -> None:
         kopf.event(cast(kopf.Body, raw), type=type_, reason=reason, message=message)
 
-    status = shell.resume_pending(rt, ctx, status, write, logger)
-    facts = shell.gather(rt, scenario, raw, now)
-    step = engine.step(scenario, status, facts, rt.settings)
+    status = shell.resume_pending(rt, ctx, status, write, emit, logger)
+    seen = shell.gather(rt, scenario, raw, now)
+    step = engine.step(scenario, status, seen.facts, rt.settings)
     if step.status.phase is not status.phase:
         logger.info("phase %s → %s: %s", status.phase, step.status.phase, step.status.message)
-    status = step.status
-    for event in step.events:
-        emit(event.type, event.reason, event.message)
+    status = shell.said(step, emit)
     for intent in step.intents:
-        status = shell.execute(rt, ctx, status, intent, write, emit, logger)
+        status = shell.execute(rt, ctx, status, intent, seen.deployment, write, emit, logger)
     write(status)
     if status.timeline.completed_at is not None and not status.live_actions:
         targets.release(rt.kube, scenario, logger)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gameday_operator import engine, seal
+from gameday_operator import engine, faultspec, remediation, seal
 from gameday_operator.actuators import ActuatorError, Context
 from gameday_operator.api_errors import describe
 from gameday_operator.builders import DeploymentView, rollout_state
@@ -31,11 +31,12 @@ from gameday_operator.model import (
     APPROVE_ANNOTATION,
     Action,
     ActionState,
-    Proposal,
+    JsonDict,
     Scenario,
     Status,
     parse_status,
 )
+from gameday_operator.model.target import Planning, Target, pods_query, read_target
 from gameday_operator.runtime import LoggerLike, Runtime
 
 log = logging.getLogger(__name__)
@@ -90,17 +91,17 @@ class Writer:
         self.rt.metrics.record(self.scenario.uid, architecture, status)
 
 
-def workload(rt: Runtime, scenario: Scenario) -> Workload:
-    d = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
-    if d is None:
+def workload(deployment: Mapping[str, Any] | None) -> Workload:
+    """The target Deployment as the engine sees it (None: it does not exist)."""
+    if deployment is None:
         return Workload(exists=False, desired_replicas=0)
-    spec = d.get("spec") or {}
-    st = d.get("status") or {}
+    spec = deployment.get("spec") or {}
+    st = deployment.get("status") or {}
     progressing: dict[str, Any] = next(
         (c for c in st.get("conditions") or [] if c.get("type") == "Progressing"), {}
     )
     view = DeploymentView(
-        generation=int(d["metadata"].get("generation") or 0),
+        generation=int(deployment["metadata"].get("generation") or 0),
         observed_generation=int(st.get("observedGeneration") or 0),
         replicas=int(spec.get("replicas", 1)),
         status_replicas=int(st.get("replicas") or 0),
@@ -119,50 +120,82 @@ def workload(rt: Runtime, scenario: Scenario) -> Workload:
     )
 
 
-def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Facts:
+@dataclass(frozen=True)
+class Gathered:
+    """What one tick read: the engine's facts, and the target Deployment they were read from
+    (None: it does not exist), which a plan in the same tick starts from."""
+
+    facts: Facts
+    deployment: JsonDict | None
+
+
+def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Gathered:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     recorded = parse_status(body.get("status")).actions
-    return Facts(
+    deployment = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
+    facts = Facts(
         now=now,
-        workload=workload(rt, scenario),
+        workload=workload(deployment),
         observation=rt.source(scenario, now),
         approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
         altered=seal.altered(status_key(rt), scenario.uid, recorded),
     )
+    return Gathered(facts=facts, deployment=deployment)
 
 
-def plan(rt: Runtime, ctx: Context, intent: Intent) -> list[Action]:
+def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent: Intent) -> Target:
+    """The target as a plan sees it: the Deployment this tick read, its ReplicaSets and pods,
+    and for a remediation its HPA. Read only when an intent is to be planned."""
+    namespace, name = scenario.namespace, scenario.spec.target.deployment
+    if deployment is None:
+        raise ActuatorError(f"Deployment {namespace}/{name} not found")
+    query = pods_query(namespace, deployment)
+    replica_sets = rt.kube.list_replica_sets(namespace, query)
+    pods = rt.kube.list_pods(namespace, query)
+    hpa = None if intent is Intent.INJECT else rt.kube.get_hpa(namespace, name)
+    return read_target(deployment, replica_sets, pods, hpa)
+
+
+def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None) -> list[Action]:
     """The actions of an intent, sealed: what the operator itself decided to do."""
-    spec = ctx.scenario.spec
+    planning = Planning(
+        scenario=ctx.scenario,
+        config=rt.config,
+        target=target(rt, ctx.scenario, deployment, intent),
+        now=ctx.now,
+        started_at=ctx.scenario_started_at,
+    )
     if intent is Intent.INJECT:
-        actions: list[Action] = []
-        for fault in spec.faults:
-            actions += rt.faults.get(fault.type).build(ctx, fault)
+        actions = faultspec.plan_faults(planning)
     else:
-        actions = rt.remediations.get(spec.target.architecture).build(ctx, None)
+        actions = remediation.plan_remediation(planning)
     key = status_key(rt)
     return [seal.sealed(key, ctx.scenario.uid, a) for a in actions]
 
 
 def apply_one(
     rt: Runtime, ctx: Context, status: Status, action: Action, write: Writer, logger: LoggerLike
-) -> Status:
-    actuator = rt.kinds.get(action.kind)
+) -> tuple[Status, str | None]:
+    """Make one recorded change: the status with it Applied (written), or with it Failed and
+    why (not written yet: the engine decides what the failure makes of the run)."""
     began = time.monotonic()
-    if actuator is None:
-        failed = replace(action, state=ActionState.FAILED, error=f"unknown kind {action.kind}")
-        return write(record(rt, ctx, status, failed))
     try:
-        done = actuator.apply(ctx, action)
+        rt.actuators.apply(ctx, action)
     except Exception as exc:
         logger.warning("apply %s %s on %s failed: %s", action.kind, action.id, action.target, exc)
-        failed = replace(action, state=ActionState.FAILED, error=describe(exc))
-        write(record(rt, ctx, status, failed))
-        raise
+        why = describe(exc)
+        return record(rt, ctx, status, replace(action, state=ActionState.FAILED, error=why)), why
     took = time.monotonic() - began
     logger.info("applied %s %s to %s in %.2fs", action.kind, action.id, action.target, took)
-    applied = replace(done, state=ActionState.APPLIED, duration_seconds=took)
-    return write(record(rt, ctx, status, applied))
+    applied = replace(action, state=ActionState.APPLIED, duration_seconds=took)
+    return write(record(rt, ctx, status, applied)), None
+
+
+def said(step: engine.Step, emit: Emit) -> Status:
+    """Emit the Events the engine decided on; its status, for the caller to write."""
+    for event in step.events:
+        emit(event.type, event.reason, event.message)
+    return step.status
 
 
 def execute(
@@ -170,58 +203,38 @@ def execute(
     ctx: Context,
     status: Status,
     intent: Intent,
+    deployment: JsonDict | None,
     write: Writer,
     emit: Emit,
     logger: LoggerLike,
 ) -> Status:
-    """Carry out one intent; a failure ends the run (the next tick reverts)."""
+    """Carry out one intent, planned from `deployment` (the target as this tick read it); a
+    failure ends the run (the next tick reverts)."""
     sc = ctx.scenario
     if intent is Intent.REVERT_ALL:
         return revert_all(rt, ctx, status, write, emit, logger)
     try:
-        planned = plan(rt, ctx, intent)
-    except (ActuatorError, Exception) as exc:
-        reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
-        message = f"could not plan: {describe(exc)}"
-        emit("Warning", reason, message)
-        return write(engine.fail(sc, status, reason, message, ctx.now))
+        planned = plan(rt, ctx, intent, deployment)
+    except Exception as exc:
+        step = engine.intent_failed(sc, status, intent, "could not plan", describe(exc), ctx.now)
+        return write(said(step, emit))
     if intent is Intent.PROPOSE:
-        proposals = tuple(Proposal(kind=a.kind, target=a.target, detail=a.detail) for a in planned)
-        emit(
-            "Normal",
-            "RemediationProposed",
-            "; ".join(f"{p.kind} {p.target}" for p in proposals)
-            + f' — annotate {APPROVE_ANNOTATION}="true" to apply',
-        )
-        return write(replace(status, proposals=proposals))
+        return write(said(engine.intent_done(status, intent, tuple(planned)), emit))
     fresh = [a for a in planned if status.action(a.id) is None]
     for action in fresh:
         status = status.with_action(action)
     status = write(status)  # recorded before anything is changed
     for action in fresh:
-        try:
-            status = apply_one(rt, ctx, status, action, write, logger)
-        except Exception as exc:
-            reason = "InjectionFailed" if intent is Intent.INJECT else "RemediationFailed"
-            why = describe(exc)
-            emit("Warning", reason, f"{action.kind} {action.target}: {why}")
-            failed = record(rt, ctx, status, replace(action, state=ActionState.FAILED, error=why))
-            return write(
-                engine.fail(sc, failed, reason, f"{action.kind} {action.target}: {why}", ctx.now)
-            )
-    if intent is Intent.INJECT:
-        emit(
-            "Normal",
-            "FaultInjected",
-            f"{len(fresh)} change(s): " + ", ".join(f"{a.kind} {a.target}" for a in fresh),
-        )
-    else:
-        emit("Normal", "RemediationApplied", ", ".join(f"{a.kind} {a.target}" for a in fresh))
-    return status
+        status, failed = apply_one(rt, ctx, status, action, write, logger)
+        if failed is not None:
+            what = f"{action.kind} {action.target}"
+            step = engine.intent_failed(sc, status, intent, what, failed, ctx.now)
+            return write(said(step, emit))
+    return said(engine.intent_done(status, intent, tuple(fresh)), emit)
 
 
 def resume_pending(
-    rt: Runtime, ctx: Context, status: Status, write: Writer, logger: LoggerLike
+    rt: Runtime, ctx: Context, status: Status, write: Writer, emit: Emit, logger: LoggerLike
 ) -> Status:
     """Apply again what was recorded but not confirmed (the operator stopped in between).
 
@@ -240,12 +253,10 @@ def resume_pending(
             logger.info(
                 "resuming recorded action %s (%s on %s)", action.id, action.kind, action.target
             )
-            try:
-                status = apply_one(rt, ctx, status, action, write, logger)
-            except Exception as exc:
-                return write(
-                    engine.fail(ctx.scenario, status, "ResumeFailed", describe(exc), ctx.now)
-                )
+            status, why = apply_one(rt, ctx, status, action, write, logger)
+            if why is not None:
+                step = engine.resume_failed(ctx.scenario, status, why, ctx.now)
+                return write(said(step, emit))
     return status
 
 
@@ -262,12 +273,8 @@ def revert_all(
     for action in reversed(status.live_actions):
         if any(a is action for _, a in altered):
             continue
-        actuator = rt.kinds.get(action.kind)
-        if actuator is None:
-            errors.append(f"{action.id}: no actuator for kind {action.kind}")
-            continue
         try:
-            actuator.revert(ctx, action)
+            rt.actuators.revert(ctx, action)
         except Exception as exc:
             logger.warning(
                 "revert %s %s on %s failed: %s", action.kind, action.id, action.target, exc
@@ -281,15 +288,8 @@ def revert_all(
         kept = action.error if action.state is ActionState.FAILED else None
         reverted = replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=kept)
         status = write(record(rt, ctx, status, reverted))
+    step = engine.revert_done(status, tuple(errors), altered)
+    status = said(step, emit)
     if errors:
-        emit("Warning", "RevertFailed", "; ".join(errors)[:1000])
         raise ActuatorError("; ".join(errors))
-    if altered:
-        message = engine.altered_message(altered)
-        reported = status.condition(engine.ACTIONS_INTACT)
-        if reported is None or reported.message != message:
-            emit("Warning", engine.TAMPERED, message)  # the engine has not said it yet
-        emit("Normal", "Reverted", "every change the operator could verify was reverted")
-        return status
-    emit("Normal", "Reverted", "every fault and change was reverted")
     return status

@@ -560,7 +560,25 @@ def scenario_body(
     }
 
 
+# One fault of each type (and mechanism), as spec.faults[] has them.
 CPU_EXEC = {"type": "CPUStress", "cpuStress": {"load": 100, "workers": 2, "mechanism": "Exec"}}
+STRESS = {"type": "CPUStress", "cpuStress": {"load": 50}}
+MEMORY = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
+NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", "interface": "eth1"}}
+PROXY = {
+    "type": "NetworkLatency",
+    "networkLatency": {"latency": "50ms", "mechanism": "Proxy", "proxyAdmin": "http://pg:9000/"},
+}
+LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
+DB = {
+    "type": "DBSlowQuery",
+    "dbSlowQuery": {
+        "mode": "LockContention",
+        "table": "orders",
+        "databaseSecretRef": {"name": "db", "key": "dsn"},
+    },
+}
+EVERY_FAULT = (LOAD, STRESS, CPU_EXEC, MEMORY, DB, NETEM, PROXY)
 
 
 @dataclass
@@ -582,6 +600,10 @@ class Scene:
 
     def emit(self, type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
+
+    def deployment(self) -> JsonDict | None:
+        """The target Deployment as a tick reads it (`shell.gather`), for a plan to start from."""
+        return self.kube.get_deployment(NS, self.scenario.spec.target.deployment)
 
     def reasons(self) -> list[str]:
         return [reason for _, reason, _ in self.events]

@@ -21,15 +21,19 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import builders, shell
-from gameday_operator.actuators import Actuator, ActuatorError
+from gameday_operator.actuators import ActuatorError, Bound
 from gameday_operator.engine import Intent
-from gameday_operator.faults.pods import target_pods
 from gameday_operator.kube import Kube
 from gameday_operator.model import Action, ActionState, MsaRemediation, Phase, Status, parse_status
 from gameday_operator.shell import plan
 from tests.unit.fake_kube import (
     CPU_EXEC,
+    DB,
+    LOAD,
+    MEMORY,
+    NETEM,
     NS,
+    STRESS,
     T0,
     FakeKube,
     Scene,
@@ -44,15 +48,17 @@ from tests.unit.fake_kube import (
 
 
 def planned(sc: Scene, intent: Intent = Intent.INJECT) -> list[Action]:
-    return plan(sc.rt, sc.ctx, intent)
+    return plan(sc.rt, sc.ctx, intent, sc.deployment())
 
 
-def actuator(sc: Scene, action: Action) -> Actuator:
-    return sc.rt.kinds[action.kind]
+def actuator(sc: Scene, action: Action) -> Bound[Any, Any]:
+    return sc.rt.actuators.bound(action.kind)
 
 
 def apply_all(sc: Scene, actions: list[Action]) -> list[Action]:
-    return [actuator(sc, a).apply(sc.ctx, a) for a in actions]
+    for a in actions:
+        actuator(sc, a).apply(sc.ctx, a)
+    return actions
 
 
 def revert_all(sc: Scene, actions: list[Action]) -> None:
@@ -239,7 +245,8 @@ def crowded(selector: dict[str, Any], **kw: Any) -> Scene:
 
 
 def chosen(sc: Scene) -> list[str]:
-    return sorted(p["metadata"]["name"] for p in target_pods(sc.ctx))
+    target = shell.target(sc.rt, sc.scenario, sc.deployment(), Intent.INJECT)
+    return sorted(p.name for p in target.pods)
 
 
 @SELECTORS
@@ -311,7 +318,7 @@ def test_cpu_exec_apply_resumed_after_a_restart_starts_nothing_new() -> None:
     sc = scene(pods=["web-a"])
     (action,) = planned(sc)
     sc.kube.exec_handler = outputs("gameday: running 2\n")
-    assert actuator(sc, action).apply(sc.ctx, action) == action
+    actuator(sc, action).apply(sc.ctx, action)
     assert len(sc.kube.execs) == 1
     assert sc.kube.execs[0][3] == builders.cpu_hog_start_command(action.detail["tag"], 2, 300)
 
@@ -394,9 +401,6 @@ def test_cpu_exec_revert_when_the_pod_goes_between_read_and_exec_is_done() -> No
 
 # -------------------------------------------------------- faults in ephemeral containers
 
-STRESS = {"type": "CPUStress", "cpuStress": {"load": 50}}
-MEMORY = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
-NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", "interface": "eth1"}}
 EPHEMERAL = pytest.mark.parametrize("fault", [STRESS, MEMORY, NETEM], ids=lambda f: f["type"])
 
 
@@ -560,16 +564,6 @@ def test_ephemeral_revert_of_an_injector_never_added_or_whose_pod_is_gone_is_don
 
 # ------------------------------------------------------------------ faults run as Jobs
 
-LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
-DB = {
-    "type": "DBSlowQuery",
-    "dbSlowQuery": {
-        "mode": "LockContention",
-        "table": "orders",
-        "databaseSecretRef": {"name": "db", "key": "dsn"},
-    },
-}
-
 
 @pytest.mark.parametrize("fault", [LOAD, DB], ids=lambda f: f["type"])
 def test_job_apply_creates_one_owned_job_and_revert_deletes_it(fault: dict[str, Any]) -> None:
@@ -676,8 +670,9 @@ def test_db_restore_that_failed_verification_keeps_the_action_live_with_its_reas
     assert (NS, restore) not in sc.kube.jobs  # deleted, to run again
 
     # Through the shell, as a tick reverts: the action stays live with the error, retried.
+    injecting = Status(phase=Phase.INJECTING)
     status = shell.execute(
-        sc.rt, sc.ctx, Status(phase=Phase.INJECTING), Intent.INJECT, sc.write, sc.emit, sc.log
+        sc.rt, sc.ctx, injecting, Intent.INJECT, sc.deployment(), sc.write, sc.emit, sc.log
     )
     with pytest.raises(ActuatorError, match="has not completed yet"):
         shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)

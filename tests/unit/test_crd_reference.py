@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 import yaml
 
+from gameday_operator import faultspec
+
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "failurescenario.yaml"
 REFERENCE = ROOT / "docs" / "reference.md"
-FAULT_BLOCKS = ("trafficSpike", "cpuStress", "memoryStress", "dbSlowQuery", "networkLatency")
+FAULT_BLOCKS = tuple(faultspec.FAULT_BLOCKS.values())
 
 
 def _schema() -> dict[str, Any]:

@@ -4,48 +4,68 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import typing
 
 import pytest
 
-from gameday_operator import builders, model
-from gameday_operator.faultspec import DEFINITIONS, FAULT_BLOCKS, POD_FAULTS, FaultParams
+from gameday_operator import model
+from gameday_operator.faultspec import (
+    ACTION_KINDS,
+    DEFINITIONS,
+    FAULT_BLOCKS,
+    FAULT_TYPES,
+    POD_FAULTS,
+)
 from gameday_operator.faultspec.registry import POD_FAULT_NAMES
-from gameday_operator.model import FaultType
+from gameday_operator.model import SpecError, parse_spec
 
 
-def test_the_registry_defines_every_fault_type_once() -> None:
-    assert list(DEFINITIONS) == list(FaultType)
-    assert all(definition.fault_type is type_ for type_, definition in DEFINITIONS.items())
-    assert {d.params_type for d in DEFINITIONS.values()} == set(typing.get_args(FaultParams))
+def test_the_registry_names_every_fault_type_once() -> None:
+    assert FAULT_TYPES == (
+        "TrafficSpike",
+        "CPUStress",
+        "MemoryStress",
+        "DBSlowQuery",
+        "NetworkLatency",
+    )
+    assert all(name == definition.name for name, definition in DEFINITIONS.items())
+    assert len({d.params_type for d in DEFINITIONS.values()}) == len(DEFINITIONS)
 
 
 def test_the_derived_blocks_and_pod_faults_are_those_the_model_listed() -> None:
     assert list(FAULT_BLOCKS.items()) == [
-        (FaultType.TRAFFIC_SPIKE, "trafficSpike"),
-        (FaultType.CPU_STRESS, "cpuStress"),
-        (FaultType.MEMORY_STRESS, "memoryStress"),
-        (FaultType.DB_SLOW_QUERY, "dbSlowQuery"),
-        (FaultType.NETWORK_LATENCY, "networkLatency"),
+        ("TrafficSpike", "trafficSpike"),
+        ("CPUStress", "cpuStress"),
+        ("MemoryStress", "memoryStress"),
+        ("DBSlowQuery", "dbSlowQuery"),
+        ("NetworkLatency", "networkLatency"),
     ]
-    assert (
-        frozenset({FaultType.CPU_STRESS, FaultType.MEMORY_STRESS, FaultType.NETWORK_LATENCY})
-        == POD_FAULTS
-    )
+    assert frozenset({"CPUStress", "MemoryStress", "NetworkLatency"}) == POD_FAULTS
     # The selector's error message names them as it did when it listed them.
     assert POD_FAULT_NAMES == "CPUStress, MemoryStress, NetworkLatency with mechanism Netem"
     assert model.FAULT_BLOCKS is FAULT_BLOCKS
     assert model.POD_FAULTS is POD_FAULTS
 
 
-def test_each_injector_builder_is_the_one_the_actuators_call() -> None:
-    assert [d.injector_args for d in DEFINITIONS.values()] == [
-        builders.load_args,
-        builders.stress_cpu_args,
-        builders.stress_memory_args,
-        builders.db_args,
-        builders.netem_args,
+def test_the_action_kinds_are_those_the_faults_recorded() -> None:
+    assert [k.name for k in ACTION_KINDS] == [
+        "LoadJob",
+        "CPUStressContainer",
+        "CPUStressExec",
+        "MemoryStressContainer",
+        "DBJob",
+        "NetemContainer",
+        "ProxyLatency",
     ]
+
+
+def test_a_type_no_definition_names_is_refused_with_the_ones_there_are() -> None:
+    raw = {"target": {"architecture": "monolith", "deployment": "web"}}
+    with pytest.raises(SpecError) as raised:
+        parse_spec({**raw, "faults": [{"type": "DiskFill", "diskFill": {}}]})
+    assert str(raised.value) == (
+        "spec.faults[0].type must be one of TrafficSpike, CPUStress, MemoryStress, "
+        "DBSlowQuery, NetworkLatency, got 'DiskFill'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,6 +75,10 @@ def test_each_injector_builder_is_the_one_the_actuators_call() -> None:
         "gameday_operator.faultspec.cpu_stress",
         "gameday_operator.faultspec.registry",
         "gameday_operator.model",
+        "gameday_operator.model.changes",
+        "gameday_operator.model.target",
+        "gameday_operator.faultspec.pods",
+        "gameday_operator.remediation",
         "gameday_operator.builders",
     ],
 )

@@ -56,7 +56,7 @@ def test_every_ephemeral_injector_command_parses_with_its_duration_and_deadline(
 ) -> None:
     sc = scene([fault], pods=["web-a"])
     sc.ctx = replace(sc.ctx, now=T0 + timedelta(seconds=100.25))  # planned late
-    (action,) = plan(sc.rt, sc.ctx, Intent.INJECT)
+    (action,) = plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     spec = action.detail["spec"]
     assert spec["command"] == ["gameday-chaos"]
     path, params = parse(spec["args"])

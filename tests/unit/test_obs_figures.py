@@ -19,10 +19,13 @@ from gameday_operator.figures import (
     merge_intervals,
     mttr_parts,
     mttr_seconds,
+    over_slo,
     remediation_seconds,
     run_end,
     seconds_between,
     system_points,
+    within_slo,
+    worst,
 )
 from gameday_operator.model import (
     Figures,
@@ -448,3 +451,32 @@ def test_mttr_parts_follow_the_timeline() -> None:
     # A remediation still running: nothing to verify yet, and no verify leg from the breach.
     running = Timeline(injected_at=t(0), breach_detected_at=t(5), remediation_started_at=t(9))
     assert mttr_parts(running) == MttrParts(detect=5, respond=4, repair=None, verify=None)
+
+
+@pytest.mark.parametrize(
+    ("p95", "err", "over", "within"),
+    [
+        (0.5, 0.0, False, True),
+        (1.0, 0.01, False, True),  # at the SLO is within it
+        (1.5, 0.0, True, False),
+        (0.5, 0.02, True, False),
+        (None, 0.0, False, False),  # no data: neither a breach nor a pass
+        (0.5, None, False, False),
+        (None, None, False, False),
+        (1.5, None, True, False),
+    ],
+)
+def test_over_and_within_the_slo(
+    p95: float | None, err: float | None, over: bool, within: bool
+) -> None:
+    assert (over_slo(p95, err, SLO), within_slo(p95, err, SLO)) == (over, within)
+
+
+def test_the_worst_figures_take_the_highest_of_each_and_ignore_what_is_missing() -> None:
+    rows = [
+        Figures(p50_seconds=0.1, p95_seconds=0.2, error_ratio=None, rps=5.0),
+        Figures(p95_seconds=0.9, error_ratio=0.05, rps=None),
+        Figures(),
+    ]
+    assert worst(rows) == Figures(p50_seconds=0.1, p95_seconds=0.9, error_ratio=0.05, rps=5.0)
+    assert worst([]) == Figures()

@@ -479,7 +479,8 @@ def test_verifying_a_remediated_system_does_not_say_it_healed_itself() -> None:
 
 def test_terminal_reverts_then_completes_once() -> None:
     sc = scenario()
-    st = engine.fail(sc, live(injected(sc), 2), "InjectionFailed", "boom", at(3))
+    failed = engine.intent_failed(sc, live(injected(sc), 2), Intent.INJECT, "a", "boom", at(3))
+    st = failed.status
     step = tick(sc, st, 4)
     assert step.intents == (Intent.REVERT_ALL,) and step.status.timeline.completed_at is None
     reverted = replace(
@@ -501,7 +502,7 @@ def test_terminal_reverts_then_completes_once() -> None:
 def test_pending_actions_count_as_live() -> None:
     sc = scenario()
     st = injected(sc).with_action(Action(id="p", at=T0, kind="K", target="t"))
-    st = engine.fail(sc, st, "X", "y", at(1))
+    st = engine.finish(sc, st, Phase.FAILED, "X", "y", at(1))
     assert tick(sc, st, 2).intents == (Intent.REVERT_ALL,)
 
 
@@ -539,7 +540,9 @@ def test_an_altered_action_fails_a_running_scenario_and_is_left_out_of_the_rever
 
 def test_an_action_altered_while_reverting_is_reported_once_and_keeps_the_phase() -> None:
     sc = scenario()
-    st = tick(sc, engine.fail(sc, live(injected(sc), 2), "X", "boom", at(1)), 2).status
+    st = tick(
+        sc, engine.finish(sc, live(injected(sc), 2), Phase.FAILED, "X", "boom", at(1)), 2
+    ).status
     step = tick(sc, st, 3, altered=(1,))
     assert (step.status.phase, step.status.reason) == (Phase.FAILED, "X")
     assert [(e.type, e.reason, e.message) for e in step.events] == [
@@ -555,7 +558,7 @@ def test_an_action_altered_while_reverting_is_reported_once_and_keeps_the_phase(
 
 def test_only_altered_actions_left_completes_at_once() -> None:
     sc = scenario()
-    st = engine.fail(sc, live(injected(sc), 1), "X", "boom", at(1))
+    st = engine.finish(sc, live(injected(sc), 1), Phase.FAILED, "X", "boom", at(1))
     done = tick(sc, st, 2, altered=(0,))
     assert done.intents == () and done.status.timeline.completed_at == at(2)
     assert done.status.condition("Completed").status == "True"  # type: ignore[union-attr]
@@ -569,7 +572,9 @@ def test_positions_outside_the_actions_are_ignored() -> None:
 
 def test_reject_marks_failed_and_not_accepted() -> None:
     sc = scenario()
-    st = engine.reject(sc.generation, Status(), "NamespaceNotEnabled", "label the namespace", at(0))
+    rejected = engine.reject(sc.generation, Status(), "NamespaceNotEnabled", "label it", at(0))
+    st = rejected.status
+    assert rejected.events == (engine.Event("Warning", "NamespaceNotEnabled", "label it"),)
     assert st.phase is Phase.FAILED
     assert st.condition("Accepted").status == "False"  # type: ignore[union-attr]
     assert st.timeline.completed_at == at(0)
@@ -801,3 +806,156 @@ def test_a_terminating_namespace_ends_the_revert_at_once_and_says_what_may_remai
     assert message.startswith("revert abandoned: the namespace is being deleted")
     assert "these may remain: DBRestore on job/gd-x-f0-db" in message
     assert abandoned_message(why, ()).endswith("these may remain: nothing recorded")
+
+
+# ------------------------------------------------------------- what the shell carried out
+
+CHANGES = (
+    Action(id="f0-a", at=T0, kind="CPUStressExec", target="pod/shop-a"),
+    Action(id="f0-b", at=T0, kind="CPUStressExec", target="pod/shop-b"),
+)
+
+
+@pytest.mark.parametrize(
+    ("intent", "reason", "message"),
+    [
+        (
+            Intent.INJECT,
+            "FaultInjected",
+            "2 change(s): CPUStressExec pod/shop-a, CPUStressExec pod/shop-b",
+        ),
+        (
+            Intent.REMEDIATE,
+            "RemediationApplied",
+            "CPUStressExec pod/shop-a, CPUStressExec pod/shop-b",
+        ),
+        (
+            Intent.PROPOSE,
+            "RemediationProposed",
+            "CPUStressExec pod/shop-a; CPUStressExec pod/shop-b"
+            ' — annotate gameday.io/approve="true" to apply',
+        ),
+    ],
+)
+def test_an_intent_carried_out_is_said_once(intent: Intent, reason: str, message: str) -> None:
+    st = injected(scenario())
+    step = engine.intent_done(st, intent, CHANGES)
+    assert step.events == (engine.Event("Normal", reason, message),)
+    assert step.intents == ()
+    proposed = tuple((p.kind, p.target) for p in step.status.proposals)
+    if intent is Intent.PROPOSE:
+        assert proposed == (("CPUStressExec", "pod/shop-a"), ("CPUStressExec", "pod/shop-b"))
+        assert replace(step.status, proposals=()) == st
+    else:
+        assert step.status == st
+
+
+def test_a_revert_is_not_an_intent_carried_out_as_changes() -> None:
+    with pytest.raises(ValueError, match="revert_done"):
+        engine.intent_done(Status(), Intent.REVERT_ALL, CHANGES)
+
+
+@pytest.mark.parametrize(
+    ("intent", "what", "reason"),
+    [
+        (Intent.INJECT, "could not plan", "InjectionFailed"),
+        (Intent.INJECT, "CPUStressExec pod/shop-a", "InjectionFailed"),
+        (Intent.REMEDIATE, "VerticalResize deployment/shop", "RemediationFailed"),
+        (Intent.PROPOSE, "could not plan", "RemediationFailed"),
+    ],
+)
+def test_an_intent_that_failed_fails_the_run_with_a_warning(
+    intent: Intent, what: str, reason: str
+) -> None:
+    sc = scenario()
+    step = engine.intent_failed(sc, live(injected(sc)), intent, what, "HTTP 403 Forbidden", at(1))
+    message = f"{what}: HTTP 403 Forbidden"
+    assert (step.status.phase, step.status.reason, step.status.message) == (
+        Phase.FAILED,
+        reason,
+        message,
+    )
+    recovered = step.status.condition("Recovered")
+    assert recovered is not None and (recovered.status, recovered.reason) == ("False", reason)
+    assert step.events == (engine.Event("Warning", reason, message),)
+    # What follows is the revert of what is live, and no second word on the failure.
+    after = tick(sc, step.status, 2)
+    assert after.intents == (Intent.REVERT_ALL,) and after.events == ()
+
+
+def test_a_resume_that_failed_fails_the_run_with_a_warning() -> None:
+    sc = scenario()
+    step = engine.resume_failed(sc, live(injected(sc)), "pod shop-a is gone", at(1))
+    assert (step.status.phase, step.status.reason) == (Phase.FAILED, "ResumeFailed")
+    assert step.events == (engine.Event("Warning", "ResumeFailed", "pod shop-a is gone"),)
+
+
+ONE_ALTERED = ((1, Action(id="a1", at=T0, kind="K", target="t")),)
+
+
+@pytest.mark.parametrize(
+    ("errors", "altered", "said_before", "expected"),
+    [
+        ((), (), False, [("Normal", "Reverted", "every fault and change was reverted")]),
+        (
+            ("LoadJob job/x: HTTP 503", "CPUStressExec pod/a: left 1"),
+            (),
+            False,
+            [("Warning", "RevertFailed", "LoadJob job/x: HTTP 503; CPUStressExec pod/a: left 1")],
+        ),
+        (("x" * 1500,), ONE_ALTERED, False, [("Warning", "RevertFailed", "x" * 1000)]),
+        (
+            (),
+            ONE_ALTERED,
+            False,
+            [
+                ("Warning", "StatusTampered", ALTERED),
+                ("Normal", "Reverted", "every change the operator could verify was reverted"),
+            ],
+        ),
+        (
+            (),
+            ONE_ALTERED,
+            True,
+            [("Normal", "Reverted", "every change the operator could verify was reverted")],
+        ),
+    ],
+    ids=["done", "failed", "failed-long", "altered", "altered-said-already"],
+)
+def test_a_revert_is_said_as_the_engine_decides(
+    errors: tuple[str, ...],
+    altered: tuple[tuple[int, Action], ...],
+    said_before: bool,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    sc = scenario()
+    st = engine.finish(sc, live(injected(sc), 2), Phase.ABORTED, "X", "y", at(1))
+    if said_before:
+        st = tick(sc, st, 2, altered=(1,)).status
+    step = engine.revert_done(st, errors, altered)
+    assert [(e.type, e.reason, e.message) for e in step.events] == expected
+    assert step.status == st and step.intents == ()
+
+
+def test_accepting_and_resuming_are_said_by_the_engine() -> None:
+    sc = scenario()
+    accepted = engine.accept(sc, Status(), at(0))
+    assert accepted.status == engine.start(sc, Status(), at(0))
+    assert accepted.events == (
+        engine.Event(
+            "Normal", "Accepted", "1 fault(s) against monolith Deployment shop for up to 300s"
+        ),
+    )
+    assert engine.resumed(live(injected(sc), 2)) == engine.Event(
+        "Normal", "Resumed", "operator resumed at phase Injecting with 2 change(s) in effect"
+    )
+
+
+def test_an_abandoned_revert_is_a_warning_of_at_most_1000_characters() -> None:
+    remaining = tuple(
+        Action(id=f"a{i}", at=T0, kind="LoadJob", target=f"job/{'x' * 60}-{i}") for i in range(20)
+    )
+    given_up = engine.revert_given_up("the namespace is being deleted", remaining)
+    assert (given_up.type, given_up.reason) == ("Warning", "RevertAbandoned")
+    assert len(given_up.message) == 1000
+    assert given_up.message.startswith("revert abandoned: the namespace is being deleted")

@@ -16,7 +16,7 @@ from gameday_operator.model import (
     Architecture,
     CPUStress,
     DBMode,
-    FaultType,
+    DBSlowQuery,
     LatencyMechanism,
     MemoryStress,
     NetworkLatency,
@@ -132,12 +132,12 @@ def test_every_fault_type_parses() -> None:
     )
     types = [f.type for f in spec.faults]
     assert types == [
-        FaultType.TRAFFIC_SPIKE,
-        FaultType.CPU_STRESS,
-        FaultType.MEMORY_STRESS,
-        FaultType.DB_SLOW_QUERY,
-        FaultType.NETWORK_LATENCY,
-        FaultType.NETWORK_LATENCY,
+        "TrafficSpike",
+        "CPUStress",
+        "MemoryStress",
+        "DBSlowQuery",
+        "NetworkLatency",
+        "NetworkLatency",
     ]
     assert [f.index for f in spec.faults] == list(range(6))
     assert spec.faults[1].selector.value == 50
@@ -146,7 +146,8 @@ def test_every_fault_type_parses() -> None:
     )
     assert spec.faults[2].params == MemoryStress(size="256Mi", size_bytes=256 * 2**20)
     db = spec.faults[3].params
-    assert db.mode is DBMode.DROP_INDEX and db.index == "orders_status_idx"  # type: ignore[union-attr]
+    assert isinstance(db, DBSlowQuery)
+    assert db.mode is DBMode.DROP_INDEX and db.index == "orders_status_idx"
     assert spec.faults[4].params == NetworkLatency(latency_seconds=0.2, jitter_seconds=0.02)
     proxy = spec.faults[5].params
     assert isinstance(proxy, NetworkLatency) and proxy.mechanism is LatencyMechanism.PROXY

@@ -23,10 +23,9 @@ from gameday_operator.model import (
     Timeline,
     parse_status,
 )
-from tests.unit.fake_kube import CPU_EXEC, NS, T0, Scene, scene
+from tests.unit.fake_kube import CPU_EXEC, LOAD, NS, T0, Scene, scene
 from tests.unit.test_api_errors import INVALID_LABEL, client_error, job_invalid, status_body
 
-LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
 INJECTING = Status(phase=Phase.INJECTING)
 
 
@@ -35,7 +34,8 @@ class Crash(BaseException):
 
 
 def execute(sc: Scene, intent: Intent, status: Status = INJECTING) -> Status:
-    return shell.execute(sc.rt, sc.ctx, status, intent, sc.write, sc.emit, sc.log)
+    target = sc.deployment()
+    return shell.execute(sc.rt, sc.ctx, status, intent, target, sc.write, sc.emit, sc.log)
 
 
 def revert_all(sc: Scene, status: Status) -> Status:
@@ -101,6 +101,52 @@ def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
     assert [(t, r) for t, r, _ in sc.events] == [("Warning", "InjectionFailed")]
     revert_all(sc, status)  # what the next tick does
     assert sc.kube.hogs.running("web-a") == 0
+
+
+def writes(
+    sc: Scene, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str | None, dict[str, ActionState]]]:
+    """The phase and action states of every status write from now on, in order."""
+    seen: list[tuple[str | None, dict[str, ActionState]]] = []
+    patch = sc.kube.patch_scenario_status
+
+    def recording(namespace: str, name: str, status: JsonDict) -> JsonDict:
+        written = parse_status(status)
+        seen.append((written.phase, states(written)))
+        return patch(namespace, name, status)
+
+    monkeypatch.setattr(sc.kube, "patch_scenario_status", recording)
+    return seen
+
+
+def test_a_failed_change_is_written_once_together_with_the_failed_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = scene()
+    sc.kube.exec_handler = lambda ns, pod, c, cmd: (
+        "" if pod == "web-b" else sc.kube.hogs(ns, pod, c, cmd)
+    )
+    seen = writes(sc, monkeypatch)
+    status = execute(sc, Intent.INJECT)
+    pending, applied, failed = ActionState.PENDING, ActionState.APPLIED, ActionState.FAILED
+    assert seen == [
+        (Phase.INJECTING, {"f0-web-a": pending, "f0-web-b": pending}),
+        (Phase.INJECTING, {"f0-web-a": applied, "f0-web-b": pending}),
+        (Phase.FAILED, {"f0-web-a": applied, "f0-web-b": failed}),
+    ]
+    assert (stored(sc).phase, states(stored(sc))) == (status.phase, states(status))
+
+
+def test_a_recorded_change_of_a_kind_no_actuator_knows_fails_the_run_on_resume() -> None:
+    sc = scene()
+    mystery = Action(id="x", at=T0, kind="Mystery", target="pod/web-a")
+    status = shell.record(sc.rt, sc.ctx, INJECTING, mystery)
+    status = shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    assert (status.phase, status.reason) == (Phase.FAILED, "ResumeFailed")
+    assert status.message == "no actuator for kind Mystery"
+    (kept,) = stored(sc).actions
+    assert kept.state is ActionState.FAILED and kept.error == status.message
+    assert sc.reasons() == ["ResumeFailed"]
 
 
 def test_an_apply_that_failed_after_taking_effect_is_reverted_all_the_same() -> None:
@@ -183,7 +229,7 @@ def test_an_apply_resumed_after_a_restart_starts_nothing_new() -> None:
     left = stored(sc)  # what the restarted operator reads
     assert states(left) == {"f0-web-a": ActionState.APPLIED, "f0-web-b": ActionState.PENDING}
     sc.kube.exec_handler = sc.kube.hogs
-    status = shell.resume_pending(sc.rt, sc.ctx, left, sc.write, sc.log)
+    status = shell.resume_pending(sc.rt, sc.ctx, left, sc.write, sc.emit, sc.log)
     assert states(status) == states(stored(sc))
     assert set(states(status).values()) == {ActionState.APPLIED}
     assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 2
@@ -192,19 +238,24 @@ def test_an_apply_resumed_after_a_restart_starts_nothing_new() -> None:
 
 def test_nothing_is_resumed_once_the_run_has_ended() -> None:
     sc = scene()
-    action = shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0]
+    action = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())[0]
     status = Status(phase=Phase.ABORTED).with_action(action)
-    assert shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.log) == status
+    assert shell.resume_pending(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log) == status
     assert not sc.kube.execs and sc.kube.called("patch_scenario_status") == 0
 
 
 def test_a_resume_that_fails_fails_the_run_and_leaves_the_action_to_be_reverted() -> None:
     sc = scene(pods=["web-a"])
-    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     sc.kube.remove_pod(NS, "web-a")
-    status = shell.resume_pending(sc.rt, sc.ctx, INJECTING.with_action(action), sc.write, sc.log)
+    pending = INJECTING.with_action(action)
+    status = shell.resume_pending(sc.rt, sc.ctx, pending, sc.write, sc.emit, sc.log)
     assert (status.phase, status.reason) == (Phase.FAILED, "ResumeFailed")
     assert "web-a is gone" in status.message
+    assert sc.events == [("Warning", "ResumeFailed", status.message)]
+    assert sc.kube.called("patch_scenario_status") == 1  # the failed change and run, at once
+    assert stored(sc).phase is Phase.FAILED
+    assert stored(sc).live_actions[0].state is ActionState.FAILED
     assert [a.id for a in stored(sc).live_actions] == ["f0-web-a"]
     assert revert_all(sc, status).live_actions == ()  # the pod took its loops with it
 
@@ -364,13 +415,14 @@ def tick(sc: Scene) -> Status:
     raw = sc.kube.get_scenario(NS, sc.scenario.name)
     assert raw is not None
     sc.ctx = replace(sc.ctx, body=raw)
-    status = shell.resume_pending(sc.rt, sc.ctx, parse_status(raw["status"]), sc.write, sc.log)
-    step = engine.step(sc.scenario, status, shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now))
-    for event in step.events:
-        sc.emit(event.type, event.reason, event.message)
-    status = step.status
+    recorded = parse_status(raw["status"])
+    status = shell.resume_pending(sc.rt, sc.ctx, recorded, sc.write, sc.emit, sc.log)
+    seen = shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now)
+    step = engine.step(sc.scenario, status, seen.facts)
+    status = shell.said(step, sc.emit)
     for intent in step.intents:
-        status = shell.execute(sc.rt, sc.ctx, status, intent, sc.write, sc.emit, sc.log)
+        target = seen.deployment
+        status = shell.execute(sc.rt, sc.ctx, status, intent, target, sc.write, sc.emit, sc.log)
     return sc.write(status)
 
 
@@ -388,7 +440,7 @@ INJECTED = replace(INJECTING, timeline=Timeline(started_at=T0, injected_at=T0))
 
 def test_a_pending_action_edited_in_status_is_not_applied() -> None:
     sc = scene([LOAD])
-    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     sc.write(INJECTED.with_action(action))  # recorded; the operator stopped before applying
 
     def another_image(recorded: JsonDict) -> None:
@@ -461,12 +513,54 @@ def test_a_resize_whose_recorded_resources_were_edited_is_not_restored_from_them
 
 def test_an_action_added_to_status_by_hand_is_not_applied() -> None:
     sc = scene([LOAD])
-    (planned,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)
+    (planned,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
     sc.write(INJECTED)
     forged = replace(planned, id="f9-job", seal="")  # the operator's own shape, unsealed
     sc.stored_status()["actions"] = [forged.to_dict()]
     status = tick(sc)
     assert sc.kube.called("create_job") == 0 and status.reason == "StatusTampered"
+
+
+def reads(sc: Scene) -> dict[str, int]:
+    """How often each read of the target went to the API server."""
+    names = ("get_deployment", "list_replica_sets", "list_pods", "get_hpa")
+    return {name: sc.kube.called(name) for name in names}
+
+
+def test_a_tick_that_plans_nothing_reads_the_deployment_once_and_no_pods() -> None:
+    sc = scene()
+    sc.write(INJECTED)
+    sc.ctx = replace(sc.ctx, now=T0 + timedelta(seconds=5))  # not degraded yet: nothing to do
+    sc.kube.calls.clear()
+    assert tick(sc).phase is Phase.INJECTING
+    assert reads(sc) == {"get_deployment": 1, "list_replica_sets": 0, "list_pods": 0, "get_hpa": 0}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (Status(phase=Phase.PENDING, timeline=Timeline(started_at=T0)), Phase.INJECTING),
+        (replace(INJECTED, phase=Phase.DEGRADED), Phase.REMEDIATING),
+    ],
+    ids=["inject", "remediate"],
+)
+def test_a_tick_that_plans_reads_the_deployment_once_and_its_pods_once(
+    status: Status, expected: Phase
+) -> None:
+    sc = scene()
+    d = sc.kube.deployments[(NS, "web")]
+    d["status"] = {"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 2}
+    d["status"] |= {"replicas": 2, "readyReplicas": 2}
+    sc.write(replace(status, timeline=replace(status.timeline, breach_detected_at=T0)))
+    sc.kube.calls.clear()
+    assert tick(sc).phase is expected
+    hpa = 0 if expected is Phase.INJECTING else 1  # a remediation plan sees the HPA too
+    assert reads(sc) == {
+        "get_deployment": 1,
+        "list_replica_sets": 1,
+        "list_pods": 1,
+        "get_hpa": hpa,
+    }
 
 
 def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
@@ -492,7 +586,9 @@ def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
 def test_a_seal_survives_the_api_servers_rewrite_of_whole_numbers() -> None:
     """The API server gives 2.0 back as 2: a seal made over 2.0 still verifies."""
     sc = scene()
-    action = replace(shell.plan(sc.rt, sc.ctx, Intent.INJECT)[0], detail={"seconds": 2.0})
+    action = replace(
+        shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())[0], detail={"seconds": 2.0}
+    )
     sc.write(shell.record(sc.rt, sc.ctx, INJECTED, action))
     assert sc.stored_status()["actions"][0]["detail"] == {"seconds": 2}
     assert shell.intact(sc.rt, sc.ctx, stored(sc).actions[0])
@@ -500,7 +596,9 @@ def test_a_seal_survives_the_api_servers_rewrite_of_whole_numbers() -> None:
 
 def test_an_operator_restarted_with_another_key_refuses_what_the_first_recorded() -> None:
     sc = scene([LOAD])
-    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT)  # sealed with the development key
+    (action,) = shell.plan(
+        sc.rt, sc.ctx, Intent.INJECT, sc.deployment()
+    )  # sealed with the development key
     sc.write(INJECTED.with_action(action))
     sc.rt.config = Config(status_key="0123456789abcdef" * 4)  # the Secret was re-created
     status = tick(sc)

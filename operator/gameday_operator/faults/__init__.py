@@ -1,23 +1,18 @@
-"""Fault actuators, one module per fault type, registered explicitly."""
+"""Fault actuators, one per way of acting on a fault (the faults themselves are planned in
+gameday_operator.faultspec). A fault whose detail is an `EphemeralInjection` or a
+`JobInjection` is acted on by the first two; only a fault that acts another way adds one here."""
 
 from __future__ import annotations
 
-from gameday_operator.actuators import Registry
-from gameday_operator.faults import (
-    cpu_stress,
-    db_slow_query,
-    memory_stress,
-    network_latency,
-    traffic_spike,
+from typing import Any
+
+from gameday_operator.actuators import Actuator
+from gameday_operator.faults import cpu_hog, db_slow_query, jobs, pods, proxy_latency
+
+ACTUATORS: tuple[Actuator[Any, Any], ...] = (
+    pods.INJECTOR,
+    jobs.JOB,
+    cpu_hog.ACTUATOR,
+    proxy_latency.ACTUATOR,
+    db_slow_query.ACTUATOR,
 )
-from gameday_operator.model import FaultType
-
-
-def registry() -> Registry:
-    r = Registry("fault")
-    r.register(FaultType.CPU_STRESS, cpu_stress.ACTUATOR)
-    r.register(FaultType.MEMORY_STRESS, memory_stress.ACTUATOR)
-    r.register(FaultType.NETWORK_LATENCY, network_latency.ACTUATOR)
-    r.register(FaultType.TRAFFIC_SPIKE, traffic_spike.ACTUATOR)
-    r.register(FaultType.DB_SLOW_QUERY, db_slow_query.ACTUATOR)
-    return r

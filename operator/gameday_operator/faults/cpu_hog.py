@@ -1,4 +1,5 @@
-"""CPUStress with mechanism Exec: busy loops in the target container's own cgroup.
+"""Acting on CPUStress with mechanism Exec (detail `CpuHogLoops`): busy loops in the target
+container's own cgroup.
 
 Why not only the ephemeral container: the kubelet gives an ephemeral container the least CPU
 weight (cpu.shares 2) beside the app's (its request), so under load the stress gets almost
@@ -14,108 +15,59 @@ once none is left. The loops' parent is gone once they are killed, so each leave
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import builders
 from gameday_operator.actuators import ActuatorError, Context
-from gameday_operator.faults.pods import app_container, selected_pods
-from gameday_operator.model import Action, CPUStress, Fault, StressMechanism
+from gameday_operator.faultspec.cpu_stress import CpuHogLoops
+from gameday_operator.model.changes import Change
 
 log = logging.getLogger(__name__)
 
-KIND = "CPUStressExec"
+
+class CpuHog:
+    """Starts the recorded loops by exec; kills them on revert."""
+
+    detail_type = CpuHogLoops
+
+    def apply(self, ctx: Context, change: Change[CpuHogLoops, None]) -> None:
+        d = change.detail
+        # Bounded by what is left when the loops start, not when they were planned: an apply
+        # resumed after a restart must not outlive the scenario.
+        command = builders.cpu_hog_start_command(d.tag, d.workers, ctx.remaining_seconds)
+        try:
+            output = ctx.kube.exec(ctx.namespace, d.pod, d.container, command)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise ActuatorError(f"pod {d.pod} is gone") from None
+            raise
+        if "gameday: running" in output:
+            return  # a resumed apply: the loops of the first one are running
+        started = builders.cpu_hog_count(output, "started")
+        if not started:
+            raise ActuatorError(
+                f"no CPU hog started in {d.pod}/{d.container} (it needs sh, timeout and "
+                f"grep): {output.strip()[-300:]!r}"
+            )
+        log.info("started %d CPU hog loop(s) in %s/%s", started, d.pod, d.container)
+
+    def revert(self, ctx: Context, change: Change[CpuHogLoops, None]) -> None:
+        d = change.detail
+        if ctx.kube.get_pod(ctx.namespace, d.pod) is None:
+            return  # replaced (by the rollout): its processes went with it
+        command = builders.cpu_hog_stop_command(d.tag)
+        try:
+            output = ctx.kube.exec(ctx.namespace, d.pod, d.container, command)
+        except ApiException as exc:
+            if exc.status in (400, 404):  # the pod or its container is gone or no longer running
+                return
+            raise
+        left = builders.cpu_hog_count(output, "left")
+        if left != 0:
+            raise ActuatorError(
+                f"CPU hog loops still running in {d.pod}/{d.container}: {output.strip()!r}"
+            )
 
 
-def build(ctx: Context, fault: Fault) -> list[Action]:
-    params = fault.params
-    assert isinstance(params, CPUStress)
-    tag = builders.cpu_hog_tag(ctx.scenario.uid, fault.index)
-    return [
-        Action(
-            id=f"f{fault.index}-{pod['metadata']['name']}",
-            at=ctx.now,
-            kind=KIND,
-            target=f"pod/{pod['metadata']['name']}",
-            detail={
-                "pod": pod["metadata"]["name"],
-                "container": app_container(pod, ctx.scenario.spec.target.container)["name"],
-                "tag": tag,
-                "workers": params.workers,
-            },
-        )
-        for pod in selected_pods(ctx, fault)
-    ]
-
-
-def apply(ctx: Context, action: Action) -> Action:
-    d = action.detail
-    # Bounded by what is left when the loops start, not when they were planned: an apply
-    # resumed after a restart must not outlive the scenario.
-    command = builders.cpu_hog_start_command(d["tag"], int(d["workers"]), ctx.remaining_seconds)
-    try:
-        output = ctx.kube.exec(ctx.namespace, d["pod"], d["container"], command)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ActuatorError(f"pod {d['pod']} is gone") from None
-        raise
-    if "gameday: running" in output:
-        return action  # a resumed apply: the loops of the first one are running
-    started = builders.cpu_hog_count(output, "started")
-    if not started:
-        raise ActuatorError(
-            f"no CPU hog started in {d['pod']}/{d['container']} (it needs sh, timeout and "
-            f"grep): {output.strip()[-300:]!r}"
-        )
-    log.info("started %d CPU hog loop(s) in %s/%s", started, d["pod"], d["container"])
-    return action
-
-
-def revert(ctx: Context, action: Action) -> None:
-    d = action.detail
-    if ctx.kube.get_pod(ctx.namespace, d["pod"]) is None:
-        return  # replaced (by the rollout): its processes went with it
-    try:
-        output = ctx.kube.exec(
-            ctx.namespace, d["pod"], d["container"], builders.cpu_hog_stop_command(d["tag"])
-        )
-    except ApiException as exc:
-        if exc.status in (400, 404):  # the pod or its container is gone or no longer running
-            return
-        raise
-    left = builders.cpu_hog_count(output, "left")
-    if left != 0:
-        raise ActuatorError(
-            f"CPU hog loops still running in {d['pod']}/{d['container']}: {output.strip()!r}"
-        )
-
-
-class CpuStress:
-    """CPUStress by either mechanism; the mechanism is chosen when the actions are planned."""
-
-    name = "CPUStress"
-
-    def __init__(self, ephemeral: Any) -> None:
-        self._ephemeral = ephemeral
-        self.kinds: tuple[str, ...] = (*ephemeral.kinds, KIND)
-
-    def build(self, ctx: Context, item: Any) -> list[Action]:
-        fault: Fault = item
-        assert isinstance(fault.params, CPUStress)
-        if fault.params.mechanism is StressMechanism.EXEC:
-            return build(ctx, fault)
-        result: list[Action] = self._ephemeral.build(ctx, fault)
-        return result
-
-    def apply(self, ctx: Context, action: Action) -> Action:
-        if action.kind == KIND:
-            return apply(ctx, action)
-        result: Action = self._ephemeral.apply(ctx, action)
-        return result
-
-    def revert(self, ctx: Context, action: Action) -> None:
-        if action.kind == KIND:
-            revert(ctx, action)
-        else:
-            self._ephemeral.revert(ctx, action)
+ACTUATOR = CpuHog()

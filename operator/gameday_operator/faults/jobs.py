@@ -1,4 +1,6 @@
-"""Shared by the faults that run as a Job (load, database)."""
+"""Acting on the faults that run as a Job (planned in gameday_operator.faultspec.jobs, detail
+`JobInjection`): the Job is created owned by the scenario (garbage-collected with it) and
+deleted on revert. Shared with the database fault, whose revert also restores."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from typing import cast
 import kopf
 
 from gameday_operator.actuators import Context
-from gameday_operator.model import Action, JsonDict
+from gameday_operator.faultspec.jobs import JobInjection
+from gameday_operator.model import JsonDict
+from gameday_operator.model.changes import Change
 
 
 def create_owned(ctx: Context, manifest: JsonDict) -> None:
@@ -17,10 +21,6 @@ def create_owned(ctx: Context, manifest: JsonDict) -> None:
     body = copy.deepcopy(manifest)
     kopf.adopt(body, owner=cast(kopf.Body, dict(ctx.body)))
     ctx.kube.create_job(ctx.namespace, body)
-
-
-def delete(ctx: Context, action: Action) -> None:
-    ctx.kube.delete_job(ctx.namespace, action.detail["job"])
 
 
 def finished(job: JsonDict) -> str | None:
@@ -58,3 +58,18 @@ def pods_left(ctx: Context, job_name: str) -> list[str]:
         for p in ctx.kube.list_pods(ctx.namespace, f"job-name={job_name}")
         if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
     ]
+
+
+class JobInjector:
+    """Creates the recorded Job; deletes it on revert."""
+
+    detail_type = JobInjection
+
+    def apply(self, ctx: Context, change: Change[JobInjection, None]) -> None:
+        create_owned(ctx, change.detail.manifest)
+
+    def revert(self, ctx: Context, change: Change[JobInjection, None]) -> None:
+        ctx.kube.delete_job(ctx.namespace, change.detail.job)
+
+
+JOB = JobInjector()

@@ -1,7 +1,8 @@
 """The pure part of each fault type, one module per fault: its parameters, the parsing of its
-spec block and its injector's command line; `registry` lists them all. Pure.
+spec block, its injector's command line, its planning and the details it records;
+`registry` lists them all. Pure.
 
-The actuators (gameday_operator.faults) act on what these describe.
+The actuators (gameday_operator.faults) act on what these plan.
 """
 
 from __future__ import annotations
@@ -10,6 +11,21 @@ from __future__ import annotations
 # reader: the model is loaded first, so that it finds the fault modules whole.
 import gameday_operator.model  # noqa: F401
 from gameday_operator.faultspec.definition import FaultDefinition
-from gameday_operator.faultspec.registry import DEFINITIONS, FAULT_BLOCKS, POD_FAULTS, FaultParams
+from gameday_operator.faultspec.registry import (
+    ACTION_KINDS,
+    DEFINITIONS,
+    FAULT_BLOCKS,
+    FAULT_TYPES,
+    POD_FAULTS,
+    plan_faults,
+)
 
-__all__ = ["DEFINITIONS", "FAULT_BLOCKS", "POD_FAULTS", "FaultDefinition", "FaultParams"]
+__all__ = [
+    "ACTION_KINDS",
+    "DEFINITIONS",
+    "FAULT_BLOCKS",
+    "FAULT_TYPES",
+    "POD_FAULTS",
+    "FaultDefinition",
+    "plan_faults",
+]

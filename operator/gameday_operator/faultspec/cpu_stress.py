@@ -9,9 +9,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gameday_operator.faultspec.definition import FaultDefinition
-from gameday_operator.model.enums import FaultType, StressMechanism
+from gameday_operator.faultspec.pods import (
+    EphemeralInjection,
+    injection_actions,
+    pod_action,
+    selected_pods,
+)
+from gameday_operator.model.changes import Recorded, kind
+from gameday_operator.model.enums import StressMechanism
 from gameday_operator.model.reader import Reader, SpecError
-from gameday_operator.units import format_duration
+from gameday_operator.model.spec import Fault
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Container, Planning
+from gameday_operator.units import format_duration, parse_quantity
 
 
 @dataclass(frozen=True)
@@ -125,11 +135,59 @@ def cpu_hog_count(output: str, word: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@dataclass(frozen=True)
+class CpuHogLoops(Recorded):
+    """The detail of mechanism Exec in one pod: `workers` busy loops tagged `tag`, started by
+    exec in its target container."""
+
+    pod: str
+    container: str
+    tag: str
+    workers: int
+
+
+CONTAINER = kind("CPUStressContainer", EphemeralInjection)
+EXEC = kind("CPUStressExec", CpuHogLoops)
+
+
+def limit_cpus(app: Container) -> Decimal | None:
+    """The container's CPU limit, in CPUs (None: it has none)."""
+    limit = (app.resources.get("limits") or {}).get("cpu")
+    return parse_quantity(limit) if limit is not None else None
+
+
+def plan_cpu_stress(planning: Planning, fault: Fault, params: CPUStress) -> list[Action]:
+    """An injector container in each selected pod or, with mechanism Exec, its busy loops."""
+    if params.mechanism is StressMechanism.EXEC:
+        tag = cpu_hog_tag(planning.scenario.uid, fault.index)
+        return [
+            pod_action(
+                planning,
+                fault,
+                EXEC,
+                pod.name,
+                CpuHogLoops(
+                    pod=pod.name,
+                    container=planning.container(pod.containers, f"pod {pod.name}").name,
+                    tag=tag,
+                    workers=params.workers,
+                ),
+            )
+            for pod in selected_pods(planning, fault)
+        ]
+
+    def args(seconds: float, app: Container) -> list[str]:
+        return stress_cpu_args(params.load, params.workers, seconds, limit_cpus(app))
+
+    return injection_actions(planning, fault, CONTAINER, args)
+
+
 DEFINITION = FaultDefinition(
-    fault_type=FaultType.CPU_STRESS,
+    name="CPUStress",
     block="cpuStress",
     params_type=CPUStress,
     parse=parse_cpu_stress,
+    plan=plan_cpu_stress,
+    kinds=(CONTAINER, EXEC),
     pod_fault=True,
-    injector_args=stress_cpu_args,
 )

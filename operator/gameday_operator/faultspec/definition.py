@@ -4,32 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from gameday_operator.model.enums import FaultType
+from gameday_operator.model.changes import ActionKind, ActuatorError
 from gameday_operator.model.reader import Reader
+from gameday_operator.model.spec import Fault
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Planning
 
 P = TypeVar("P")
 
 
 @dataclass(frozen=True)
-class FaultDefinition(Generic[P]):
-    """One fault type: its spec block, its typed parameters and its injector command line."""
+class NamedUrl:
+    """A URL a fault's parameters name, which confinement checks the scenario may reach."""
 
-    fault_type: FaultType
+    key: str  # its key in the fault's block
+    url: str
+    by_operator: bool  # False: the injector, a Job in the scenario's namespace, fetches it
+
+
+def no_urls(_params: object) -> tuple[NamedUrl, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class FaultDefinition(Generic[P]):
+    """One fault type: its name and spec block, its typed parameters, how it is planned and
+    the kinds of action it records."""
+
+    # What `spec.faults[i].type` says.
+    name: str
     # The key of the fault's own block in spec.faults[i] (the only block a fault carries).
     block: str
     params_type: type[P]
     # The block's reader and spec.duration (in seconds) → the parameters; SpecError if invalid.
     parse: Callable[[Reader, float], P]
+    # The actions that inject one fault of this type into the target as planning sees it.
+    plan: Callable[[Planning, Fault, P], list[Action]]
+    # Every kind `plan` records; each is acted on by the actuator of its detail's type.
+    kinds: tuple[ActionKind[Any, Any], ...]
     # Runs in the target's pods, so a selector picks which of them.
     pod_fault: bool
-    # Builds the `gameday-chaos` arguments; each fault's builder takes what it needs.
-    injector_args: Callable[..., list[str]] | None = None
     # For a pod fault whose parameters may place it elsewhere: False where they do.
     in_pods: Callable[[P], bool] | None = None
     # When in_pods holds, as the selector's error message names it ("with mechanism Netem").
     in_pods_when: str = ""
+    # The URLs the parameters name.
+    urls: Callable[[P], tuple[NamedUrl, ...]] = no_urls
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""
@@ -38,4 +60,22 @@ class FaultDefinition(Generic[P]):
     @property
     def pod_fault_name(self) -> str:
         """The type as a pod fault, with the condition its parameters must meet if any."""
-        return f"{self.fault_type.value} {self.in_pods_when}".rstrip()
+        return f"{self.name} {self.in_pods_when}".rstrip()
+
+    def params_of(self, fault: Fault) -> P:
+        """The parameters of `fault`, a fault of this type (they are checked to be)."""
+        params = fault.params
+        if not isinstance(params, self.params_type):
+            raise ActuatorError(
+                f"spec.faults[{fault.index}] is a {self.name} with parameters of "
+                f"{type(params).__name__}"
+            )
+        return params
+
+    def plan_fault(self, planning: Planning, fault: Fault) -> list[Action]:
+        """The actions of `fault`, a fault of this type."""
+        return self.plan(planning, fault, self.params_of(fault))
+
+    def urls_of(self, fault: Fault) -> tuple[NamedUrl, ...]:
+        """The URLs `fault`, a fault of this type, names."""
+        return self.urls(self.params_of(fault))

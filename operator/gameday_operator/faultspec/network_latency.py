@@ -4,15 +4,16 @@ database. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
-from gameday_operator.faultspec.definition import FaultDefinition
-from gameday_operator.model.enums import (
-    FORMER_DEFAULT_INTERFACE,
-    FaultType,
-    JsonDict,
-    LatencyMechanism,
-)
+from gameday_operator.faultspec.definition import FaultDefinition, NamedUrl
+from gameday_operator.faultspec.pods import EphemeralInjection, injections, pod_action
+from gameday_operator.model.changes import ActuatorError, Recorded, kind
+from gameday_operator.model.enums import FORMER_DEFAULT_INTERFACE, JsonDict, LatencyMechanism
 from gameday_operator.model.reader import Reader, SpecError
+from gameday_operator.model.spec import Fault
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Container, Planning
 from gameday_operator.units import format_duration
 
 
@@ -56,6 +57,11 @@ def in_pods(n: NetworkLatency) -> bool:
     return n.mechanism is not LatencyMechanism.PROXY
 
 
+def named_urls(n: NetworkLatency) -> tuple[NamedUrl, ...]:
+    # The operator itself calls the proxy's admin API.
+    return () if n.proxy_admin is None else (NamedUrl("proxyAdmin", n.proxy_admin, True),)
+
+
 def netem_args(n: NetworkLatency, duration_seconds: float) -> list[str]:
     return [
         "latency",
@@ -79,13 +85,77 @@ def proxy_latency_body(n: NetworkLatency, duration_seconds: float) -> JsonDict:
     }
 
 
+def netem_stop(interface: str) -> list[str]:
+    """Stops a netem injector: the qdisc is cleared first, for it is kernel state of the pod's
+    network namespace and would outlive a killed injector. The interface is an argument of
+    the script, never part of it."""
+    return [
+        "sh",
+        "-c",
+        'tc qdisc del dev "$1" root 2>/dev/null; kill -TERM 1',
+        "gameday",
+        interface,
+    ]
+
+
+@dataclass(frozen=True)
+class NetemInjection(EphemeralInjection):
+    """The detail of a netem injector in one pod, with the interface it delays."""
+
+    # Recorded without one by an operator that knew only eth0.
+    interface: str = FORMER_DEFAULT_INTERFACE
+
+    def stop_command(self) -> list[str]:
+        return netem_stop(self.interface)
+
+    @classmethod
+    def of(cls, injection: EphemeralInjection, interface: str) -> Self:
+        i = injection
+        return cls(i.pod, i.container, i.spec, i.deadline, interface)
+
+
+@dataclass(frozen=True)
+class ProxyLatencySetting(Recorded):
+    """The detail of mechanism Proxy: the proxy's latency endpoint and what is posted to it."""
+
+    url: str
+    body: JsonDict
+
+
+NETEM = kind("NetemContainer", NetemInjection)
+PROXY = kind("ProxyLatency", ProxyLatencySetting)
+
+
+def plan_network_latency(planning: Planning, fault: Fault, params: NetworkLatency) -> list[Action]:
+    """A netem injector in each selected pod, or the latency set on the database's proxy."""
+    if params.mechanism is LatencyMechanism.NETEM:
+
+        def args(seconds: float, _app: Container) -> list[str]:
+            return netem_args(params, seconds)
+
+        return [
+            pod_action(planning, fault, NETEM, i.pod, NetemInjection.of(i, params.interface))
+            for i in injections(planning, fault, args, net_admin=True)
+        ]
+    if params.proxy_admin is None:
+        raise ActuatorError(f"spec.faults[{fault.index}]: mechanism Proxy without proxyAdmin")
+    setting = ProxyLatencySetting(
+        url=params.proxy_admin.rstrip("/") + "/latency",
+        body=proxy_latency_body(params, planning.remaining_seconds),
+    )
+    action_id = f"f{fault.index}-proxy"
+    return [PROXY.action(action_id, params.proxy_admin, setting, None, planning.now)]
+
+
 DEFINITION = FaultDefinition(
-    fault_type=FaultType.NETWORK_LATENCY,
+    name="NetworkLatency",
     block="networkLatency",
     params_type=NetworkLatency,
     parse=parse_network_latency,
+    plan=plan_network_latency,
+    kinds=(NETEM, PROXY),
     pod_fault=True,
-    injector_args=netem_args,
     in_pods=in_pods,
     in_pods_when="with mechanism Netem",
+    urls=named_urls,
 )

@@ -1,8 +1,13 @@
-"""Every fault type's definition, and what the model derives from them. Pure."""
+"""Every fault type's definition, and what the model and the shell derive from them. Pure.
+
+`DEFINITIONS` is the one list of the faults: the types `spec.faults[].type` accepts, their
+spec blocks, which run in pods, how each is planned and the action kinds each records follow
+from it.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any
 
 from gameday_operator.faultspec import (
     cpu_stress,
@@ -11,19 +16,14 @@ from gameday_operator.faultspec import (
     network_latency,
     traffic_spike,
 )
-from gameday_operator.faultspec.cpu_stress import CPUStress
-from gameday_operator.faultspec.db_slow_query import DBSlowQuery
 from gameday_operator.faultspec.definition import FaultDefinition
-from gameday_operator.faultspec.memory_stress import MemoryStress
-from gameday_operator.faultspec.network_latency import NetworkLatency
-from gameday_operator.faultspec.traffic_spike import TrafficSpike
-from gameday_operator.model.enums import FaultType
+from gameday_operator.model.changes import ActionKind
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Planning
 
-FaultParams: TypeAlias = TrafficSpike | CPUStress | MemoryStress | DBSlowQuery | NetworkLatency
-
-# In FaultType's order: the order in which the blocks are named in error messages.
-DEFINITIONS: dict[FaultType, FaultDefinition[Any]] = {
-    d.fault_type: d
+# In this order the types and blocks are named in error messages.
+DEFINITIONS: dict[str, FaultDefinition[Any]] = {
+    d.name: d
     for d in (
         traffic_spike.DEFINITION,
         cpu_stress.DEFINITION,
@@ -33,7 +33,21 @@ DEFINITIONS: dict[FaultType, FaultDefinition[Any]] = {
     )
 }
 
-FAULT_BLOCKS: dict[FaultType, str] = {t: d.block for t, d in DEFINITIONS.items()}
+FAULT_TYPES: tuple[str, ...] = tuple(DEFINITIONS)
+FAULT_BLOCKS: dict[str, str] = {t: d.block for t, d in DEFINITIONS.items()}
 POD_FAULTS = frozenset(t for t, d in DEFINITIONS.items() if d.pod_fault)
 # What a selector applies to, for its error message: "CPUStress, MemoryStress, ...".
 POD_FAULT_NAMES = ", ".join(d.pod_fault_name for d in DEFINITIONS.values() if d.pod_fault)
+# Every kind of action a fault records.
+ACTION_KINDS: tuple[ActionKind[Any, Any], ...] = tuple(
+    k for d in DEFINITIONS.values() for k in d.kinds
+)
+
+
+def plan_faults(planning: Planning) -> list[Action]:
+    """The actions that inject every fault of the scenario, in the order of spec.faults."""
+    return [
+        action
+        for fault in planning.scenario.spec.faults
+        for action in DEFINITIONS[fault.type].plan_fault(planning, fault)
+    ]

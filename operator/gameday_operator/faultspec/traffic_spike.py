@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gameday_operator.faultspec.definition import FaultDefinition
-from gameday_operator.model.enums import FaultType
+from gameday_operator.faultspec.definition import FaultDefinition, NamedUrl
+from gameday_operator.faultspec.jobs import JobInjection, job, job_action, job_name
+from gameday_operator.model.changes import kind
 from gameday_operator.model.reader import Reader, SpecError
+from gameday_operator.model.spec import Fault
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Planning
 from gameday_operator.units import format_duration
 
 
@@ -54,11 +58,38 @@ def load_args(t: TrafficSpike, duration_seconds: float) -> list[str]:
     ]
 
 
+def named_urls(t: TrafficSpike) -> tuple[NamedUrl, ...]:
+    return (NamedUrl("url", t.url, by_operator=False),)
+
+
+LOAD_JOB = kind("LoadJob", JobInjection)
+
+
+def plan_traffic_spike(planning: Planning, fault: Fault, params: TrafficSpike) -> list[Action]:
+    """One load Job, for its own duration or what is left of the scenario, whichever is less."""
+    scenario = planning.scenario
+    remaining = planning.remaining_seconds
+    seconds = min(params.duration_seconds or remaining, remaining)
+    name = job_name(scenario.name, scenario.uid, fault.index, "load")
+    manifest = job(
+        name,
+        planning.namespace,
+        planning.config.chaos_image,
+        load_args(params, seconds),
+        scenario=scenario.name,
+        pull_policy=planning.config.chaos_pull_policy,
+        deadline_seconds=int(seconds) + 60,
+    )
+    return [job_action(planning, fault, LOAD_JOB, JobInjection(name, manifest))]
+
+
 DEFINITION = FaultDefinition(
-    fault_type=FaultType.TRAFFIC_SPIKE,
+    name="TrafficSpike",
     block="trafficSpike",
     params_type=TrafficSpike,
     parse=parse_traffic_spike,
+    plan=plan_traffic_spike,
+    kinds=(LOAD_JOB,),
     pod_fault=False,
-    injector_args=load_args,
+    urls=named_urls,
 )

@@ -15,7 +15,7 @@ from gameday_operator.faultspec.cpu_stress import CPUStress
 from gameday_operator.faultspec.db_slow_query import DBSlowQuery
 from gameday_operator.faultspec.memory_stress import MemoryStress
 from gameday_operator.faultspec.network_latency import NetworkLatency
-from gameday_operator.faultspec.registry import FAULT_BLOCKS, POD_FAULTS, FaultParams
+from gameday_operator.faultspec.registry import FAULT_BLOCKS, POD_FAULTS
 from gameday_operator.faultspec.traffic_spike import TrafficSpike
 from gameday_operator.model.enums import (
     APPROVE_ANNOTATION,
@@ -30,7 +30,6 @@ from gameday_operator.model.enums import (
     ActionState,
     Architecture,
     DBMode,
-    FaultType,
     JsonDict,
     LatencyMechanism,
     Phase,
@@ -101,8 +100,6 @@ __all__ = [
     "DBSlowQuery",
     "E",
     "Fault",
-    "FaultParams",
-    "FaultType",
     "Figures",
     "JsonDict",
     "LatencyMechanism",

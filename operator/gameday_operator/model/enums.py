@@ -21,14 +21,6 @@ class Architecture(StrEnum):
     MSA = "msa"
 
 
-class FaultType(StrEnum):
-    TRAFFIC_SPIKE = "TrafficSpike"
-    CPU_STRESS = "CPUStress"
-    MEMORY_STRESS = "MemoryStress"
-    DB_SLOW_QUERY = "DBSlowQuery"
-    NETWORK_LATENCY = "NetworkLatency"
-
-
 # The value older CRDs filled in for networkLatency.interface whatever the mechanism: with
 # mechanism Proxy it is tolerated (indistinguishable from that default), any other is refused.
 FORMER_DEFAULT_INTERFACE = "eth0"

@@ -14,12 +14,11 @@ from typing import Any
 from gameday_operator.faultspec.registry import (
     DEFINITIONS,
     FAULT_BLOCKS,
+    FAULT_TYPES,
     POD_FAULT_NAMES,
-    FaultParams,
 )
 from gameday_operator.model.enums import (
     Architecture,
-    FaultType,
     RemediationMode,
     Rollout,
     SelectorMode,
@@ -113,15 +112,15 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
 
 def _parse_fault(index: int, raw: object, duration: float) -> Fault:
     r = Reader(raw, f"spec.faults[{index}]")
-    type_ = r.enum("type", FaultType)
+    type_ = r.one_of("type", FAULT_TYPES)
     present = [key for key in FAULT_BLOCKS.values() if r.has(key)]
     definition = DEFINITIONS[type_]
     if present != [definition.block]:
         raise SpecError(
             f"{r.path}: a fault carries the block of its type and only that block "
-            f"(type {type_.value} → {definition.block}; found {', '.join(present) or 'none'})"
+            f"(type {type_} → {definition.block}; found {', '.join(present) or 'none'})"
         )
-    params: FaultParams = definition.parse(r.sub(definition.block), duration)
+    params = definition.parse(r.sub(definition.block), duration)
     selector = PodSelector()
     if r.has("selector"):
         if not definition.runs_in_pods(params):

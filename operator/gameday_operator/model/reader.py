@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -73,14 +73,33 @@ class Reader:
         return value
 
     def enum(self, key: str, kind: type[E], default: E | None = None) -> E:
-        value = self.raw.get(key, default.value if default is not None else None)
+        return kind(self.one_of(key, [m.value for m in kind], default))
+
+    def one_of(self, key: str, allowed: Sequence[str], default: str | None = None) -> str:
+        value = self.raw.get(key, default)
         if value is None:
             raise SpecError(f"{self.path}.{key} is required")
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(m.value for m in kind)
-            raise SpecError(f"{self.path}.{key} must be one of {allowed}, got {value!r}") from None
+        if value not in allowed:
+            listed = ", ".join(allowed)
+            raise SpecError(f"{self.path}.{key} must be one of {listed}, got {value!r}")
+        return str(value)
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        """An object, as it stands (a manifest, a patch, resources): required."""
+        value = self.raw.get(key)
+        if not isinstance(value, Mapping):
+            raise SpecError(f"{self.path}.{key} must be an object")
+        return dict(value)
+
+    def opt_mapping(self, key: str) -> dict[str, Any] | None:
+        return self.mapping(key) if self.has(key) else None
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A list of strings; absent is none."""
+        value = self.raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SpecError(f"{self.path}.{key} must be a list of strings")
+        return tuple(value)
 
     def duration(self, key: str, default: str, lo: float, hi: float) -> float:
         text = self.raw.get(key, default)

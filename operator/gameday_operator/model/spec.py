@@ -1,6 +1,8 @@
 """The FailureScenario spec as typed values (what `parse_spec` returns). Pure.
 
 Each fault type's parameters are defined beside its parsing, in gameday_operator.faultspec.
+A fault's type is a name from that package's one list of definitions, not an enumeration of
+its own here.
 """
 
 from __future__ import annotations
@@ -8,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gameday_operator.faultspec.registry import FaultParams
 from gameday_operator.model.enums import (
     DEFAULT_SERVICES,
     Architecture,
-    FaultType,
     RemediationMode,
     Rollout,
     SelectorMode,
@@ -35,8 +35,8 @@ class PodSelector:
 @dataclass(frozen=True)
 class Fault:
     index: int
-    type: FaultType
-    params: FaultParams
+    type: str  # a name in gameday_operator.faultspec.DEFINITIONS
+    params: object  # of that definition's params_type, as its parser made them
     selector: PodSelector = PodSelector()
 
 

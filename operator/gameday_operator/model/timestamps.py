@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
+
+
+@overload
+def format_time(value: datetime) -> str: ...
+
+
+@overload
+def format_time(value: None) -> None: ...
+
+
+@overload
+def format_time(value: datetime | None) -> str | None: ...
 
 
 def format_time(value: datetime | None) -> str | None:

@@ -1,31 +1,33 @@
-"""What both remediation families read of the target Deployment."""
+"""What both remediation families read of the target and record of it. Pure."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gameday_operator import builders
-from gameday_operator.actuators import ActuatorError, Context
-from gameday_operator.model import JsonDict
+from gameday_operator.model.changes import RecordedBefore
+from gameday_operator.model.enums import JsonDict
+from gameday_operator.model.target import TargetDeployment
 
 
-def deployment(ctx: Context) -> JsonDict:
-    name = ctx.scenario.spec.target.deployment
-    found = ctx.kube.get_deployment(ctx.namespace, name)
-    if found is None:
-        raise ActuatorError(f"Deployment {ctx.namespace}/{name} not found")
-    return found
+def restarted_at(d: TargetDeployment) -> str | None:
+    """The restart annotation of its pod template (None: it has none)."""
+    return d.template_annotations.get(builders.RESTARTED_AT)
 
 
-def container_of(d: JsonDict, wanted: str | None) -> JsonDict:
-    containers = d["spec"]["template"]["spec"]["containers"]
-    if wanted is None:
-        return dict(containers[0])
-    for c in containers:
-        if c["name"] == wanted:
-            return dict(c)
-    raise ActuatorError(f"Deployment {d['metadata']['name']} has no container {wanted!r}")
+def deployment_target(d: TargetDeployment) -> str:
+    """An action's target when it changes the Deployment itself."""
+    return f"deployment/{d.name}"
 
 
-def restarted_at(d: JsonDict) -> str | None:
-    annotations = d["spec"]["template"].get("metadata", {}).get("annotations") or {}
-    value = annotations.get(builders.RESTARTED_AT)
-    return str(value) if value is not None else None
+@dataclass(frozen=True)
+class RolloutBefore(RecordedBefore):
+    """The template's restart annotation and the Deployment's strategy before a change that
+    rolled it (None where it had none)."""
+
+    restarted_at: str | None
+    strategy: JsonDict | None
+
+    @classmethod
+    def of(cls, d: TargetDeployment) -> RolloutBefore:
+        return RolloutBefore(restarted_at(d), d.strategy)

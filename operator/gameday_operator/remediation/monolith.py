@@ -1,4 +1,4 @@
-"""Monolith: vertical resize (requests/limits by the factors, capped) and a full rollout.
+"""Monolith: vertical resize (requests/limits by the factors, capped) and a full rollout. Pure.
 
 Optionally the running pods are first resized in place (pods/resize). The Deployment's pod
 template then gets the new resources and a restart annotation in one patch, so every pod is
@@ -8,16 +8,21 @@ replaced once; with `rollout: Recreate` all pods stop before the new ones start.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from gameday_operator import builders
-from gameday_operator.actuators import Context
-from gameday_operator.faults.pods import target_pods
-from gameday_operator.model import Action, JsonDict, Rollout, format_time
+from gameday_operator.model import JsonDict, Rollout, format_time
 from gameday_operator.model import MonolithRemediation as Plan
-from gameday_operator.remediation.common import container_of, deployment, restarted_at
+from gameday_operator.model.changes import (
+    OMITTED_WHEN_EMPTY,
+    Recorded,
+    RecordedBefore,
+    replacing,
+)
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Planning, find_container
+from gameday_operator.remediation.common import RolloutBefore, deployment_target, restarted_at
 from gameday_operator.units import format_cpu, format_memory, parse_quantity
 
 
@@ -40,103 +45,71 @@ def grown_resources(current: Mapping[str, Any], plan: Plan) -> tuple[JsonDict, l
     return builders.resized_resources(current, plan), kept
 
 
-class MonolithRemediation:
-    name = "monolith"
-    kinds: tuple[str, ...] = ("PodResize", "VerticalResize")
+@dataclass(frozen=True)
+class PodResize(Recorded):
+    """The detail of an in-place resize of one pod's target container."""
 
-    def build(self, ctx: Context, item: Any = None) -> list[Action]:
-        spec = ctx.scenario.spec
-        plan = spec.remediation.monolith
-        d = deployment(ctx)
-        container = container_of(d, spec.target.container)
-        current = container.get("resources") or {}
-        new, kept = grown_resources(current, plan)
-        notes = {"kept": kept} if kept else {}
-        actions: list[Action] = []
-        if plan.in_place_resize:
-            for pod in target_pods(ctx):
-                name = pod["metadata"]["name"]
-                pod_container = next(
-                    c for c in pod["spec"]["containers"] if c["name"] == container["name"]
+    pod: str
+    container: str
+    resources: JsonDict
+    # What a cap kept (for the person who reads the status); recorded only if anything.
+    kept: tuple[str, ...] = field(default=(), metadata=OMITTED_WHEN_EMPTY)
+
+
+@dataclass(frozen=True)
+class PodResources(RecordedBefore):
+    """What a pod's container had before its in-place resize."""
+
+    resources: JsonDict
+
+
+@dataclass(frozen=True)
+class VerticalResize(Recorded):
+    """The detail of the template change: the container's new resources, the restart
+    annotation that rolls every pod, and the strategy (None: the Deployment's own)."""
+
+    container: str
+    resources: JsonDict
+    restarted_at: str
+    strategy: JsonDict | None
+    kept: tuple[str, ...] = field(default=(), metadata=OMITTED_WHEN_EMPTY)
+
+
+@dataclass(frozen=True)
+class TemplateBefore(RolloutBefore):
+    """What the template had before the resize: as before a rollout, and its container's
+    resources."""
+
+    resources: JsonDict
+
+
+POD_RESIZE = replacing("PodResize", PodResize, PodResources)
+VERTICAL_RESIZE = replacing("VerticalResize", VerticalResize, TemplateBefore)
+
+
+def plan_monolith(planning: Planning) -> list[Action]:
+    """Resize each target pod in place (if asked), then the template with a full rollout."""
+    plan = planning.scenario.spec.remediation.monolith
+    d = planning.target.deployment
+    container = planning.container(d.containers, f"Deployment {d.name}")
+    new, kept = grown_resources(container.resources, plan)
+    actions: list[Action] = []
+    if plan.in_place_resize:
+        for pod in planning.target.pods:
+            had = find_container(pod.containers, container.name, f"pod {pod.name}")
+            actions.append(
+                POD_RESIZE.action(
+                    f"r-podresize-{pod.name}",
+                    f"pod/{pod.name}",
+                    PodResize(pod.name, container.name, new, tuple(kept)),
+                    PodResources(had.resources),
+                    planning.now,
                 )
-                actions.append(
-                    Action(
-                        id=f"r-podresize-{name}",
-                        at=ctx.now,
-                        kind="PodResize",
-                        target=f"pod/{name}",
-                        detail={
-                            "pod": name,
-                            "container": container["name"],
-                            "resources": new,
-                            **notes,
-                        },
-                        previous={"resources": pod_container.get("resources") or {}},
-                    )
-                )
-        strategy = builders.recreate_strategy() if plan.rollout is Rollout.RECREATE else None
-        actions.append(
-            Action(
-                id="r-resize",
-                at=ctx.now,
-                kind="VerticalResize",
-                target=f"deployment/{d['metadata']['name']}",
-                detail={
-                    "container": container["name"],
-                    "resources": new,
-                    "restartedAt": format_time(ctx.now),
-                    "strategy": strategy,
-                    **notes,
-                },
-                previous={
-                    "resources": current,
-                    "restartedAt": restarted_at(d),
-                    "strategy": d["spec"].get("strategy"),
-                },
             )
-        )
-        return actions
-
-    def apply(self, ctx: Context, action: Action) -> Action:
-        d = action.detail
-        if action.kind == "PodResize":
-            try:
-                ctx.kube.resize_pod(
-                    ctx.namespace,
-                    d["pod"],
-                    builders.pod_resize_patch(d["container"], d["resources"]),
-                )
-            except ApiException as exc:
-                if exc.status != 404:  # a pod already replaced needs no resize
-                    raise
-            return action
-        patch = builders.deployment_template_patch(
-            d["container"], d["resources"], d["restartedAt"], d.get("strategy")
-        )
-        ctx.kube.patch_deployment(ctx.namespace, action.target.split("/", 1)[1], patch)
-        return action
-
-    def revert(self, ctx: Context, action: Action) -> None:
-        d = action.detail
-        prev = action.previous or {}
-        if action.kind == "PodResize":
-            pod = ctx.kube.get_pod(ctx.namespace, d["pod"])
-            if pod is not None:
-                body = builders.pod_resize_patch(
-                    d["container"], builders.resources_revert(d["resources"], prev["resources"])
-                )
-                ctx.kube.resize_pod(ctx.namespace, d["pod"], body)
-            return
-        strategy = prev.get("strategy") if d.get("strategy") is not None else None
-        patch = builders.deployment_template_patch(
-            d["container"],
-            builders.resources_revert(d["resources"], prev.get("resources") or {}),
-            prev.get("restartedAt"),
-            strategy,
-        )
-        name = action.target.split("/", 1)[1]
-        if ctx.kube.get_deployment(ctx.namespace, name) is not None:
-            ctx.kube.patch_deployment(ctx.namespace, name, patch)
-
-
-ACTUATOR = MonolithRemediation()
+    strategy = builders.recreate_strategy() if plan.rollout is Rollout.RECREATE else None
+    resize = VerticalResize(container.name, new, format_time(planning.now), strategy, tuple(kept))
+    before = TemplateBefore(restarted_at(d), d.strategy, container.resources)
+    actions.append(
+        VERTICAL_RESIZE.action("r-resize", deployment_target(d), resize, before, planning.now)
+    )
+    return actions

@@ -1,4 +1,4 @@
-"""MSA: scale the target service out through its HPA, then a rolling update of it alone.
+"""MSA: scale the target service out through its HPA, then a rolling update of it alone. Pure.
 
 The HPA (autoscaling/v2) is created, or patched, with the higher minReplicas, so the HPA
 controller scales the Deployment out at its next sync; the operator never writes the replicas
@@ -8,112 +8,89 @@ Other services are not touched.
 
 from __future__ import annotations
 
-from typing import Any
-
-from kubernetes.client.exceptions import ApiException
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 from gameday_operator import builders
-from gameday_operator.actuators import Context
-from gameday_operator.model import Action, format_time
-from gameday_operator.remediation.common import container_of, deployment, restarted_at
+from gameday_operator.model import JsonDict, SpecError, format_time
+from gameday_operator.model.changes import OMITTED_WHEN_EMPTY, Recorded, RecordedBefore, replacing
+from gameday_operator.model.reader import Reader
+from gameday_operator.model.status import Action
+from gameday_operator.model.target import Planning
+from gameday_operator.remediation.common import RolloutBefore, deployment_target
 
 
-class MsaRemediation:
-    name = "msa"
-    kinds: tuple[str, ...] = ("HPAScaleOut", "RollingUpdate")
+@dataclass(frozen=True)
+class HpaScaleOut:
+    """The detail of the scale-out: the HPA to create, or the merge patch of the one there was
+    (recorded as `manifest` or as `patch`)."""
 
-    def build(self, ctx: Context, item: Any = None) -> list[Action]:
-        spec = ctx.scenario.spec
-        plan = spec.remediation.msa
-        d = deployment(ctx)
-        name = d["metadata"]["name"]
-        existing = ctx.kube.get_hpa(ctx.namespace, name)
-        if existing is None:
-            hpa_action = Action(
-                id="r-hpa",
-                at=ctx.now,
-                kind="HPAScaleOut",
-                target=f"horizontalpodautoscaler/{name}",
-                detail={
-                    "name": name,
-                    "manifest": builders.hpa(name, ctx.namespace, name, plan, ctx.scenario.name),
-                },
-                previous={"exists": False, "replicas": d["spec"].get("replicas", 1)},
-            )
-        else:
-            hpa_action = Action(
-                id="r-hpa",
-                at=ctx.now,
-                kind="HPAScaleOut",
-                target=f"horizontalpodautoscaler/{name}",
-                detail={
-                    "name": name,
-                    "patch": builders.hpa_scale_out_patch(existing["spec"], plan),
-                },
-                previous={
-                    "exists": True,
-                    "spec": {
-                        "minReplicas": existing["spec"].get("minReplicas", 1),
-                        "maxReplicas": existing["spec"]["maxReplicas"],
-                    },
-                },
-            )
-        container = container_of(d, spec.target.container)
-        rolling = Action(
-            id="r-rollout",
-            at=ctx.now,
-            kind="RollingUpdate",
-            target=f"deployment/{name}",
-            detail={
-                "container": container["name"],
-                "restartedAt": format_time(ctx.now),
-                "strategy": builders.rolling_strategy(plan.max_surge, plan.max_unavailable),
-            },
-            previous={"restartedAt": restarted_at(d), "strategy": d["spec"].get("strategy")},
+    name: str
+    creates: bool
+    body: JsonDict
+
+    def to_dict(self) -> JsonDict:
+        return {"name": self.name, "manifest" if self.creates else "patch": self.body}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Self:
+        r = Reader(raw, "detail")
+        if r.has("manifest") == r.has("patch"):
+            raise SpecError("detail must have a manifest or a patch, and not both")
+        creates = r.has("manifest")
+        return cls(r.str_("name"), creates, r.mapping("manifest" if creates else "patch"))
+
+
+@dataclass(frozen=True)
+class HpaBefore(RecordedBefore):
+    """What there was before: no HPA and the Deployment's replicas, or the HPA's bounds."""
+
+    exists: bool
+    replicas: int | None = field(default=None, metadata=OMITTED_WHEN_EMPTY)  # when none was
+    spec: JsonDict | None = field(default=None, metadata=OMITTED_WHEN_EMPTY)  # its bounds
+
+
+@dataclass(frozen=True)
+class RollingUpdate(Recorded):
+    """The detail of the rolling update: the restart annotation and the strategy it rolls by."""
+
+    container: str
+    restarted_at: str
+    strategy: JsonDict
+
+
+HPA_SCALE_OUT = replacing("HPAScaleOut", HpaScaleOut, HpaBefore)
+ROLLING_UPDATE = replacing("RollingUpdate", RollingUpdate, RolloutBefore)
+
+
+def plan_msa(planning: Planning) -> list[Action]:
+    """Scale out through the HPA (created, or the one there is patched), then roll."""
+    existing, d = planning.target.hpa, planning.target.deployment
+    plan = planning.scenario.spec.remediation.msa
+    name, namespace = d.name, planning.namespace
+    if existing is None:
+        manifest = builders.hpa(name, namespace, name, plan, planning.scenario.name)
+        scale_out, before = (
+            HpaScaleOut(name, True, manifest),
+            HpaBefore(exists=False, replicas=d.replicas),
         )
-        return [hpa_action, rolling]
-
-    def apply(self, ctx: Context, action: Action) -> Action:
-        d = action.detail
-        if action.kind == "HPAScaleOut":
-            if "manifest" in d:
-                try:
-                    ctx.kube.create_hpa(ctx.namespace, d["manifest"])
-                except ApiException as exc:
-                    if exc.status != 409:
-                        raise
-                    ctx.kube.patch_hpa(ctx.namespace, d["name"], {"spec": d["manifest"]["spec"]})
-            else:
-                ctx.kube.patch_hpa(ctx.namespace, d["name"], d["patch"])
-            return action
-        patch = builders.deployment_template_patch(
-            d["container"], None, d["restartedAt"], d["strategy"]
-        )
-        ctx.kube.patch_deployment(ctx.namespace, action.target.split("/", 1)[1], patch)
-        return action
-
-    def revert(self, ctx: Context, action: Action) -> None:
-        d = action.detail
-        prev = action.previous or {}
-        if action.kind == "HPAScaleOut":
-            if prev.get("exists"):
-                if ctx.kube.get_hpa(ctx.namespace, d["name"]) is not None:
-                    ctx.kube.patch_hpa(ctx.namespace, d["name"], {"spec": prev["spec"]})
-                return
-            ctx.kube.delete_hpa(ctx.namespace, d["name"])
-            # No HPA manages the Deployment any more: give it back its own replica count.
-            if ctx.kube.get_deployment(ctx.namespace, d["name"]) is not None:
-                ctx.kube.patch_deployment(
-                    ctx.namespace, d["name"], {"spec": {"replicas": prev.get("replicas", 1)}}
-                )
-            return
-        name = action.target.split("/", 1)[1]
-        if ctx.kube.get_deployment(ctx.namespace, name) is None:
-            return
-        patch = builders.deployment_template_patch(
-            d["container"], None, prev.get("restartedAt"), prev.get("strategy")
-        )
-        ctx.kube.patch_deployment(ctx.namespace, name, patch)
-
-
-ACTUATOR = MsaRemediation()
+    else:
+        patch = builders.hpa_scale_out_patch(existing, plan)
+        bounds = {
+            "minReplicas": existing.get("minReplicas", 1),
+            "maxReplicas": existing["maxReplicas"],
+        }
+        scale_out, before = HpaScaleOut(name, False, patch), HpaBefore(exists=True, spec=bounds)
+    hpa_target = f"horizontalpodautoscaler/{name}"
+    container = planning.container(d.containers, f"Deployment {d.name}")
+    rolling = RollingUpdate(
+        container.name,
+        format_time(planning.now),
+        builders.rolling_strategy(plan.max_surge, plan.max_unavailable),
+    )
+    rolled = RolloutBefore.of(d)
+    return [
+        HPA_SCALE_OUT.action("r-hpa", hpa_target, scale_out, before, planning.now),
+        ROLLING_UPDATE.action("r-rollout", deployment_target(d), rolling, rolled, planning.now),
+    ]
