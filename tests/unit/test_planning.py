@@ -97,6 +97,21 @@ def test_a_target_container_the_pod_does_not_have_cannot_be_planned() -> None:
         faultspec.plan_faults(p)
 
 
+def test_memory_stress_is_refused_in_a_pod_whose_memory_is_the_nodes() -> None:
+    unbounded = pod("web-b")
+    del unbounded["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    p = planning([MEMORY])
+    p = Planning(
+        scenario=p.scenario,
+        config=p.config,
+        target=read_target(WEB, [WEB_RS], [pod("web-a"), unbounded], None),
+        now=p.now,
+        started_at=p.started_at,
+    )
+    with pytest.raises(ActuatorError, match=r"memory limit on every container of pod web-b"):
+        faultspec.plan_faults(p)
+
+
 @pytest.mark.parametrize(
     ("late", "seconds", "deadline"),
     [
