@@ -156,6 +156,55 @@ def deployment_template_patch(
     return {"spec": spec}
 
 
+def _same_quantity(found: object, wanted: object) -> bool:
+    # The API server writes quantities in its own form ("0.5" reads back "500m").
+    if found is None or wanted is None:
+        return found is None and wanted is None
+    try:
+        return parse_quantity(str(found)) == parse_quantity(str(wanted))
+    except ValueError:
+        return str(found) == str(wanted)
+
+
+def resources_mismatches(
+    where: str, found: Mapping[str, Any], wanted: Mapping[str, Any]
+) -> list[str]:
+    """What of `wanted` (requests/limits as a patch sets them, None: removed) the resources
+    read back do not hold."""
+    out = []
+    for part, values in sorted(wanted.items()):
+        for key, value in sorted((values or {}).items()):
+            have = (found.get(part) or {}).get(key)
+            if not _same_quantity(have, value):
+                out.append(f"{where} {part}.{key} is {have}, not {value}")
+    return out
+
+
+def template_mismatches(
+    deployment: Mapping[str, Any],
+    container: str,
+    resources: Mapping[str, Any] | None,
+    restarted_at: str | None,
+) -> list[str]:
+    """What of a `deployment_template_patch` (the same arguments) the Deployment read back does
+    not hold: the restart annotation, and the container's resources where the patch set them."""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    out = []
+    if annotations.get(RESTARTED_AT) != restarted_at:
+        out.append(f"{RESTARTED_AT} is {annotations.get(RESTARTED_AT)}, not {restarted_at}")
+    if resources is not None:
+        containers = (template.get("spec") or {}).get("containers") or []
+        found = next((c for c in containers if c.get("name") == container), None)
+        if found is None:
+            out.append(f"container {container} is gone from the template")
+        else:
+            out += resources_mismatches(
+                f"container {container}", found.get("resources") or {}, resources
+            )
+    return out
+
+
 def recreate_strategy() -> JsonDict:
     return {"type": "Recreate", "rollingUpdate": None}
 

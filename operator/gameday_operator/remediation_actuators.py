@@ -1,5 +1,9 @@
 """Acting on the remediations' changes (planned in gameday_operator.remediation): the target
-Deployment's template, its pods' resources in place, its HPA."""
+Deployment's template, its pods' resources in place, its HPA.
+
+A revert counts once the object read back holds what was recorded (an admission webhook or
+another controller may have had its say on the patch): otherwise it raises, the action stays
+live, and the next tick tries again."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import builders
-from gameday_operator.actuators import Actuator, Context
+from gameday_operator.actuators import Actuator, ActuatorError, Context
 from gameday_operator.model.changes import Change
 from gameday_operator.remediation.common import RolloutBefore
 from gameday_operator.remediation.monolith import (
@@ -25,10 +29,28 @@ def _deployment(change: Change[Any, Any]) -> str:
     return change.target.split("/", 1)[1]
 
 
-def _patch_if_there(ctx: Context, name: str, patch: dict[str, Any]) -> None:
-    # A Deployment deleted meanwhile has nothing left to put back.
-    if ctx.kube.get_deployment(ctx.namespace, name) is not None:
-        ctx.kube.patch_deployment(ctx.namespace, name, patch)
+def _patch_if_there(ctx: Context, name: str, patch: dict[str, Any]) -> bool:
+    """Patches the Deployment; False when it was deleted meanwhile (nothing to put back)."""
+    if ctx.kube.get_deployment(ctx.namespace, name) is None:
+        return False
+    ctx.kube.patch_deployment(ctx.namespace, name, patch)
+    return True
+
+
+def _verified(what: str, mismatches: list[str]) -> None:
+    if mismatches:
+        raise ActuatorError(f"{what} does not hold what was restored: {'; '.join(mismatches)}")
+
+
+def _template_restored(
+    ctx: Context, name: str, container: str, resources: Any, restarted_at: str | None
+) -> None:
+    found = ctx.kube.get_deployment(ctx.namespace, name)
+    if found is not None:  # deleted meanwhile: nothing of ours is left in it
+        _verified(
+            f"deployment/{name}",
+            builders.template_mismatches(found, container, resources, restarted_at),
+        )
 
 
 class PodResizer:
@@ -52,6 +74,16 @@ class PodResizer:
             return
         back = builders.resources_revert(d.resources, change.previous.resources)
         ctx.kube.resize_pod(ctx.namespace, d.pod, builders.pod_resize_patch(d.container, back))
+        found = ctx.kube.get_pod(ctx.namespace, d.pod)
+        if found is not None:
+            containers = (found.get("spec") or {}).get("containers") or []
+            mine: dict[str, Any] = next((c for c in containers if c.get("name") == d.container), {})
+            _verified(
+                f"pod/{d.pod}",
+                builders.resources_mismatches(
+                    f"container {d.container}", mine.get("resources") or {}, back
+                ),
+            )
 
 
 class TemplateResizer:
@@ -68,14 +100,17 @@ class TemplateResizer:
 
     def revert(self, ctx: Context, change: Change[VerticalResize, TemplateBefore]) -> None:
         d, before = change.detail, change.previous
+        back = builders.resources_revert(d.resources, before.resources)
         patch = builders.deployment_template_patch(
             d.container,
-            builders.resources_revert(d.resources, before.resources),
+            back,
             before.restarted_at,
             # The strategy goes back only if the resize changed it.
             before.strategy if d.strategy is not None else None,
         )
-        _patch_if_there(ctx, _deployment(change), patch)
+        name = _deployment(change)
+        if _patch_if_there(ctx, name, patch):
+            _template_restored(ctx, name, d.container, back, before.restarted_at)
 
 
 class HpaScaler:
@@ -100,11 +135,29 @@ class HpaScaler:
         if before.exists:
             if ctx.kube.get_hpa(ctx.namespace, d.name) is not None:
                 ctx.kube.patch_hpa(ctx.namespace, d.name, {"spec": before.spec})
+                found = (ctx.kube.get_hpa(ctx.namespace, d.name) or {}).get("spec") or {}
+                _verified(
+                    f"horizontalpodautoscaler/{d.name}",
+                    [
+                        f"{key} is {found.get(key)}, not {value}"
+                        for key, value in sorted((before.spec or {}).items())
+                        if found.get(key) != value
+                    ],
+                )
             return
         ctx.kube.delete_hpa(ctx.namespace, d.name)
+        if ctx.kube.get_hpa(ctx.namespace, d.name) is not None:
+            raise ActuatorError(f"horizontalpodautoscaler/{d.name} is not gone yet")
         # No HPA manages the Deployment any more: give it back its own replica count.
         replicas = 1 if before.replicas is None else before.replicas
-        _patch_if_there(ctx, d.name, {"spec": {"replicas": replicas}})
+        if _patch_if_there(ctx, d.name, {"spec": {"replicas": replicas}}):
+            found = (ctx.kube.get_deployment(ctx.namespace, d.name) or {}).get("spec") or {}
+            _verified(
+                f"deployment/{d.name}",
+                []
+                if found.get("replicas", replicas) == replicas
+                else [f"replicas is {found.get('replicas')}, not {replicas}"],
+            )
 
 
 class RollingUpdater:
@@ -122,7 +175,9 @@ class RollingUpdater:
         patch = builders.deployment_template_patch(
             change.detail.container, None, before.restarted_at, before.strategy
         )
-        _patch_if_there(ctx, _deployment(change), patch)
+        name = _deployment(change)
+        if _patch_if_there(ctx, name, patch):
+            _template_restored(ctx, name, change.detail.container, None, before.restarted_at)
 
 
 ACTUATORS: tuple[Actuator[Any, Any], ...] = (

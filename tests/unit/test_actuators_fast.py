@@ -37,6 +37,7 @@ from tests.unit.fake_kube import (
     T0,
     FakeKube,
     Scene,
+    controller,
     deployment,
     exec_refused,
     pod,
@@ -589,7 +590,11 @@ def ended(sc: Scene, job: str, how: str, message: str | None = None) -> None:
     sc.kube.add_pod(
         NS,
         {
-            "metadata": {"name": f"{job}-x1", "labels": {"job-name": job}},
+            "metadata": {
+                "name": f"{job}-x1",
+                "labels": {"job-name": job},
+                "ownerReferences": [controller("Job", job)],
+            },
             "spec": {"containers": [{"name": "chaos", "image": "chaos:dev"}]},
             "status": {
                 "phase": "Succeeded" if how == "Complete" else "Failed",
@@ -639,17 +644,37 @@ def test_db_revert_waits_for_the_injector_pod_to_end_before_restoring() -> None:
     sc = scene([DB])
     (action,) = apply_all(sc, planned(sc))
     job = action.detail["job"]
-    sc.kube.add_pod(
-        NS,
-        {
-            "metadata": {"name": f"{job}-p1", "labels": {"job-name": job}},
-            "spec": {"containers": [{"name": "chaos", "image": "chaos:dev"}]},
-            "status": {"phase": "Running"},
-        },
-    )
+    sc.kube.add_pod(NS, job_pod(job, "p1", "Running"))
     with pytest.raises(ActuatorError, match=f"waiting for the injector pod {job}-p1 to end"):
         revert_all(sc, [action])
     assert list(sc.kube.jobs) == []  # the injector's Job is deleted, no restore started yet
+
+
+def job_pod(job: str, suffix: str, phase: str, owned: bool = True) -> dict[str, Any]:
+    """A pod of Job `job` as its controller makes it; `owned=False`: one that only carries
+    the label."""
+    meta: dict[str, Any] = {"name": f"{job}-{suffix}", "labels": {"job-name": job}}
+    if owned:
+        meta["ownerReferences"] = [controller("Job", job)]
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": "chaos", "image": "chaos:dev"}]},
+        "status": {"phase": phase},
+    }
+
+
+def test_a_load_job_is_reverted_once_its_pods_have_ended() -> None:
+    sc = scene([LOAD])
+    (action,) = apply_all(sc, planned(sc))
+    job = action.detail["job"]
+    sc.kube.add_pod(NS, job_pod(job, "p1", "Running"))
+    # A pod that only claims the Job by its label does not hold the revert up.
+    sc.kube.add_pod(NS, job_pod(job, "decoy", "Running", owned=False))
+    with pytest.raises(ActuatorError, match=f"waiting for the injector pod {job}-p1 to end"):
+        revert_all(sc, [action])
+    assert (NS, job) not in sc.kube.jobs  # deleted: its pod is being stopped
+    sc.kube.pods[(NS, f"{job}-p1")]["status"]["phase"] = "Succeeded"  # drained and ended
+    revert_all(sc, [action])
 
 
 def test_db_restore_that_failed_verification_keeps_the_action_live_with_its_reason() -> None:
@@ -804,6 +829,32 @@ def test_msa_revert_when_hpa_and_deployment_are_gone_creates_nothing() -> None:
     sc.kube.deployments.clear()
     revert_all(sc, actions)
     assert not sc.kube.hpas and not sc.kube.deployments
+
+
+def test_a_revert_counts_only_once_the_objects_read_back_hold_what_was_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Something else has its say on every write (a mutating webhook, another controller): the
+    # patches and the delete go through and change nothing. No revert may count as done.
+    sc = scene()
+    (resize,) = apply_all(sc, planned(sc, Intent.REMEDIATE))
+    msa = scene(architecture="msa", remediation=MSA)
+    msa.kube.add_hpa(NS, builders.hpa("web", NS, "web", MsaRemediation(min_replicas=2), "app"))
+    hpa, rolling = apply_all(msa, planned(msa, Intent.REMEDIATE))
+    created = scene(architecture="msa", remediation=MSA)
+    new_hpa, _ = apply_all(created, planned(created, Intent.REMEDIATE))
+    for fake in (sc.kube, msa.kube, created.kube):
+        monkeypatch.setattr(fake, "patch_deployment", lambda *_: None)
+        monkeypatch.setattr(fake, "patch_hpa", lambda *_: None)
+        monkeypatch.setattr(fake, "delete_hpa", lambda *_: True)
+    with pytest.raises(ActuatorError, match=r"deployment/web does not hold .*limits\.cpu is 1"):
+        revert_all(sc, [resize])
+    with pytest.raises(ActuatorError, match=r"deployment/web does not hold .*restartedAt"):
+        revert_all(msa, [rolling])
+    with pytest.raises(ActuatorError, match=r"horizontalpodautoscaler/web .*minReplicas is 5"):
+        revert_all(msa, [hpa])
+    with pytest.raises(ActuatorError, match="horizontalpodautoscaler/web is not gone yet"):
+        revert_all(created, [new_hpa])
 
 
 # ------------------------------------------------------------- latency through the proxy
