@@ -104,6 +104,9 @@ class Facts:
     # Positions in status.actions whose seal does not verify (gameday_operator.seal): changed
     # outside the operator, so neither applied nor reverted by it.
     altered: tuple[int, ...] = ()
+    # Why the spec does not read under this operator (accepted by an older, looser one): the
+    # scenario then carries its identity and target only, to revert what it recorded.
+    spec_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -428,7 +431,7 @@ def _account(scenario: Scenario, s: Status, facts: Facts, settings: Settings) ->
 
 def _decide(t: _Tick, s: Status) -> Status:
     """Guardrails first, in this order, then the phase's own transition."""
-    for guardrail in (_duration_over, _target_gone, _observation_failed):
+    for guardrail in (_spec_unreadable, _duration_over, _target_gone, _observation_failed):
         if (decided := guardrail(t, s)) is not None:
             return decided
     s = _observed(t, s)
@@ -462,6 +465,25 @@ def _duration_over(t: _Tick, s: Status) -> Status | None:
         f"not recovered within the scenario's duration of {spec.duration_seconds:g}s "
         f"(phase was {s.phase.value if s.phase else 'Pending'})",
         now,
+    )
+
+
+SPEC_UNREADABLE = "SpecUnreadable"
+
+
+def _spec_unreadable(t: _Tick, s: Status) -> Status | None:
+    """A spec this operator cannot read ends the run: nothing more is planned from it, and
+    what it recorded is reverted from the status."""
+    if t.facts.spec_problem is None:
+        return None
+    return finish(
+        t.scenario,
+        s,
+        Phase.FAILED,
+        SPEC_UNREADABLE,
+        f"the spec does not read under this operator ({t.facts.spec_problem}); "
+        "reverting what the run recorded",
+        t.facts.now,
     )
 
 

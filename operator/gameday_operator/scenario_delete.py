@@ -8,7 +8,7 @@ import kopf
 
 from gameday_operator import engine, shell, targets
 from gameday_operator.actuators import ActuatorError, Context
-from gameday_operator.model import Scenario, SpecError, parse_scenario, parse_status, parse_time
+from gameday_operator.model import Scenario, parse_scenario_to_revert, parse_status, parse_time
 from gameday_operator.runtime import LoggerLike, Runtime
 
 
@@ -21,10 +21,9 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
     try:
         raw = rt.kube.get_scenario(meta["namespace"], meta["name"]) or dict(body)
         status = parse_status(raw.get("status"))
-        try:
-            scenario = parse_scenario(raw)
-        except SpecError:
-            return
+        # A spec this operator cannot read (accepted by an older one) still has its recorded
+        # actions reverted: identity and target are all a revert needs.
+        scenario = parse_scenario_to_revert(raw)[0]
         if not status.live_actions:
             logger.info("deleted with nothing to revert")
             targets.release(rt.kube, scenario, logger)

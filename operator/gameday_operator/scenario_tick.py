@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import kopf
 
 from gameday_operator import engine, shell, targets
 from gameday_operator.actuators import Context
-from gameday_operator.model import SpecError, parse_scenario, parse_status
+from gameday_operator.model import parse_scenario_to_revert, parse_status
 from gameday_operator.runtime import LoggerLike, Runtime
 
 
@@ -23,7 +24,17 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
         lock.release()
 
 
-def tick(rt: Runtime, namespace: str, name: str, logger: LoggerLike) -> None:
+# (the scenario as read, type, reason, message) → an Event about it.
+Post = Callable[[Mapping[str, Any], str, str, str], None]
+
+
+def kopf_post(raw: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    kopf.event(cast(kopf.Body, raw), type=type_, reason=reason, message=message)
+
+
+def tick(
+    rt: Runtime, namespace: str, name: str, logger: LoggerLike, post: Post = kopf_post
+) -> None:
     # Always read fresh: the body kopf holds may predate our own last status write.
     raw = rt.kube.get_scenario(namespace, name)
     if raw is None or raw["metadata"].get("deletionTimestamp"):
@@ -31,20 +42,21 @@ def tick(rt: Runtime, namespace: str, name: str, logger: LoggerLike) -> None:
     status = parse_status(raw.get("status"))
     if status.phase is None or status.timeline.completed_at is not None:
         return
-    try:
-        scenario = parse_scenario(raw)
-    except SpecError:
-        return  # rejected at creation; the spec is immutable
+    # A spec that does not read was rejected at creation (it is immutable) — or accepted by an
+    # older operator with looser rules, and then what the run recorded must still be reverted.
+    scenario, spec_problem = parse_scenario_to_revert(raw)
+    if spec_problem is not None and not status.actions:
+        return
     now = shell.utcnow()
     ctx = Context(kube=rt.kube, config=rt.config, scenario=scenario, body=raw, now=now)
     write = shell.Writer(rt, scenario)
     write.record(status)  # the baseline the metrics count this tick's changes from
 
     def emit(type_: str, reason: str, message: str) -> None:
-        kopf.event(cast(kopf.Body, raw), type=type_, reason=reason, message=message)
+        post(raw, type_, reason, message)
 
     status = shell.resume_pending(rt, ctx, status, write, emit, logger)
-    seen = shell.gather(rt, scenario, raw, now)
+    seen = shell.gather(rt, scenario, raw, now, spec_problem)
     step = engine.step(scenario, status, seen.facts, rt.settings)
     if step.status.phase is not status.phase:
         logger.info("phase %s → %s: %s", status.phase, step.status.phase, step.status.message)

@@ -129,7 +129,13 @@ class Gathered:
     deployment: JsonDict | None
 
 
-def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: datetime) -> Gathered:
+def gather(
+    rt: Runtime,
+    scenario: Scenario,
+    body: Mapping[str, Any],
+    now: datetime,
+    spec_problem: str | None = None,
+) -> Gathered:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     recorded = parse_status(body.get("status")).actions
     deployment = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
@@ -139,6 +145,7 @@ def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: dateti
         observation=rt.source(scenario, now),
         approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
         altered=seal.altered(status_key(rt), scenario.uid, recorded),
+        spec_problem=spec_problem,
     )
     return Gathered(facts=facts, deployment=deployment)
 

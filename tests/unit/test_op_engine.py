@@ -959,3 +959,14 @@ def test_an_abandoned_revert_is_a_warning_of_at_most_1000_characters() -> None:
     assert (given_up.type, given_up.reason) == ("Warning", "RevertAbandoned")
     assert len(given_up.message) == 1000
     assert given_up.message.startswith("revert abandoned: the namespace is being deleted")
+
+
+def test_a_spec_that_no_longer_reads_fails_the_run_and_reverts_what_it_recorded() -> None:
+    sc = scenario()
+    st = live(injected(sc))
+    step = tick(sc, st, 10, spec_problem="spec.faults[0].cpuStress.load must be at most 100")
+    assert (step.status.phase, step.status.reason) == (Phase.FAILED, engine.SPEC_UNREADABLE)
+    assert "cpuStress.load must be at most 100" in step.status.message
+    assert step.intents == (Intent.REVERT_ALL,)
+    assert step.events[0].type == "Warning" and step.events[0].reason == engine.SPEC_UNREADABLE
+    assert tick(sc, st, 10).status.phase is Phase.INJECTING  # without the problem: goes on

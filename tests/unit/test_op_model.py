@@ -839,3 +839,24 @@ def test_an_action_keeps_its_seal_through_status_and_has_none_when_unsealed() ->
     assert [a.seal for a in parse_status(out).actions] == ["v1:ab", ""]
     out["actions"][1]["seal"] = 7  # whatever someone wrote there is read as text
     assert parse_status(out).actions[1].seal == "7"
+
+
+def test_a_spec_that_does_not_read_still_gives_what_a_revert_needs() -> None:
+    from gameday_operator.model import parse_scenario_to_revert
+
+    body: dict[str, Any] = {
+        "metadata": {"name": "s", "namespace": "ns", "uid": "u-1", "generation": 2},
+        "spec": {
+            "target": {"architecture": "msa", "deployment": "order"},
+            "faults": [{"type": "CPUStress", "cpuStress": {"load": 500}}],
+        },
+    }
+    scenario, why = parse_scenario_to_revert(body)
+    assert why is not None and "cpuStress.load" in why
+    assert (scenario.name, scenario.namespace, scenario.uid) == ("s", "ns", "u-1")
+    assert scenario.spec.target.deployment == "order"
+    assert scenario.spec.target.architecture.value == "msa"
+    assert scenario.spec.faults == ()  # nothing to plan from it
+    body["spec"]["faults"][0]["cpuStress"]["load"] = 50
+    whole, none = parse_scenario_to_revert(body)
+    assert none is None and len(whole.spec.faults) == 1

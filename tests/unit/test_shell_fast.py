@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from gameday_operator import engine, shell
+from gameday_operator import engine, scenario_tick, shell
 from gameday_operator.actuators import ActuatorError
 from gameday_operator.config import Config
 from gameday_operator.engine import Intent
@@ -21,6 +21,7 @@ from gameday_operator.model import (
     Phase,
     Status,
     Timeline,
+    parse_scenario_to_revert,
     parse_status,
 )
 from tests.unit.fake_kube import CPU_EXEC, LOAD, NS, T0, Scene, scene
@@ -414,11 +415,12 @@ def tick(sc: Scene) -> Status:
     decide, act, write (Events go to `sc.emit` instead of kopf)."""
     raw = sc.kube.get_scenario(NS, sc.scenario.name)
     assert raw is not None
-    sc.ctx = replace(sc.ctx, body=raw)
+    scenario, spec_problem = parse_scenario_to_revert(raw)
+    sc.ctx = replace(sc.ctx, body=raw, scenario=scenario)
     recorded = parse_status(raw["status"])
     status = shell.resume_pending(sc.rt, sc.ctx, recorded, sc.write, sc.emit, sc.log)
-    seen = shell.gather(sc.rt, sc.scenario, raw, sc.ctx.now)
-    step = engine.step(sc.scenario, status, seen.facts)
+    seen = shell.gather(sc.rt, scenario, raw, sc.ctx.now, spec_problem)
+    step = engine.step(scenario, status, seen.facts)
     status = shell.said(step, sc.emit)
     for intent in step.intents:
         target = seen.deployment
@@ -603,3 +605,25 @@ def test_an_operator_restarted_with_another_key_refuses_what_the_first_recorded(
     sc.rt.config = Config(status_key="0123456789abcdef" * 4)  # the Secret was re-created
     status = tick(sc)
     assert sc.kube.called("create_job") == 0 and status.reason == "StatusTampered"
+
+
+def test_a_run_whose_spec_no_longer_reads_is_failed_and_its_changes_reverted() -> None:
+    # Accepted and injected by an operator whose rules were looser; this one cannot read the
+    # spec. Nothing more is planned from it, and what the run recorded is reverted. Through
+    # the timer's own tick (its Events posted here instead of through kopf).
+    sc = scene([LOAD])
+    (action,) = shell.plan(sc.rt, sc.ctx, Intent.INJECT, sc.deployment())
+    applied = replace(action, state=ActionState.APPLIED)
+    sc.write(shell.record(sc.rt, sc.ctx, INJECTED, applied))
+    sc.kube.jobs[(NS, action.detail["job"])] = action.detail["manifest"]
+    sc.kube.scenarios[(NS, sc.scenario.name)]["spec"]["faults"][0]["trafficSpike"]["rps"] = 0
+    posted: list[tuple[str, str]] = []
+    scenario_tick.tick(
+        sc.rt, NS, sc.scenario.name, sc.log, lambda _raw, t, r, _m: posted.append((t, r))
+    )
+    status = parse_status(sc.stored_status())
+    assert (status.phase, status.reason) == (Phase.FAILED, engine.SPEC_UNREADABLE)
+    assert "spec.faults[0].trafficSpike.rps" in status.message
+    assert (NS, action.detail["job"]) not in sc.kube.jobs
+    assert status.live_actions == ()
+    assert ("Warning", engine.SPEC_UNREADABLE) in posted

@@ -41,6 +41,7 @@ from gameday_operator.model.enums import (
 from gameday_operator.model.parsers import (
     parse_figures,
     parse_scenario,
+    parse_scenario_to_revert,
     parse_spec,
     parse_status,
     parse_timeline,
@@ -132,6 +133,7 @@ __all__ = [
     "format_time",
     "parse_figures",
     "parse_scenario",
+    "parse_scenario_to_revert",
     "parse_spec",
     "parse_status",
     "parse_time",

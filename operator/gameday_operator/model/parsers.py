@@ -207,6 +207,30 @@ def parse_scenario(body: Mapping[str, Any]) -> Scenario:
     )
 
 
+def parse_scenario_to_revert(body: Mapping[str, Any]) -> tuple[Scenario, str | None]:
+    """The scenario, or — when its spec does not read under this operator (it was accepted by
+    an older one whose rules were looser) — its identity and target as far as they read, with
+    no faults, and why: enough to revert what its status records, never to inject."""
+    try:
+        return parse_scenario(body), None
+    except SpecError as err:
+        why = str(err)
+    raw_target = (body.get("spec") or {}).get("target") or {}
+    try:
+        architecture = Architecture(str(raw_target.get("architecture")))
+    except ValueError:
+        architecture = Architecture.MONOLITH  # only its services' defaults depend on it
+    meta = body.get("metadata") or {}
+    scenario = Scenario(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace", "")),
+        uid=str(meta.get("uid", "")),
+        generation=int(meta.get("generation") or 0),
+        spec=Spec(target=Target(architecture, str(raw_target.get("deployment") or "")), faults=()),
+    )
+    return scenario, why
+
+
 def parse_figures(raw: object) -> Figures:
     return Figures.from_dict(raw)
 
