@@ -928,6 +928,9 @@ def resume_failed(scenario: Scenario, status: Status, why: str, now: datetime) -
     return _failed(scenario, status, RESUME_FAILED, why, now)
 
 
+REMEDIATION_CAPPED = "RemediationCapped"
+
+
 def intent_done(status: Status, intent: Intent, actions: tuple[Action, ...]) -> Step:
     """An intent carried out: `actions` are the changes it made, or for a proposal would make."""
     changes = [f"{a.kind} {a.target}" for a in actions]
@@ -942,9 +945,13 @@ def intent_done(status: Status, intent: Intent, actions: tuple[Action, ...]) -> 
         said = f"{len(actions)} change(s): " + ", ".join(changes)
         return Step(status=status, events=(Event("Normal", FAULT_INJECTED, said),))
     if intent is Intent.REMEDIATE:
-        return Step(
-            status=status, events=(Event("Normal", REMEDIATION_APPLIED, ", ".join(changes)),)
-        )
+        events = [Event("Normal", REMEDIATION_APPLIED, ", ".join(changes))]
+        # A cap at or below what the target has keeps that value: the resize grew less than
+        # asked, or nothing (the rollout still replaces the pods). Said, not silently accepted.
+        kept = [f"{a.target}: {why}" for a in actions for why in a.detail.get("kept") or ()]
+        if kept:
+            events.append(Event("Warning", REMEDIATION_CAPPED, "; ".join(kept)))
+        return Step(status=status, events=tuple(events))
     raise ValueError(f"{intent} is not carried out as changes: see revert_done")
 
 

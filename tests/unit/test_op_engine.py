@@ -850,6 +850,25 @@ def test_an_intent_carried_out_is_said_once(intent: Intent, reason: str, message
         assert step.status == st
 
 
+def test_a_resize_a_cap_kept_from_growing_is_said_with_a_warning() -> None:
+    resize = Action(
+        id="r-resize",
+        at=T0,
+        kind="VerticalResize",
+        target="deployment/shop",
+        detail={"kept": ["limits.cpu 200m kept: maxCpu 50m is not above it"]},
+    )
+    step = engine.intent_done(injected(scenario()), Intent.REMEDIATE, (resize,))
+    assert step.events == (
+        engine.Event("Normal", "RemediationApplied", "VerticalResize deployment/shop"),
+        engine.Event(
+            "Warning",
+            "RemediationCapped",
+            "deployment/shop: limits.cpu 200m kept: maxCpu 50m is not above it",
+        ),
+    )
+
+
 def test_a_revert_is_not_an_intent_carried_out_as_changes() -> None:
     with pytest.raises(ValueError, match="revert_done"):
         engine.intent_done(Status(), Intent.REVERT_ALL, CHANGES)
