@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from gameday_operator.allow_list import allowed_by
 from gameday_operator.faultspec import DEFINITIONS
 from gameday_operator.model import Scenario
 
@@ -64,23 +65,6 @@ def references(scenario: Scenario, default_prometheus: str) -> tuple[Reference, 
             Reference("spec.steadyState.prometheus.url", prom.url or default_prometheus, True)
         )
     return tuple(out)
-
-
-def allowed_by(url: str, prefixes: Sequence[str]) -> str | None:
-    """The allow-list prefix `url` falls under (same scheme, host and port; path below), if any."""
-    u = urlsplit(url)
-    for prefix in prefixes:
-        p = urlsplit(prefix)
-        if (u.scheme, u.hostname, _port(u.scheme, u.port)) != (
-            p.scheme,
-            p.hostname,
-            _port(p.scheme, p.port),
-        ):
-            continue
-        base = p.path.rstrip("/")
-        if u.path == base or u.path.startswith(base + "/") or not base:
-            return prefix
-    return None
 
 
 def service_in(url: str, namespace: str, *, qualified: bool) -> tuple[str, int] | None:

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from gameday_operator.confinement import allowed_by, check, service_in, unresolved
+from gameday_operator.allow_list import allowed_by
+from gameday_operator.config import Config, ConfigError
+from gameday_operator.confinement import check, service_in, unresolved
 from gameday_operator.model import Scenario, parse_scenario
 from tests.unit.fake_kube import NS, scenario_body
 
@@ -66,6 +68,10 @@ def test_service_in(url: str, qualified: bool, found: tuple[str, int] | None) ->
         ("http://load.test:8081/orders", ["http://load.test:8080"], None),
         ("http://load.test.evil/orders", ["http://load.test"], None),
         ("http://127.0.0.1:1/", [], None),
+        ("http://LOAD.test:8080/orders", ["http://load.test:8080/orders/"], "x"),
+        ("http://load.test:8080/orders/%6Frder", ["http://load.test:8080/orders"], "x"),
+        # The host is compared exactly: a trailing dot is another name to the resolver.
+        ("http://load.test.:8080/orders", ["http://load.test:8080"], None),
     ],
 )
 def test_allowed_by_compares_scheme_host_port_and_path(
@@ -75,6 +81,56 @@ def test_allowed_by_compares_scheme_host_port_and_path(
     assert (got is not None) == (match is not None)
     if match not in (None, "x"):
         assert got == match
+
+
+ORDERS = "http://allowed.test:8080/orders"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # Dot-segments: the client removes them before sending, so each of these reaches
+        # /-/quit on allowed.test, outside the allowed /orders.
+        f"{ORDERS}/../-/quit",
+        f"{ORDERS}/..",
+        f"{ORDERS}/%2e%2e/-/quit",
+        f"{ORDERS}/%2E%2E/-/quit",
+        f"{ORDERS}/.%2e/-/quit",
+        f"{ORDERS}/%252e%252e/-/quit",  # .. to a server that decodes twice
+        f"{ORDERS}/./x",
+        # Encoded slashes: a server that decodes them sees /orders/x/../../-/quit.
+        f"{ORDERS}/x%2f..%2f..%2f-/quit",
+        f"{ORDERS}/x%5c..%5c..%5c-/quit",
+        # User information and backslashes: parsers disagree on where the host ends.
+        "http://evil.test@allowed.test:8080/orders",
+        "http://evil.test\\@allowed.test:8080/orders",
+        f"{ORDERS}/x\\..\\-/quit",
+        # Whitespace and control characters, which some parsers drop and others keep.
+        f"{ORDERS}/\t../-/quit",
+        f"{ORDERS}/ x",
+    ],
+)
+def test_a_url_the_allow_list_cannot_vouch_for_falls_under_no_prefix(url: str) -> None:
+    assert allowed_by(url, [ORDERS, f"{ORDERS}/"]) is None
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "http://allowed.test/orders/../",
+        "http://allowed.test/%2e%2e/",
+        "http://user@allowed.test/",
+        "http://allowed.test/orders?all=1",
+        "ftp://allowed.test/",
+        "http:///orders",
+    ],
+)
+def test_the_operator_refuses_to_start_with_a_prefix_it_cannot_compare(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="GAMEDAY_ALLOWED_URLS entry"):
+        Config.from_env({"GAMEDAY_ALLOWED_URLS": f"http://ok.test/, {prefix}"})
+    assert Config.from_env({"GAMEDAY_ALLOWED_URLS": "http://ok.test/, "}).allowed_urls == (
+        "http://ok.test/",
+    )
 
 
 def test_urls_in_the_namespace_leave_services_to_look_up() -> None:
