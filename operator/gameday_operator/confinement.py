@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from gameday_operator.allow_list import allowed_by
@@ -126,25 +127,72 @@ def check(scenario: Scenario, default_prometheus: str, allowed: Sequence[str]) -
     return Verdict(tuple(problems), tuple(services))
 
 
-def unresolved(
-    wanted: Sequence[ServicePort], ports_by_service: Mapping[str, Sequence[int] | None]
-) -> tuple[str, ...]:
-    """Problems for Services that do not exist, or do not serve the port the URL uses.
+# The Service types whose traffic goes to the endpoints of their own selector. ExternalName is
+# an alias of a host the namespace does not own (another namespace's Service, an address).
+ROUTED_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 
-    `ports_by_service` maps each wanted Service name to its spec.ports[].port, or None when the
-    Service does not exist.
+
+@dataclass(frozen=True)
+class FoundService:
+    """What confinement reads of a Service a scenario names, as the cluster has it."""
+
+    type: str
+    external_name: str
+    selects_pods: bool  # False: its endpoints are whatever someone wrote into them by hand
+    ports: tuple[int, ...]
+
+
+def found_service(manifest: Mapping[str, Any]) -> FoundService:
+    """The Service object as confinement reads it."""
+    spec = manifest.get("spec") or {}
+    return FoundService(
+        type=str(spec.get("type") or "ClusterIP"),
+        external_name=str(spec.get("externalName") or ""),
+        selects_pods=bool(spec.get("selector")),
+        ports=tuple(int(p["port"]) for p in spec.get("ports") or []),
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the cluster says of the Services a scenario names: those it may not reach, and
+    those that are not there (or lack the port)."""
+
+    not_allowed: tuple[str, ...]
+    not_found: tuple[str, ...]
+
+
+def resolve(wanted: Sequence[ServicePort], found: Mapping[str, FoundService | None]) -> Resolution:
+    """Checks each wanted Service against the one `found` under its name (None: not there).
+
+    A Service leads only to its namespace's pods when it is of a routed type and selects pods:
+    an ExternalName Service is an alias of any host (db-latency-admin.<other>.svc, the
+    operator's Prometheus), and the endpoints of a Service without a selector are written by
+    hand and may be any address, other namespaces' pods included.
     """
-    problems: list[str] = []
+    not_allowed: list[str] = []
+    not_found: list[str] = []
     for want in wanted:
-        ports = ports_by_service.get(want.service)
-        if ports is None:
-            problems.append(f"{want.path}: Service {want.service} not found")
-        elif want.port not in ports:
-            shown = ", ".join(str(p) for p in ports) or "none"
-            problems.append(
-                f"{want.path}: Service {want.service} has no port {want.port} (has {shown})"
+        svc = found.get(want.service)
+        named = f"{want.path}: Service {want.service}"
+        if svc is None:
+            not_found.append(f"{named} not found")
+        elif svc.type not in ROUTED_TYPES:
+            alias = f" (an alias of {svc.external_name})" if svc.external_name else ""
+            not_allowed.append(
+                f"{named} is of type {svc.type}{alias}: a scenario may name a Service of "
+                f"type {', '.join(ROUTED_TYPES)} that selects pods of its namespace"
             )
-    return tuple(problems)
+        elif not svc.selects_pods:
+            not_allowed.append(
+                f"{named} has no selector: its endpoints are written by hand and may lead "
+                "anywhere, other namespaces included; a scenario may name a Service that "
+                "selects pods of its namespace"
+            )
+        elif want.port not in svc.ports:
+            shown = ", ".join(str(p) for p in svc.ports) or "none"
+            not_found.append(f"{named} has no port {want.port} (has {shown})")
+    return Resolution(tuple(not_allowed), tuple(not_found))
 
 
 def _port(scheme: str, port: int | None) -> int:

@@ -410,8 +410,29 @@ class FakeKube(Kube):
 
     # ------------------------------------------------------------------ services, leases
 
-    def add_service(self, namespace: str, name: str, ports: Sequence[int]) -> JsonDict:
-        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": p} for p in ports]}}
+    def add_service(
+        self,
+        namespace: str,
+        name: str,
+        ports: Sequence[int],
+        *,
+        selector: Mapping[str, str] | None = None,
+        type_: str | None = None,
+        external_name: str | None = None,
+    ) -> JsonDict:
+        """A Service selecting `selector` ({app: NAME} by default; {}: none); `type_` and
+        `external_name` as spec.type and spec.externalName have them (absent when None)."""
+        spec: JsonDict = {
+            "ports": [{"port": p} for p in ports],
+            "selector": {"app": name} if selector is None else dict(selector),
+        }
+        if not spec["selector"]:
+            del spec["selector"]
+        if type_ is not None:
+            spec["type"] = type_
+        if external_name is not None:
+            spec["externalName"] = external_name
+        body = {"metadata": {"name": name}, "spec": spec}
         return self._insert(self.services, namespace, body)
 
     def get_service(self, namespace: str, name: str) -> JsonDict | None:

@@ -8,7 +8,14 @@ import pytest
 
 from gameday_operator.allow_list import allowed_by
 from gameday_operator.config import Config, ConfigError
-from gameday_operator.confinement import check, service_in, unresolved
+from gameday_operator.confinement import (
+    FoundService,
+    Resolution,
+    check,
+    found_service,
+    resolve,
+    service_in,
+)
 from gameday_operator.model import Scenario, parse_scenario
 from tests.unit.fake_kube import NS, scenario_body
 
@@ -180,7 +187,11 @@ def test_prometheus_is_the_operators_own_unless_allowed() -> None:
     assert "GAMEDAY_PROMETHEUS_URL" in none
 
 
-def test_unresolved_names_missing_services_and_ports() -> None:
+def routed(*ports: int) -> FoundService:
+    return FoundService(type="ClusterIP", external_name="", selects_pods=True, ports=ports)
+
+
+def test_resolve_names_missing_services_and_ports() -> None:
     verdict = check(
         parsed(
             spike("http://shop/orders"), spike(f"http://gone.{NS}.svc/"), spike("http://shop:8080/")
@@ -188,9 +199,54 @@ def test_unresolved_names_missing_services_and_ports() -> None:
         PROM,
         (),
     )
-    problems = unresolved(verdict.services, {"shop": [80], "gone": None})
-    assert problems == (
+    resolution = resolve(verdict.services, {"shop": routed(80), "gone": None})
+    assert resolution.not_allowed == ()
+    assert resolution.not_found == (
         "spec.faults[1].trafficSpike.url: Service gone not found",
         "spec.faults[2].trafficSpike.url: Service shop has no port 8080 (has 80)",
     )
-    assert unresolved(verdict.services[:1], {"shop": [80]}) == ()
+    assert resolve(verdict.services[:1], {"shop": routed(80)}) == Resolution((), ())
+
+
+@pytest.mark.parametrize(
+    ("manifest", "refused"),
+    [
+        # An alias of another namespace's proxy, or of the operator's Prometheus: the audit's
+        # cross-namespace attack through a Service of the scenario's own namespace.
+        (
+            {"type": "ExternalName", "externalName": "db-latency-admin.victim.svc.cluster.local"},
+            "is of type ExternalName (an alias of db-latency-admin.victim.svc.cluster.local)",
+        ),
+        (
+            {
+                "type": "ExternalName",
+                "externalName": "prometheus.gameday-system.svc.cluster.local",
+                "selector": {"app": "x"},
+            },
+            "is of type ExternalName",
+        ),
+        # No selector: endpoints written by hand, which may be any address.
+        ({}, "has no selector"),
+        ({"selector": {}}, "has no selector"),
+        ({"type": "NodePort"}, "has no selector"),
+    ],
+)
+def test_a_service_that_may_lead_out_of_the_namespace_is_not_allowed(
+    manifest: dict[str, Any], refused: str
+) -> None:
+    spec = {"ports": [{"port": 15000}], **manifest}
+    wanted = check(parsed(proxy(f"http://x.{NS}.svc:15000")), PROM, ()).services
+    resolution = resolve(wanted, {"x": found_service({"spec": spec})})
+    (problem,) = resolution.not_allowed
+    assert problem.startswith("spec.faults[0].networkLatency.proxyAdmin: Service x ")
+    assert refused in problem and "selects pods of its namespace" in problem
+    assert resolution.not_found == ()
+
+
+@pytest.mark.parametrize("type_", [None, "ClusterIP", "NodePort", "LoadBalancer"])
+def test_a_service_of_a_routed_type_that_selects_pods_is_reached(type_: str | None) -> None:
+    spec: dict[str, Any] = {"ports": [{"port": 15000}], "selector": {"app": "proxy"}}
+    if type_ is not None:
+        spec["type"] = type_
+    wanted = check(parsed(proxy(f"http://x.{NS}.svc:15000")), PROM, ()).services
+    assert resolve(wanted, {"x": found_service({"spec": spec})}) == Resolution((), ())
