@@ -55,6 +55,24 @@ def service(name: str, port: int) -> Json:
     }
 
 
+def external_name(name: str, host: str, port: int) -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"type": "ExternalName", "externalName": host, "ports": [{"port": port}]},
+    }
+
+
+def without_selector(name: str, port: int) -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"ports": [{"port": port}]},
+    }
+
+
 def rejected(ops: Ops, name: str, reason: str) -> Json:
     """The scenario's status once Failed with Accepted=False `reason`, a Warning Event and no
     action recorded; the target untouched and no Job made."""
@@ -123,6 +141,30 @@ def test_a_service_that_is_not_there_is_refused(ops: Ops) -> None:
         st = rejected(ops, "nowhere", "ReferenceNotFound")
     assert "Service shop has no port 8080 (has 80)" in st["message"], st["message"]
     assert "Service gone not found" in st["message"], st["message"]
+
+
+def test_a_service_that_may_lead_out_of_the_namespace_is_refused(ops: Ops) -> None:
+    """The audit's bypass: Services of the scenario's own namespace that lead elsewhere. The
+    alias names a proxy in a namespace that does not exist, so that nothing is reached even
+    where the bypass is open."""
+    start_echo(ops, echo("shop"), service("shop", 80))
+    victim = f"db-latency-admin.{ops.ns}-victim.svc.cluster.local"
+    ops.create(external_name("alias", victim, 15000))
+    ops.create(without_selector("manual", 80))
+    manifest = scenario(
+        "alias",
+        "monolith",
+        "shop",
+        faults=[cpu_stress(), proxy(f"http://alias.{ops.ns}.svc:15000"), spike("http://manual/")],
+    )
+    with operator(ops):
+        ops.create(manifest)
+        st = rejected(ops, "alias", "ReferenceNotAllowed")
+    message = st["message"]
+    assert f"Service alias is of type ExternalName (an alias of {victim})" in message, message
+    assert "Service manual has no selector" in message, message
+    for pod in ops.pods("shop"):
+        assert not (pod.get("spec") or {}).get("ephemeralContainers"), pod["metadata"]["name"]
 
 
 def test_a_second_scenario_on_a_busy_target_is_rejected_and_the_first_goes_on(ops: Ops) -> None:
