@@ -588,9 +588,16 @@ MEMORY = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
 NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", "interface": "eth1"}}
 PROXY = {
     "type": "NetworkLatency",
-    "networkLatency": {"latency": "50ms", "mechanism": "Proxy", "proxyAdmin": "http://pg:9000/"},
+    "networkLatency": {
+        "latency": "50ms",
+        "mechanism": "Proxy",
+        "proxy": {"service": "pg", "port": 9000},
+    },
 }
-LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
+LOAD = {
+    "type": "TrafficSpike",
+    "trafficSpike": {"target": {"service": "web", "port": 8080, "path": "/"}, "rps": 50},
+}
 DB = {
     "type": "DBSlowQuery",
     "dbSlowQuery": {

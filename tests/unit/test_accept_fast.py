@@ -21,6 +21,7 @@ from gameday_operator.model import Scenario
 from gameday_operator.model.enums import JsonDict
 from gameday_operator.observation import Observation
 from gameday_operator.runtime import Runtime
+from tests.fixtures.faults import load_at, load_url, proxy_admin, proxy_at
 from tests.unit.fake_kube import NS, FakeKube, deployment, pod, replica_set, scenario_body
 
 
@@ -71,17 +72,6 @@ def accept(
     return Outcome(kube, stored["status"], events)
 
 
-def proxy_admin(url: str) -> JsonDict:
-    return {
-        "type": "NetworkLatency",
-        "networkLatency": {"latency": "900ms", "mechanism": "Proxy", "proxyAdmin": url},
-    }
-
-
-def load_url(url: str) -> JsonDict:
-    return {"type": "TrafficSpike", "trafficSpike": {"url": url, "rps": 5}}
-
-
 def external_name(kube: FakeKube) -> None:
     # The audit's bypass: an alias, in the scenario's own namespace, of another namespace's
     # latency proxy.
@@ -103,33 +93,84 @@ def proxy_service(kube: FakeKube) -> None:
     kube.add_service(NS, "x", [15000])
 
 
-# (case, faults, the Services in NS, the reason, words of the message)
-REFUSED: list[tuple[str, list[JsonDict], Callable[[FakeKube], Any], str, str]] = [
+def shop_service(kube: FakeKube) -> None:
+    kube.add_service(NS, "shop", [80])
+
+
+ALLOWED = "http://allowed.test:8080/orders"
+
+# (case, faults, the Services in NS, the operator's allow-list, the reason, words of the message)
+REFUSED: list[tuple[str, list[JsonDict], Callable[[FakeKube], Any], tuple[str, ...], str, str]] = [
     (
         "proxy behind an ExternalName Service",
-        [proxy_admin(f"http://x.{NS}.svc:15000")],
+        [proxy_at("x", 15000)],
         external_name,
+        (),
         "ReferenceNotAllowed",
         "Service x is of type ExternalName (an alias of db-latency-admin.victim",
     ),
     (
         "load at a Service without a selector",
-        [load_url("http://x:9090/-/quit")],
+        [load_at("x", 9090, "/-/quit")],
         no_selector,
+        (),
         "ReferenceNotAllowed",
         "Service x has no selector",
     ),
     (
-        "proxy at a Service that is not there",
-        [proxy_admin(f"http://gone.{NS}.svc:15000")],
+        "the ExternalName alias named as a URL, as before Services were objects",
+        [proxy_admin(f"http://x.{NS}.svc:15000")],
+        external_name,
+        (),
+        "ReferenceNotAllowed",
+        f"http://x.{NS}.svc:15000 is not under a URL prefix the operator allows",
+    ),
+    (
+        "another namespace's proxy",
+        [proxy_admin("http://db-latency-admin.victim.svc:15000")],
         proxy_service,
+        (),
+        "ReferenceNotAllowed",
+        "instead: networkLatency.proxy",
+    ),
+    (
+        "a Service of the namespace under a foreign domain",
+        [load_url(f"http://shop.{NS}.svc.evil.example/-/quit")],
+        shop_service,
+        (),
+        "ReferenceNotAllowed",
+        "instead: trafficSpike.target",
+    ),
+    (
+        "a path that climbs out of an allowed prefix",
+        [load_url(f"{ALLOWED}/../-/quit")],
+        shop_service,
+        (ALLOWED,),
+        "ReferenceNotAllowed",
+        f"GAMEDAY_ALLOWED_URLS: {ALLOWED}",
+    ),
+    (
+        # Stored under an older CRD, which let any path through.
+        "a load path with a dot-segment",
+        [load_at("shop", 80, "/orders/../-/quit")],
+        shop_service,
+        (),
+        "InvalidSpec",
+        "trafficSpike.target.path must not hold . or .. segments",
+    ),
+    (
+        "proxy at a Service that is not there",
+        [proxy_at("gone", 15000)],
+        proxy_service,
+        (),
         "ReferenceNotFound",
         "Service gone not found",
     ),
     (
         "proxy at a port its Service does not serve",
-        [proxy_admin(f"http://x.{NS}.svc:15001")],
+        [proxy_at("x", 15001)],
         proxy_service,
+        (),
         "ReferenceNotFound",
         "Service x has no port 15001 (has 15000)",
     ),
@@ -137,17 +178,20 @@ REFUSED: list[tuple[str, list[JsonDict], Callable[[FakeKube], Any], str, str]] =
 
 
 @pytest.mark.parametrize(
-    ("case", "faults", "services", "reason", "says"), REFUSED, ids=[r[0] for r in REFUSED]
+    ("case", "faults", "services", "allowed", "reason", "says"),
+    REFUSED,
+    ids=[r[0] for r in REFUSED],
 )
-def test_a_service_that_may_not_be_reached_is_refused_before_anything_is_claimed(
+def test_what_may_not_be_reached_is_refused_before_anything_is_claimed(
     monkeypatch: pytest.MonkeyPatch,
     case: str,
     faults: list[JsonDict],
     services: Callable[[FakeKube], Any],
+    allowed: tuple[str, ...],
     reason: str,
     says: str,
 ) -> None:
-    out = accept(monkeypatch, faults, services)
+    out = accept(monkeypatch, faults, services, allowed_urls=allowed)
     assert out.status["phase"] == "Failed", out.status
     assert out.accepted["status"] == "False" and out.accepted["reason"] == reason
     assert says in out.status["message"], out.status["message"]
@@ -158,10 +202,19 @@ def test_a_service_that_may_not_be_reached_is_refused_before_anything_is_claimed
     assert out.status.get("actions", []) == []
 
 
-def test_a_service_of_the_namespace_that_selects_its_pods_is_accepted(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("faults", "allowed"),
+    [
+        ([proxy_at("x", 15000)], ()),
+        ([proxy_admin("http://proxy.example:15000")], ("http://proxy.example:15000",)),
+        ([load_url(f"{ALLOWED}/1?x=..")], (ALLOWED,)),
+    ],
+    ids=["a Service of the namespace", "an allowed proxy URL", "an allowed load URL"],
+)
+def test_what_may_be_reached_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, faults: list[JsonDict], allowed: tuple[str, ...]
 ) -> None:
-    out = accept(monkeypatch, [proxy_admin(f"http://x.{NS}.svc:15000")], proxy_service)
+    out = accept(monkeypatch, faults, proxy_service, allowed_urls=allowed)
     assert out.status["phase"] == "Pending", out.status
     assert out.accepted["status"] == "True"
     assert [(t, r) for t, r, _ in out.events] == [("Normal", "Accepted")]

@@ -47,6 +47,7 @@ from gameday_operator.model.parsers import (
 )
 from gameday_operator.model.reader import E, SpecError
 from gameday_operator.model.spec import (
+    Destination,
     Fault,
     MonolithRemediation,
     MsaRemediation,
@@ -55,9 +56,11 @@ from gameday_operator.model.spec import (
     Queries,
     Remediation,
     Scenario,
+    ServiceRef,
     Spec,
     SteadyState,
     Target,
+    url_of,
 )
 from gameday_operator.model.status import (
     FIGURE_KEYS,
@@ -98,6 +101,7 @@ __all__ = [
     "Condition",
     "DBMode",
     "DBSlowQuery",
+    "Destination",
     "E",
     "Fault",
     "Figures",
@@ -120,6 +124,7 @@ __all__ = [
     "Sample",
     "Scenario",
     "SelectorMode",
+    "ServiceRef",
     "Spec",
     "SpecError",
     "Status",
@@ -136,4 +141,5 @@ __all__ = [
     "parse_status",
     "parse_time",
     "parse_timeline",
+    "url_of",
 ]
