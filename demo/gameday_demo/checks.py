@@ -13,6 +13,8 @@ from gameday_demo.customers import in_customers
 from gameday_demo.kubectl import Kubectl
 from gameday_demo.shapes import Shape
 from gameday_operator import builders, faultspec
+from gameday_operator.faultspec.network_latency import admin_url, latency_endpoint
+from gameday_operator.model import NetworkLatency, parse_spec
 
 # Every action kind a fault can place, from the definitions that plan them.
 FAULT_ACTIONS = frozenset(kind.name for kind in faultspec.ACTION_KINDS)
@@ -86,9 +88,12 @@ def leftovers(kubectl: Kubectl, shape: Shape, scenario: Mapping[str, Any]) -> li
                     f"CPU hog loops in {detail['pod']}: {running if running is not None else done}"
                 )
     spec = scenario.get("spec") or {}
-    for fault in spec.get("faults") or []:
-        if fault.get("type") == "NetworkLatency" and fault["networkLatency"].get("proxyAdmin"):
-            url = fault["networkLatency"]["proxyAdmin"].rstrip("/") + "/latency"
+    typed = parse_spec(spec).faults if spec else ()  # a status alone names no fault
+    for fault, parsed in zip(spec.get("faults") or [], typed, strict=True):
+        params = parsed.params
+        admin = admin_url(params, shape.namespace) if isinstance(params, NetworkLatency) else None
+        if admin is not None:
+            url = latency_endpoint(admin)
             code = f"import httpx; print(httpx.get({url!r}, timeout=5).text)"
             done = in_customers(kubectl, shape, "python3", "-c", code, check=False)
             try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from gameday_operator.allow_list import prefix_problem
 from gameday_operator.units import parse_duration
 
 
@@ -115,15 +115,14 @@ class Config:
 
 
 def _url_prefixes(raw: str) -> tuple[str, ...]:
-    """Comma-separated http(s) URL prefixes, each with a host; a bad one is a ConfigError."""
+    """Comma-separated http(s) URL prefixes (`allow_list.prefix_problem` says which may be one);
+    a bad one is a ConfigError."""
     prefixes = []
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
-        parts = urlsplit(item)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"GAMEDAY_ALLOWED_URLS entry {item!r} must be an http(s) URL with a host"
-            )
+        problem = prefix_problem(item)
+        if problem is not None:
+            raise ConfigError(f"GAMEDAY_ALLOWED_URLS entry {item!r} {problem}")
         prefixes.append(item)
     return tuple(prefixes)

@@ -128,21 +128,21 @@ def _emit(body: kopf.Body, step: engine.Step) -> None:
 
 
 def confine(rt: Runtime, body: kopf.Body, scenario: Scenario, logger: LoggerLike) -> None:
-    """Rejects a scenario whose URLs reach beyond its namespace, or name Services not there."""
+    """Rejects a scenario whose URLs reach beyond its namespace, or name Services that are not
+    there or may lead out of it (`confinement.resolve`)."""
     verdict = confinement.check(scenario, rt.config.prometheus_url, rt.config.allowed_urls)
     if verdict.problems:
         reject(rt, body, scenario, "ReferenceNotAllowed", "; ".join(verdict.problems), logger)
-    ports: dict[str, list[int] | None] = {}
+    found: dict[str, confinement.FoundService | None] = {}
     for name in {want.service for want in verdict.services}:
         svc = rt.kube.get_service(scenario.namespace, name)
-        ports[name] = (
-            None
-            if svc is None
-            else [int(p["port"]) for p in (svc.get("spec") or {}).get("ports") or []]
-        )
-    missing = confinement.unresolved(verdict.services, ports)
-    if missing:
-        reject(rt, body, scenario, "ReferenceNotFound", "; ".join(missing), logger)
+        found[name] = None if svc is None else confinement.found_service(svc)
+    resolution = confinement.resolve(verdict.services, found)
+    if resolution.not_allowed:
+        problems = (*resolution.not_allowed, *resolution.not_found)
+        reject(rt, body, scenario, "ReferenceNotAllowed", "; ".join(problems), logger)
+    if resolution.not_found:
+        reject(rt, body, scenario, "ReferenceNotFound", "; ".join(resolution.not_found), logger)
 
 
 def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:

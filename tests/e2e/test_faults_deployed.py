@@ -413,7 +413,7 @@ def test_the_load_job_summary_matches_what_the_shop_counted(
                 {
                     "type": "TrafficSpike",
                     "trafficSpike": {
-                        "url": f"http://{MONOLITH.entry}.{NAMESPACE}.svc/orders",
+                        "target": {"service": MONOLITH.entry, "port": 80, "path": "/orders"},
                         "rps": rps,
                         "durationSeconds": seconds,
                         "concurrency": 50,

@@ -55,6 +55,8 @@ WINDOW_SECONDS = 20
 SLO_P95_SECONDS = 0.25
 PROMETHEUS = "http://prometheus.gameday-system.svc:9090"
 SELECTOR = 'namespace="shop-monolith",route!~"/(healthz|readyz|metrics)"'
+PROXY = {"service": "db-latency-admin", "port": 15000}
+# The same admin API, as the test itself calls it from the shop's namespace.
 PROXY_ADMIN = "http://db-latency-admin.shop-monolith.svc:15000"
 
 
@@ -73,7 +75,7 @@ def observed(name: str, faults: list[Json], *, abort: float = 0.95) -> Json:
 def database_latency(ms: int) -> Json:
     return {
         "type": "NetworkLatency",
-        "networkLatency": {"latency": f"{ms}ms", "mechanism": "Proxy", "proxyAdmin": PROXY_ADMIN},
+        "networkLatency": {"latency": f"{ms}ms", "mechanism": "Proxy", "proxy": PROXY},
     }
 
 

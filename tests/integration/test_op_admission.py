@@ -37,6 +37,18 @@ def scenario(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+PROXY = {"service": "db-latency-admin", "port": 15000}
+TARGET = {"service": "shop", "port": 80, "path": "/orders"}
+
+
+def latency(**block: Any) -> dict[str, Any]:
+    return {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", **block}}
+
+
+def load(**block: Any) -> dict[str, Any]:
+    return {"type": "TrafficSpike", "trafficSpike": {"rps": 10, **block}}
+
+
 REJECTED: list[tuple[str, dict[str, Any], str]] = [
     ("no-faults", {"faults": []}, "should have at least 1 items"),
     (
@@ -80,7 +92,56 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
                 }
             ]
         },
-        "networkLatency.proxyAdmin is required for mechanism Proxy",
+        "networkLatency with mechanism Proxy takes exactly one of proxy",
+    ),
+    (
+        "proxy-both-forms",
+        {"faults": [latency(mechanism="Proxy", proxy=PROXY, proxyAdmin="http://p:15000")]},
+        "networkLatency with mechanism Proxy takes exactly one of proxy",
+    ),
+    (
+        "proxy-with-netem",
+        {"faults": [latency(proxy=PROXY)]},
+        "networkLatency.proxy applies only to mechanism Proxy",
+    ),
+    (
+        "proxy-admin-with-netem",
+        {"faults": [latency(proxyAdmin="http://p:15000")]},
+        "networkLatency.proxyAdmin applies only to mechanism Proxy",
+    ),
+    (
+        "proxy-named-with-its-namespace",
+        {"faults": [latency(mechanism="Proxy", proxy={**PROXY, "service": "p.victim"})]},
+        "networkLatency.proxy.service in body should match",
+    ),
+    (
+        "load-both-forms",
+        {"faults": [load(target=TARGET, url="http://shop")]},
+        "trafficSpike takes exactly one of target",
+    ),
+    ("load-no-destination", {"faults": [load()]}, "trafficSpike takes exactly one of target"),
+    (
+        "load-url-without-host",
+        {"faults": [load(url="http:///orders")]},
+        "trafficSpike.url must be an http or https URL with a host",
+    ),
+    (
+        "load-service-port-0",
+        {"faults": [load(target={**TARGET, "port": 0})]},
+        "trafficSpike.target.port in body should be greater than or equal to 1",
+    ),
+    (
+        "load-path-without-slash",
+        {"faults": [load(target={**TARGET, "path": "orders"})]},
+        "trafficSpike.target.path in body should match",
+    ),
+    *(
+        (
+            f"load-path-{name}",
+            {"faults": [load(target={**TARGET, "path": path})]},
+            "trafficSpike.target.path must not hold . or .. segments",
+        )
+        for name, path in [("dot-dot", "/orders/../-/quit"), ("encoded-dots", "/%2e%2E/x")]
     ),
     (
         "bad-latency",
@@ -113,7 +174,7 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
                 {
                     "type": "TrafficSpike",
                     "selector": {"mode": "All"},
-                    "trafficSpike": {"url": "http://shop", "rps": 10},
+                    "trafficSpike": {"target": TARGET, "rps": 10},
                 }
             ]
         },
@@ -164,6 +225,25 @@ def test_msa_max_replicas_has_no_default(kube_cluster: Any, crd: None, namespace
     created = json_of(api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body))
     msa = created["spec"]["remediation"]["msa"]
     assert msa["minReplicas"] == 20 and "maxReplicas" not in msa, msa
+
+
+def test_services_named_as_objects_are_admitted_with_the_path_defaulted(
+    kube_cluster: Any, crd: None, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(kube_cluster.api)
+    body = scenario(
+        "aimed",
+        faults=[
+            load(target={"service": "shop", "port": 80}),
+            latency(mechanism="Proxy", proxy=PROXY),
+            load(target={**TARGET, "path": "/orders/1?x=..&y=%2e"}),
+        ],
+    )
+    created = json_of(api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body))
+    faults = created["spec"]["faults"]
+    assert faults[0]["trafficSpike"]["target"] == {"service": "shop", "port": 80, "path": "/"}
+    assert faults[1]["networkLatency"]["proxy"] == PROXY
+    assert faults[2]["trafficSpike"]["target"]["path"] == "/orders/1?x=..&y=%2e"
 
 
 def test_spec_is_immutable(kube_cluster: Any, crd: None, namespace: str) -> None:

@@ -1,9 +1,11 @@
 """A scenario reaches only its own namespace, and one scenario acts on a target at a time.
 
-The operator runs for real (kopf, in-process) on the local cluster. A scenario whose URLs name
-another namespace, an address, a host outside the cluster or a Service that is not there is
-rejected before anything is injected; a second scenario on a target another one holds is
-rejected with the holder's name, and the target is free again once the holder has gone.
+The operator runs for real (kopf, in-process) on the local cluster. A fault names a Service of
+the scenario's namespace, and the operator builds its URL; a free URL (another namespace, an
+address, a host outside the cluster, a Service of the namespace under a foreign domain), a
+Service that is not there, and one that may lead out of the namespace (ExternalName, no
+selector) are rejected before anything is injected; a second scenario on a target another one
+holds is rejected with the holder's name, and the target is free again once the holder has gone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import wait_until
+from tests.fixtures.faults import load_at, load_url, proxy_admin, proxy_at
 from tests.integration.test_op_gameday import (  # noqa: F401  (crd, ops: fixtures)
     GROUP,
     PLURAL,
@@ -35,23 +38,30 @@ pytestmark = pytest.mark.cluster
 LEASE = "gameday-target-shop"
 
 
-def spike(url: str) -> Json:
-    return {"type": "TrafficSpike", "trafficSpike": {"url": url, "rps": 5}}
-
-
-def proxy(admin: str) -> Json:
-    return {
-        "type": "NetworkLatency",
-        "networkLatency": {"latency": "900ms", "mechanism": "Proxy", "proxyAdmin": admin},
-    }
-
-
 def service(name: str, port: int) -> Json:
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name},
         "spec": {"selector": {"app": name}, "ports": [{"port": port}]},
+    }
+
+
+def external_name(name: str, host: str, port: int) -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"type": "ExternalName", "externalName": host, "ports": [{"port": port}]},
+    }
+
+
+def without_selector(name: str, port: int) -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"ports": [{"port": port}]},
     }
 
 
@@ -91,8 +101,11 @@ def test_urls_outside_the_namespace_are_refused_before_anything_is_injected(ops:
         "shop",
         faults=[
             cpu_stress(),
-            proxy("http://db-latency-admin.kube-system.svc:15000"),
-            spike("http://10.96.0.1/orders"),
+            proxy_admin("http://db-latency-admin.kube-system.svc:15000"),
+            load_url("http://10.96.0.1/orders"),
+            # The scenario's own Service under a foreign domain, which public DNS may resolve
+            # to any address.
+            load_url(f"http://shop.{ops.ns}.svc.evil.example/"),
         ],
     )
     manifest["spec"]["steadyState"]["prometheus"] = {"url": f"http://shop.{ops.ns}.svc:80"}
@@ -102,8 +115,10 @@ def test_urls_outside_the_namespace_are_refused_before_anything_is_injected(ops:
     message = st["message"]
     assert "spec.faults[1].networkLatency.proxyAdmin" in message, message
     assert "spec.faults[2].trafficSpike.url" in message, message
+    assert f"spec.faults[3].trafficSpike.url http://shop.{ops.ns}.svc.evil.example/" in message
     assert "spec.steadyState.prometheus.url" in message, message
-    assert "Services of its own namespace" in message
+    assert f"name a Service of namespace {ops.ns} instead: networkLatency.proxy" in message
+    assert f"name a Service of namespace {ops.ns} instead: trafficSpike.target" in message
     assert ops.deployment("shop")["metadata"]["generation"] == generation
     # Nothing was injected: no stress container in the target's pods.
     for pod in ops.pods("shop"):
@@ -116,13 +131,60 @@ def test_a_service_that_is_not_there_is_refused(ops: Ops) -> None:
         "nowhere",
         "monolith",
         "shop",
-        faults=[spike("http://shop:8080/orders"), spike(f"http://gone.{ops.ns}.svc/")],
+        faults=[load_at("shop", 8080, "/orders"), load_at("gone", 80)],
     )
     with operator(ops):
         ops.create(manifest)
         st = rejected(ops, "nowhere", "ReferenceNotFound")
     assert "Service shop has no port 8080 (has 80)" in st["message"], st["message"]
     assert "Service gone not found" in st["message"], st["message"]
+
+
+def test_a_service_that_may_lead_out_of_the_namespace_is_refused(ops: Ops) -> None:
+    """The audit's bypass: Services of the scenario's own namespace that lead elsewhere. The
+    alias names a proxy in a namespace that does not exist, so that nothing is reached even
+    where the bypass is open."""
+    start_echo(ops, echo("shop"), service("shop", 80))
+    victim = f"db-latency-admin.{ops.ns}-victim.svc.cluster.local"
+    ops.create(external_name("alias", victim, 15000))
+    ops.create(without_selector("manual", 80))
+    manifest = scenario(
+        "alias",
+        "monolith",
+        "shop",
+        faults=[cpu_stress(), proxy_at("alias", 15000), load_at("manual", 80)],
+    )
+    with operator(ops):
+        ops.create(manifest)
+        st = rejected(ops, "alias", "ReferenceNotAllowed")
+    message = st["message"]
+    assert f"Service alias is of type ExternalName (an alias of {victim})" in message, message
+    assert "Service manual has no selector" in message, message
+    for pod in ops.pods("shop"):
+        assert not (pod.get("spec") or {}).get("ephemeralContainers"), pod["metadata"]["name"]
+
+
+def test_the_load_job_calls_the_service_at_the_url_the_operator_builds(ops: Ops) -> None:
+    start_echo(ops, echo("shop"), service("shop", 80))
+    load = load_at("shop", 80, "/orders?from=gameday")
+    load["trafficSpike"]["durationSeconds"] = 5
+    with operator(ops):
+        ops.create(scenario("aimed", "monolith", "shop", faults=[load], duration="60s"))
+        st = ops.wait_status(
+            "aimed",
+            lambda s: any(a["kind"] == "LoadJob" for a in s.get("actions") or []),
+            60,
+            "the load Job to be recorded",
+        )
+        accepted = condition(st, "Accepted")
+        assert accepted is not None and accepted["status"] == "True", st
+        (action,) = [a for a in st["actions"] if a["kind"] == "LoadJob"]
+        batch = client.BatchV1Api(ops.cluster.api)
+        (job,) = wait_until(lambda: batch.list_namespaced_job(ops.ns).items, 60, "the Job")
+        made = ops.raw(job)
+        assert made["metadata"]["name"] == action["target"].removeprefix("job/")
+        args = made["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--url") + 1] == f"http://shop.{ops.ns}.svc:80/orders?from=gameday"
 
 
 def test_a_second_scenario_on_a_busy_target_is_rejected_and_the_first_goes_on(ops: Ops) -> None:

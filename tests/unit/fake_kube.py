@@ -410,8 +410,29 @@ class FakeKube(Kube):
 
     # ------------------------------------------------------------------ services, leases
 
-    def add_service(self, namespace: str, name: str, ports: Sequence[int]) -> JsonDict:
-        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": p} for p in ports]}}
+    def add_service(
+        self,
+        namespace: str,
+        name: str,
+        ports: Sequence[int],
+        *,
+        selector: Mapping[str, str] | None = None,
+        type_: str | None = None,
+        external_name: str | None = None,
+    ) -> JsonDict:
+        """A Service selecting `selector` ({app: NAME} by default; {}: none); `type_` and
+        `external_name` as spec.type and spec.externalName have them (absent when None)."""
+        spec: JsonDict = {
+            "ports": [{"port": p} for p in ports],
+            "selector": {"app": name} if selector is None else dict(selector),
+        }
+        if not spec["selector"]:
+            del spec["selector"]
+        if type_ is not None:
+            spec["type"] = type_
+        if external_name is not None:
+            spec["externalName"] = external_name
+        body = {"metadata": {"name": name}, "spec": spec}
         return self._insert(self.services, namespace, body)
 
     def get_service(self, namespace: str, name: str) -> JsonDict | None:
@@ -567,9 +588,16 @@ MEMORY = {"type": "MemoryStress", "memoryStress": {"size": "32Mi"}}
 NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", "interface": "eth1"}}
 PROXY = {
     "type": "NetworkLatency",
-    "networkLatency": {"latency": "50ms", "mechanism": "Proxy", "proxyAdmin": "http://pg:9000/"},
+    "networkLatency": {
+        "latency": "50ms",
+        "mechanism": "Proxy",
+        "proxy": {"service": "pg", "port": 9000},
+    },
 }
-LOAD = {"type": "TrafficSpike", "trafficSpike": {"url": "http://web:8080/", "rps": 50}}
+LOAD = {
+    "type": "TrafficSpike",
+    "trafficSpike": {"target": {"service": "web", "port": 8080, "path": "/"}, "rps": 50},
+}
 DB = {
     "type": "DBSlowQuery",
     "dbSlowQuery": {

@@ -3,18 +3,22 @@
 No CEL evaluator runs in the unit tests (the API server evaluates the rules in
 tests/integration/test_op_admission.py): here each combination the parser refuses in
 `tests.unit.test_op_model.REFUSED_BOTH` must have its rule at the schema node it names, with a
-message holding the same words as the parser's and a rule reading the fields involved.
+message holding the same words as the parser's and a rule reading the fields involved. Where a
+rule is a regular expression (the load path's pattern and its dot-segment rule), the expression
+itself runs here against the parser, path by path.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.unit.test_op_model import REFUSED_BOTH
+from gameday_operator.model import SpecError, parse_spec
+from tests.unit.test_op_model import REFUSED_BOTH, minimal
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "failurescenario.yaml"
 
@@ -67,3 +71,57 @@ def test_no_rule_refuses_a_value_the_crd_fills_in_itself() -> None:
     assert "default" not in _node("spec.faults[].networkLatency.interface")
     # A defaulted responseDelay is 0s, which the mode rule lets through.
     assert _node("spec.remediation.responseDelay")["default"] == "0s"
+
+
+@pytest.mark.parametrize(
+    "node", ["spec.faults[].trafficSpike.target", "spec.faults[].networkLatency.proxy"]
+)
+def test_a_service_reference_is_a_dns_1035_name_and_a_port(node: str) -> None:
+    ref = _node(node)
+    assert ref["required"] == ["service", "port"]
+    service = ref["properties"]["service"]
+    assert service["pattern"] == "^[a-z]([-a-z0-9]*[a-z0-9])?$" and service["maxLength"] == 63
+    port = ref["properties"]["port"]
+    assert (port["type"], port["minimum"], port["maximum"]) == ("integer", 1, 65535)
+
+
+PATHS = [
+    "/",
+    "/orders",
+    "/orders/1?status=new&x=..",
+    "/a.b/c..d/...",
+    "/%41",
+    "orders",
+    "/a b",
+    "/a#b",
+    "/a\\b",
+    "/..",
+    "/orders/../-/quit",
+    "/./x",
+    "/%2e%2e/x",
+    "/%2E.",
+    "/a/.%2e?x=1",
+    "/a/..?x",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_crd_refuses_the_load_paths_the_parser_refuses(path: str) -> None:
+    # The pattern and the rule's regular expression run here as the API server runs them
+    # (both are plain RE2 expressions, which Python's re reads alike).
+    node = _node("spec.faults[].trafficSpike.target.path")
+    (rule,) = node["x-kubernetes-validations"]
+    dot_segments = re.fullmatch(r"!self\.matches\('(.*)'\)", rule["rule"])
+    assert dot_segments is not None, rule
+    admitted = bool(re.fullmatch(node["pattern"], path)) and not re.search(
+        dot_segments.group(1), path
+    )
+    target = {"service": "shop", "port": 80, "path": path}
+    raw = minimal(faults=[{"type": "TrafficSpike", "trafficSpike": {"target": target, "rps": 5}}])
+    try:
+        parse_spec(raw)
+        parsed = True
+    except SpecError:
+        parsed = False
+    assert admitted == parsed
+    assert node["default"] == "/"

@@ -19,6 +19,7 @@ from gameday_operator.model import (
     NetworkLatency,
     PodSelector,
     SelectorMode,
+    ServiceRef,
     TrafficSpike,
 )
 
@@ -228,12 +229,12 @@ def test_chaos_commands_follow_the_injector_cli() -> None:
         "120s",
     ]
     assert b.db_restore_args() == ["db", "restore", "--dsn-env", "GAMEDAY_DSN"]
-    t = TrafficSpike(url="http://shop/orders", rps=300, ramp_seconds=15)
-    args = b.load_args(t, 100)
+    t = TrafficSpike(ServiceRef("shop", 8080, "/orders"), rps=300, ramp_seconds=15)
+    args = b.load_args(t, "shop-ns", 100)
     assert args[:8] == [
         "load",
         "--url",
-        "http://shop/orders",
+        "http://shop.shop-ns.svc:8080/orders",
         "--rps",
         "300",
         "--ramp-seconds",

@@ -24,9 +24,11 @@ from gameday_operator.model import (
     RemediationMode,
     Rollout,
     SelectorMode,
+    ServiceRef,
     SpecError,
     Status,
     StressMechanism,
+    TrafficSpike,
     parse_spec,
     parse_status,
 )
@@ -95,7 +97,7 @@ def test_every_fault_type_parses() -> None:
                 {
                     "type": "TrafficSpike",
                     "trafficSpike": {
-                        "url": "http://shop:8080/orders",
+                        "target": {"service": "shop", "port": 8080, "path": "/orders"},
                         "rps": 200,
                         "rampSeconds": 10,
                     },
@@ -124,7 +126,7 @@ def test_every_fault_type_parses() -> None:
                     "networkLatency": {
                         "latency": "1s",
                         "mechanism": "Proxy",
-                        "proxyAdmin": "http://pgproxy:9000",
+                        "proxy": {"service": "pgproxy", "port": 9000},
                     },
                 },
             ]
@@ -149,8 +151,31 @@ def test_every_fault_type_parses() -> None:
     assert isinstance(db, DBSlowQuery)
     assert db.mode is DBMode.DROP_INDEX and db.index == "orders_status_idx"
     assert spec.faults[4].params == NetworkLatency(latency_seconds=0.2, jitter_seconds=0.02)
+    assert spec.faults[0].params == TrafficSpike(
+        ServiceRef("shop", 8080, "/orders"), rps=200, ramp_seconds=10
+    )
     proxy = spec.faults[5].params
     assert isinstance(proxy, NetworkLatency) and proxy.mechanism is LatencyMechanism.PROXY
+    assert proxy.proxy == ServiceRef("pgproxy", 9000)
+
+
+@pytest.mark.parametrize(
+    ("block", "destination"),
+    [
+        ({"target": {"service": "shop", "port": 80}}, ServiceRef("shop", 80, "/")),
+        (
+            {"target": {"service": "s-1", "port": 65535, "path": "/a/b.c?d=e&f=..x"}},
+            ServiceRef("s-1", 65535, "/a/b.c?d=e&f=..x"),
+        ),
+        ({"url": "https://ingress.example/orders"}, "https://ingress.example/orders"),
+    ],
+)
+def test_the_load_is_aimed_at_a_service_or_a_url(block: dict[str, Any], destination: Any) -> None:
+    spec = parse_spec(
+        minimal(faults=[{"type": "TrafficSpike", "trafficSpike": {**block, "rps": 5}}])
+    )
+    params = spec.faults[0].params
+    assert isinstance(params, TrafficSpike) and params.destination == destination
 
 
 def test_cpu_stress_exec_mechanism_parses() -> None:
@@ -243,7 +268,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
                 }
             ]
         ),
-        "proxyAdmin is required",
+        "with mechanism Proxy takes exactly one of proxy",
     ),
     (
         "jitter over latency",
@@ -263,6 +288,43 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "bad url",
         minimal(faults=[{"type": "TrafficSpike", "trafficSpike": {"url": "shop", "rps": 5}}]),
         "http or https URL",
+    ),
+    *(
+        (
+            f"load target {case}",
+            minimal(
+                faults=[{"type": "TrafficSpike", "trafficSpike": {"target": target, "rps": 5}}]
+            ),
+            says,
+        )
+        for case, target, says in [
+            ("named with a dot", {"service": "shop.other", "port": 80}, "DNS-1035 label"),
+            ("upper case", {"service": "Shop", "port": 80}, "DNS-1035 label"),
+            ("starting with a digit", {"service": "1shop", "port": 80}, "DNS-1035 label"),
+            ("of 64 characters", {"service": "s" * 64, "port": 80}, "longer than 63"),
+            ("without a port", {"service": "shop"}, "target.port is required"),
+            ("port 0", {"service": "shop", "port": 0}, "between 1 and 65535"),
+            ("port 65536", {"service": "shop", "port": 65536}, "between 1 and 65535"),
+            ("path without /", {"service": "shop", "port": 80, "path": "orders"}, "start with /"),
+            ("path with a space", {"service": "s", "port": 80, "path": "/a b"}, "start with /"),
+            ("path with #", {"service": "s", "port": 80, "path": "/a#b"}, "start with /"),
+        ]
+    ),
+    (
+        "proxy service named with its namespace",
+        minimal(
+            faults=[
+                {
+                    "type": "NetworkLatency",
+                    "networkLatency": {
+                        "latency": "5ms",
+                        "mechanism": "Proxy",
+                        "proxy": {"service": "db-latency-admin.victim", "port": 15000},
+                    },
+                }
+            ]
+        ),
+        "networkLatency.proxy.service must be a DNS-1035 label",
     ),
     (
         "selector on a job fault",
@@ -588,7 +650,9 @@ def test_parse_does_not_mutate_input() -> None:
 
 # ------------------------------------------ settings that do not apply, URLs without a host
 
-PROXY = {"latency": "5ms", "mechanism": "Proxy", "proxyAdmin": "http://proxy:15000"}
+PROXY = {"latency": "5ms", "mechanism": "Proxy", "proxy": {"service": "proxy", "port": 15000}}
+PROXY_ADMIN = {"latency": "5ms", "mechanism": "Proxy", "proxyAdmin": "http://proxy:15000"}
+TARGET = {"service": "shop", "port": 80}
 DB = {"table": "orders", "databaseSecretRef": {"name": "a", "key": "b"}}
 
 
@@ -646,6 +710,57 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
         "spec.faults[].networkLatency",
         "networkLatency.proxyAdmin applies only to mechanism Proxy",
         ("proxyAdmin", "mechanism"),
+    ),
+    *(
+        (
+            f"load {case}",
+            minimal(faults=[fault("TrafficSpike", {**block, "rps": 5})]),
+            "spec.faults[].trafficSpike",
+            "trafficSpike takes exactly one of target (a Service of the scenario's namespace) "
+            "and url (a URL under the operator's GAMEDAY_ALLOWED_URLS)",
+            ("target", "url"),
+        )
+        for case, block in [
+            ("with both a target and a url", {"target": TARGET, "url": "http://a"}),
+            ("with neither a target nor a url", {}),
+        ]
+    ),
+    *(
+        (
+            f"proxy latency {case}",
+            minimal(
+                faults=[fault("NetworkLatency", {"latency": "5ms", "mechanism": "Proxy", **block})]
+            ),
+            "spec.faults[].networkLatency",
+            "networkLatency with mechanism Proxy takes exactly one of proxy (a Service of the "
+            "scenario's namespace) and proxyAdmin (a URL under the operator's "
+            "GAMEDAY_ALLOWED_URLS)",
+            ("proxy", "proxyAdmin", "mechanism"),
+        )
+        for case, block in [
+            (
+                "with both a proxy and a proxyAdmin",
+                {"proxy": PROXY["proxy"], "proxyAdmin": PROXY_ADMIN["proxyAdmin"]},
+            ),
+            ("with neither a proxy nor a proxyAdmin", {}),
+        ]
+    ),
+    (
+        "proxy with netem",
+        minimal(faults=[fault("NetworkLatency", {"latency": "5ms", "proxy": PROXY["proxy"]})]),
+        "spec.faults[].networkLatency",
+        "networkLatency.proxy applies only to mechanism Proxy",
+        ("has(self.proxy)", "mechanism"),
+    ),
+    *(
+        (
+            f"load path {path}",
+            minimal(faults=[fault("TrafficSpike", {"target": {**TARGET, "path": path}, "rps": 5})]),
+            "spec.faults[].trafficSpike.target.path",
+            "trafficSpike.target.path must not hold . or .. segments",
+            ("matches",),
+        )
+        for path in ("/orders/../-/quit", "/..", "/./x", "/%2e%2e/x", "/a/.%2E?x=1", "/a/..?x")
     ),
     (
         "interface with proxy",
@@ -730,7 +845,7 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
     ),
     (
         "proxy admin without a host",
-        minimal(faults=[fault("NetworkLatency", {**PROXY, "proxyAdmin": "http://:15000"})]),
+        minimal(faults=[fault("NetworkLatency", {**PROXY_ADMIN, "proxyAdmin": "http://:15000"})]),
         "spec.faults[].networkLatency.proxyAdmin",
         "networkLatency.proxyAdmin must be an http or https URL with a host",
         ("getHostname",),

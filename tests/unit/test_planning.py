@@ -18,6 +18,7 @@ from tests.unit.fake_kube import (
     DB,
     LOAD,
     MEMORY,
+    NS,
     PROXY,
     STRESS,
     T0,
@@ -71,7 +72,7 @@ NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms"}}
         (STRESS, [("f0-web-a", "CPUStressContainer", "pod/web-a")]),
         (MEMORY, [("f0-web-a", "MemoryStressContainer", "pod/web-a")]),
         (NETEM, [("f0-web-a", "NetemContainer", "pod/web-a")]),
-        (PROXY, [("f0-proxy", "ProxyLatency", "http://pg:9000/")]),
+        (PROXY, [("f0-proxy", "ProxyLatency", f"http://pg.{NS}.svc:9000")]),
         (LOAD, [("f0-job", "LoadJob", "job/gd-gd-012345-f0-load")]),
         (DB, [("f0-job", "DBJob", "job/gd-gd-012345-f0-db")]),
     ],
@@ -84,6 +85,50 @@ def test_each_fault_is_planned_from_the_target_alone(
     actions = faultspec.plan_faults(p)
     assert summary(actions) == expected
     assert faultspec.plan_faults(p) == actions  # nothing else goes in
+
+
+def load_url(action: Action) -> str:
+    args: list[str] = action.detail["manifest"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args[args.index("--url") + 1]
+
+
+@pytest.mark.parametrize(
+    ("block", "url"),
+    [
+        # The operator builds the URL of a Service in the scenario's namespace itself.
+        (
+            {"target": {"service": "shop", "port": 8080, "path": "/orders?x=1"}},
+            f"http://shop.{NS}.svc:8080/orders?x=1",
+        ),
+        ({"target": {"service": "shop", "port": 80}}, f"http://shop.{NS}.svc:80/"),
+        # An allow-listed URL goes as written.
+        ({"url": "https://ingress.example/orders"}, "https://ingress.example/orders"),
+    ],
+)
+def test_the_load_job_calls_the_service_in_the_scenarios_namespace(block: Json, url: str) -> None:
+    fault = {"type": "TrafficSpike", "trafficSpike": {**block, "rps": 5}}
+    (action,) = faultspec.plan_faults(planning([fault]))
+    assert load_url(action) == url
+
+
+@pytest.mark.parametrize(
+    ("block", "admin"),
+    [
+        (
+            {"proxy": {"service": "db-latency-admin", "port": 15000}},
+            f"http://db-latency-admin.{NS}.svc:15000",
+        ),
+        ({"proxyAdmin": "http://proxy.example:15000/"}, "http://proxy.example:15000/"),
+    ],
+)
+def test_the_latency_proxy_is_called_in_the_scenarios_namespace(block: Json, admin: str) -> None:
+    fault = {
+        "type": "NetworkLatency",
+        "networkLatency": {"latency": "5ms", "mechanism": "Proxy", **block},
+    }
+    (action,) = faultspec.plan_faults(planning([fault]))
+    assert action.target == admin
+    assert action.detail["url"] == admin.rstrip("/") + "/latency"
 
 
 def test_a_pod_fault_without_a_running_pod_of_the_target_cannot_be_planned() -> None:

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from gameday_operator.model.changes import ActionKind, ActuatorError
 from gameday_operator.model.reader import Reader
-from gameday_operator.model.spec import Fault
+from gameday_operator.model.spec import Destination, Fault
 from gameday_operator.model.status import Action
 from gameday_operator.model.target import Planning
 
@@ -16,15 +16,18 @@ P = TypeVar("P")
 
 
 @dataclass(frozen=True)
-class NamedUrl:
-    """A URL a fault's parameters name, which confinement checks the scenario may reach."""
+class Reference:
+    """Where a fault's parameters reach, which confinement checks the scenario may: a Service
+    of its namespace (looked up at accept), or a URL that only the operator's allow-list may
+    allow."""
 
     key: str  # its key in the fault's block
-    url: str
-    by_operator: bool  # False: the injector, a Job in the scenario's namespace, fetches it
+    destination: Destination
+    # The block's key for a Service, named to a scenario whose URL is not allowed.
+    service_key: str
 
 
-def no_urls(_params: object) -> tuple[NamedUrl, ...]:
+def no_references(_params: object) -> tuple[Reference, ...]:
     return ()
 
 
@@ -50,8 +53,8 @@ class FaultDefinition(Generic[P]):
     in_pods: Callable[[P], bool] | None = None
     # When in_pods holds, as the selector's error message names it ("with mechanism Netem").
     in_pods_when: str = ""
-    # The URLs the parameters name.
-    urls: Callable[[P], tuple[NamedUrl, ...]] = no_urls
+    # Where the parameters reach (Services, URLs).
+    references: Callable[[P], tuple[Reference, ...]] = no_references
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""
@@ -76,6 +79,6 @@ class FaultDefinition(Generic[P]):
         """The actions of `fault`, a fault of this type."""
         return self.plan(planning, fault, self.params_of(fault))
 
-    def urls_of(self, fault: Fault) -> tuple[NamedUrl, ...]:
-        """The URLs `fault`, a fault of this type, names."""
-        return self.urls(self.params_of(fault))
+    def references_of(self, fault: Fault) -> tuple[Reference, ...]:
+        """Where `fault`, a fault of this type, reaches."""
+        return self.references(self.params_of(fault))

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
-from gameday_operator.faultspec.definition import FaultDefinition, NamedUrl
+from gameday_operator.faultspec.definition import FaultDefinition, Reference
 from gameday_operator.faultspec.pods import EphemeralInjection, injections, pod_action
 from gameday_operator.model.changes import ActuatorError, Recorded, kind
 from gameday_operator.model.enums import FORMER_DEFAULT_INTERFACE, JsonDict, LatencyMechanism
 from gameday_operator.model.reader import Reader, SpecError
-from gameday_operator.model.spec import Fault
+from gameday_operator.model.spec import Destination, Fault, url_of
 from gameday_operator.model.status import Action
 from gameday_operator.model.target import Container, Planning
 from gameday_operator.units import format_duration
@@ -23,15 +23,15 @@ class NetworkLatency:
     jitter_seconds: float = 0.0
     mechanism: LatencyMechanism = LatencyMechanism.NETEM
     interface: str = "eth0"
-    proxy_admin: str | None = None
+    # Mechanism Proxy: the proxy's admin API, networkLatency.proxy or networkLatency.proxyAdmin.
+    proxy: Destination | None = None
 
 
 def parse_network_latency(b: Reader, _duration: float) -> NetworkLatency:
     mechanism = b.enum("mechanism", LatencyMechanism, LatencyMechanism.NETEM)
     if mechanism is LatencyMechanism.NETEM:
-        b.not_applicable(
-            "proxyAdmin", "mechanism Proxy (Netem delays the selected pods' interface)"
-        )
+        for key in ("proxy", "proxyAdmin"):
+            b.not_applicable(key, "mechanism Proxy (Netem delays the selected pods' interface)")
     elif b.raw.get("interface") != FORMER_DEFAULT_INTERFACE:
         b.not_applicable(
             "interface", "mechanism Netem (Proxy delays the database proxy, not a pod)"
@@ -40,16 +40,18 @@ def parse_network_latency(b: Reader, _duration: float) -> NetworkLatency:
     jitter = b.duration("jitter", "0ms", 0, 60)
     if jitter > latency:
         raise SpecError(f"{b.path}.jitter must not exceed latency")
-    params = NetworkLatency(
+    proxy = None
+    if mechanism is LatencyMechanism.PROXY:
+        proxy = b.service_or_url(
+            "proxy", "proxyAdmin", with_path=False, qualifier=" with mechanism Proxy"
+        )
+    return NetworkLatency(
         latency_seconds=latency,
         jitter_seconds=jitter,
         mechanism=mechanism,
         interface=b.str_("interface", "eth0", max_len=15),
-        proxy_admin=b.url("proxyAdmin") if b.has("proxyAdmin") else None,
+        proxy=proxy,
     )
-    if mechanism is LatencyMechanism.PROXY and params.proxy_admin is None:
-        raise SpecError(f"{b.path}.proxyAdmin is required for mechanism Proxy")
-    return params
 
 
 def in_pods(n: NetworkLatency) -> bool:
@@ -57,9 +59,22 @@ def in_pods(n: NetworkLatency) -> bool:
     return n.mechanism is not LatencyMechanism.PROXY
 
 
-def named_urls(n: NetworkLatency) -> tuple[NamedUrl, ...]:
+def references(n: NetworkLatency) -> tuple[Reference, ...]:
     # The operator itself calls the proxy's admin API.
-    return () if n.proxy_admin is None else (NamedUrl("proxyAdmin", n.proxy_admin, True),)
+    if n.proxy is None:
+        return ()
+    key = "proxyAdmin" if isinstance(n.proxy, str) else "proxy"
+    return (Reference(key, n.proxy, service_key="proxy"),)
+
+
+def admin_url(n: NetworkLatency, namespace: str) -> str | None:
+    """The URL of the latency proxy's admin API for a scenario in `namespace` (None: Netem)."""
+    return None if n.proxy is None else url_of(n.proxy, namespace)
+
+
+def latency_endpoint(admin: str) -> str:
+    """The admin API's endpoint that sets (POST), clears (DELETE) and shows (GET) the latency."""
+    return admin.rstrip("/") + "/latency"
 
 
 def netem_args(n: NetworkLatency, duration_seconds: float) -> list[str]:
@@ -137,14 +152,15 @@ def plan_network_latency(planning: Planning, fault: Fault, params: NetworkLatenc
             pod_action(planning, fault, NETEM, i.pod, NetemInjection.of(i, params.interface))
             for i in injections(planning, fault, args, net_admin=True)
         ]
-    if params.proxy_admin is None:
-        raise ActuatorError(f"spec.faults[{fault.index}]: mechanism Proxy without proxyAdmin")
+    admin = admin_url(params, planning.namespace)
+    if admin is None:
+        raise ActuatorError(f"spec.faults[{fault.index}]: mechanism Proxy without a proxy")
     setting = ProxyLatencySetting(
-        url=params.proxy_admin.rstrip("/") + "/latency",
+        url=latency_endpoint(admin),
         body=proxy_latency_body(params, planning.remaining_seconds),
     )
     action_id = f"f{fault.index}-proxy"
-    return [PROXY.action(action_id, params.proxy_admin, setting, None, planning.now)]
+    return [PROXY.action(action_id, admin, setting, None, planning.now)]
 
 
 DEFINITION = FaultDefinition(
@@ -157,5 +173,5 @@ DEFINITION = FaultDefinition(
     pod_fault=True,
     in_pods=in_pods,
     in_pods_when="with mechanism Netem",
-    urls=named_urls,
+    references=references,
 )

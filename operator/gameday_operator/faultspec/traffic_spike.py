@@ -1,14 +1,15 @@
-"""TrafficSpike: a load generator Job sending `rps` requests a second to `url`. Pure."""
+"""TrafficSpike: a load generator Job sending `rps` requests a second to a Service of the
+scenario's namespace (`target`), or to an allow-listed `url`. Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gameday_operator.faultspec.definition import FaultDefinition, NamedUrl
+from gameday_operator.faultspec.definition import FaultDefinition, Reference
 from gameday_operator.faultspec.jobs import JobInjection, job, job_action, job_name
 from gameday_operator.model.changes import kind
 from gameday_operator.model.reader import Reader, SpecError
-from gameday_operator.model.spec import Fault
+from gameday_operator.model.spec import Destination, Fault, url_of
 from gameday_operator.model.status import Action
 from gameday_operator.model.target import Planning
 from gameday_operator.units import format_duration
@@ -16,7 +17,7 @@ from gameday_operator.units import format_duration
 
 @dataclass(frozen=True)
 class TrafficSpike:
-    url: str
+    destination: Destination  # trafficSpike.target, or trafficSpike.url
     rps: int
     ramp_seconds: int = 0
     duration_seconds: int | None = None
@@ -25,7 +26,7 @@ class TrafficSpike:
 
 def parse_traffic_spike(b: Reader, duration: float) -> TrafficSpike:
     params = TrafficSpike(
-        url=b.url("url"),
+        destination=b.service_or_url("target", "url", with_path=True),
         rps=b.int_("rps", None, 1, 100_000),
         ramp_seconds=b.int_("rampSeconds", 0, 0, 3600),
         duration_seconds=b.int_("durationSeconds", None, 1, 86400)
@@ -38,11 +39,11 @@ def parse_traffic_spike(b: Reader, duration: float) -> TrafficSpike:
     return params
 
 
-def load_args(t: TrafficSpike, duration_seconds: float) -> list[str]:
+def load_args(t: TrafficSpike, namespace: str, duration_seconds: float) -> list[str]:
     return [
         "load",
         "--url",
-        t.url,
+        url_of(t.destination, namespace),
         "--rps",
         str(t.rps),
         "--ramp-seconds",
@@ -58,8 +59,9 @@ def load_args(t: TrafficSpike, duration_seconds: float) -> list[str]:
     ]
 
 
-def named_urls(t: TrafficSpike) -> tuple[NamedUrl, ...]:
-    return (NamedUrl("url", t.url, by_operator=False),)
+def references(t: TrafficSpike) -> tuple[Reference, ...]:
+    key = "url" if isinstance(t.destination, str) else "target"
+    return (Reference(key, t.destination, service_key="target"),)
 
 
 LOAD_JOB = kind("LoadJob", JobInjection)
@@ -75,7 +77,7 @@ def plan_traffic_spike(planning: Planning, fault: Fault, params: TrafficSpike) -
         name,
         planning.namespace,
         planning.config.chaos_image,
-        load_args(params, seconds),
+        load_args(params, planning.namespace, seconds),
         scenario=scenario.name,
         pull_policy=planning.config.chaos_pull_policy,
         deadline_seconds=int(seconds) + 60,
@@ -91,5 +93,5 @@ DEFINITION = FaultDefinition(
     plan=plan_traffic_spike,
     kinds=(LOAD_JOB,),
     pod_fault=False,
-    urls=named_urls,
+    references=references,
 )

@@ -48,6 +48,7 @@ from gameday_operator.model.parsers import (
 )
 from gameday_operator.model.reader import E, SpecError
 from gameday_operator.model.spec import (
+    Destination,
     Fault,
     MonolithRemediation,
     MsaRemediation,
@@ -56,9 +57,11 @@ from gameday_operator.model.spec import (
     Queries,
     Remediation,
     Scenario,
+    ServiceRef,
     Spec,
     SteadyState,
     Target,
+    url_of,
 )
 from gameday_operator.model.status import (
     FIGURE_KEYS,
@@ -99,6 +102,7 @@ __all__ = [
     "Condition",
     "DBMode",
     "DBSlowQuery",
+    "Destination",
     "E",
     "Fault",
     "Figures",
@@ -121,6 +125,7 @@ __all__ = [
     "Sample",
     "Scenario",
     "SelectorMode",
+    "ServiceRef",
     "Spec",
     "SpecError",
     "Status",
@@ -138,4 +143,5 @@ __all__ = [
     "parse_status",
     "parse_time",
     "parse_timeline",
+    "url_of",
 ]

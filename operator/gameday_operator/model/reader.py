@@ -9,9 +9,16 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from gameday_operator.model.spec import Destination, ServiceRef
 from gameday_operator.units import parse_duration, parse_quantity
 
 E = TypeVar("E", bound="StrEnum")
+
+# What may follow a Service's port in a URL the operator builds: a path (and query) of
+# RFC 3986 characters, as the CRD's pattern has it.
+_HTTP_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
+# A `.` or `..` segment, also percent-encoded: the CRD's rule refuses the same.
+_DOT_SEGMENT = re.compile(r"(^|/)([.]|%2[eE]){1,2}(/|[?]|$)")
 
 
 class SpecError(ValueError):
@@ -141,6 +148,38 @@ class Reader:
             )
         return value
 
+    def service_ref(self, key: str, *, with_path: bool) -> ServiceRef:
+        """{service, port} (and, `with_path`, path: default /) naming a Service of the
+        scenario's namespace, as the CRD's schema has it."""
+        ref = self.sub(key)
+        service = dns_1035_label(ref.str_("service", max_len=63), f"{ref.path}.service")
+        port = ref.int_("port", None, 1, 65535)
+        if not with_path:
+            return ServiceRef(service, port)
+        path = ref.str_("path", "/")
+        if not _HTTP_PATH.fullmatch(path):
+            raise SpecError(
+                f"{ref.path}.path must start with / and hold only URL path characters, got {path!r}"
+            )
+        if _DOT_SEGMENT.search(path):
+            raise SpecError(f"{ref.path}.path must not hold . or .. segments, got {path!r}")
+        return ServiceRef(service, port, path)
+
+    def service_or_url(
+        self, service_key: str, url_key: str, *, with_path: bool, qualifier: str = ""
+    ) -> Destination:
+        """Exactly one of a Service reference (`service_key`) and a free URL (`url_key`, which
+        only the operator's allow-list may allow: `confinement` checks it)."""
+        if self.has(service_key) == self.has(url_key):
+            raise SpecError(
+                f"{self.path}{qualifier} takes exactly one of {service_key} (a Service of the "
+                f"scenario's namespace) and {url_key} (a URL under the operator's "
+                "GAMEDAY_ALLOWED_URLS)"
+            )
+        if self.has(service_key):
+            return self.service_ref(service_key, with_path=with_path)
+        return self.url(url_key)
+
     def not_applicable(self, key: str, applies: str) -> None:
         """SpecError when `key` is set: it does not apply here; `applies` says where it does."""
         if self.has(key):
@@ -151,6 +190,16 @@ def dns_label(value: str, path: str) -> str:
     if len(value) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value):
         raise SpecError(
             f"{path} must be a DNS label (lowercase letters, digits, '-'), got {value!r}"
+        )
+    return value
+
+
+def dns_1035_label(value: str, path: str) -> str:
+    """A Service's name: a DNS label that starts with a letter."""
+    if len(value) > 63 or not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", value):
+        raise SpecError(
+            f"{path} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
+            f"letter), got {value!r}"
         )
     return value
 

@@ -20,6 +20,31 @@ from gameday_operator.model.enums import (
 
 
 @dataclass(frozen=True)
+class ServiceRef:
+    """A Service of the scenario's namespace, a port it serves and a path: what a fault reaches,
+    named as an object rather than a URL so that it can name nothing outside the namespace."""
+
+    service: str
+    port: int
+    path: str = ""  # "" or /...: what follows the port in the URL
+
+    def url(self, namespace: str) -> str:
+        # name.<namespace>.svc resolves to the scenario's Service both for a Job in that
+        # namespace and for the operator in its own.
+        return f"http://{self.service}.{namespace}.svc:{self.port}{self.path}"
+
+
+# Where a fault reaches: a Service of the scenario's namespace, or a URL (one the operator's
+# allow-list must allow, GAMEDAY_ALLOWED_URLS).
+Destination = ServiceRef | str
+
+
+def url_of(destination: Destination, namespace: str) -> str:
+    """The URL of `destination` for a scenario in `namespace`."""
+    return destination if isinstance(destination, str) else destination.url(namespace)
+
+
+@dataclass(frozen=True)
 class Target:
     architecture: Architecture
     deployment: str
