@@ -578,6 +578,8 @@ DB = {
         "databaseSecretRef": {"name": "db", "key": "dsn"},
     },
 }
+# The network faults in the pod's kernel: none yet.
+NET_FAULTS: tuple[JsonDict, ...] = ()
 EVERY_FAULT = (LOAD, STRESS, CPU_EXEC, MEMORY, DB, NETEM, PROXY)
 
 

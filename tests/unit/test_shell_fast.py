@@ -23,7 +23,7 @@ from gameday_operator.model import (
     Timeline,
     parse_status,
 )
-from tests.unit.fake_kube import CPU_EXEC, LOAD, NS, T0, Scene, scene
+from tests.unit.fake_kube import CPU_EXEC, LOAD, NETEM, NS, T0, Scene, scene
 from tests.unit.test_api_errors import INVALID_LABEL, client_error, job_invalid, status_body
 
 INJECTING = Status(phase=Phase.INJECTING)
@@ -318,6 +318,41 @@ def test_an_injector_that_has_not_started_stays_live_until_it_can_no_longer_take
     done = revert_all(sc, left)
     assert done.live_actions == () and sc.reasons()[-1] == "Reverted"
     assert not sc.kube.execs  # nothing to stop: started now, it would do nothing
+
+
+def test_a_cleanup_under_way_is_recorded_without_a_warning_until_it_exits_0() -> None:
+    """A netem (or network) fault's revert spans ticks: the tick goes on (no exception, no
+    RevertFailed Warning), the status says where it stands, and it counts as Reverted only
+    once the cleanup container has exited 0."""
+    sc = scene([NETEM], pods=["web-a"])
+    status = execute(sc, Intent.INJECT)
+    (action,) = status.actions
+    killed = {"exitCode": 137, "reason": "Error"}
+    sc.kube.set_ephemeral_state(NS, "web-a", action.detail["container"], "terminated", **killed)
+    status = execute(sc, Intent.REVERT_ALL, status)  # the tick's way: it returns
+    cleanup = action.detail["cleanup"]["name"]
+    (left,) = stored(sc).actions
+    assert left.state is ActionState.APPLIED and left.error is None
+    assert left.revert_progress == (
+        f"cleanup {cleanup} added to web-a (attempt 1 of 3); done once it exits 0"
+    )
+    assert status.actions[0].revert_progress == left.revert_progress
+    with pytest.raises(shell.RevertUnderWay) as under_way:  # the delete handler's way
+        revert_all(sc, status)
+    status = under_way.value.status
+    sc.kube.set_ephemeral_state(NS, "web-a", cleanup, "running")
+    status = execute(sc, Intent.REVERT_ALL, status)
+    running = f"cleanup {cleanup} in web-a running (attempt 1 of 3)"
+    assert stored(sc).actions[0].revert_progress == running
+    writes = sc.kube.called("patch_scenario_status")
+    status = execute(sc, Intent.REVERT_ALL, status)
+    assert sc.kube.called("patch_scenario_status") == writes  # written when it changes only
+    assert "RevertFailed" not in sc.reasons() and "Reverted" not in sc.reasons()
+    sc.kube.set_ephemeral_state(NS, "web-a", cleanup, "terminated", exitCode=0)
+    status = execute(sc, Intent.REVERT_ALL, status)
+    (done,) = stored(sc).actions
+    assert done.state is ActionState.REVERTED and done.revert_progress is None
+    assert status.live_actions == () and sc.reasons()[-1] == "Reverted"
 
 
 def test_revert_all_counts_a_pod_gone_as_reverted() -> None:
