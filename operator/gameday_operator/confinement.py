@@ -34,11 +34,12 @@ class Reference:
 
 @dataclass(frozen=True)
 class ServicePort:
-    """A Service of the scenario's namespace that a reference names, and the port it uses."""
+    """A Service of the scenario's namespace that a reference names, and the port it uses
+    (None: a network fault's destination that names the Service as a whole)."""
 
     path: str
     service: str
-    port: int
+    port: int | None
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def service_in(url: str, namespace: str, *, qualified: bool) -> tuple[str, int] 
 
 
 def check(scenario: Scenario, default_prometheus: str, allowed: Sequence[str]) -> Verdict:
-    """What the spec's URLs may not reach, and the in-namespace Services left to look up."""
+    """What the spec's URLs may not reach, and the in-namespace Services (those the URLs and
+    the network faults' destinations name) left to look up."""
     problems: list[str] = []
     services: list[ServicePort] = []
     listed = ", ".join(allowed) if allowed else "none"
@@ -139,6 +141,13 @@ def check(scenario: Scenario, default_prometheus: str, allowed: Sequence[str]) -
             )
             continue
         services.append(ServicePort(ref.path, found[0], found[1]))
+    # A network fault's destinations name Services by name alone, so in the scenario's own
+    # namespace by construction: they need only be there (with the port named, if one is).
+    for fault in scenario.spec.faults:
+        definition = DEFINITIONS[fault.type]
+        at = f"spec.faults[{fault.index}].{definition.block}"
+        for named in definition.services_of(fault):
+            services.append(ServicePort(f"{at}.{named.key}", named.name, named.port))
     return Verdict(tuple(problems), tuple(services))
 
 
@@ -155,7 +164,7 @@ def unresolved(
         ports = ports_by_service.get(want.service)
         if ports is None:
             problems.append(f"{want.path}: Service {want.service} not found")
-        elif want.port not in ports:
+        elif want.port is not None and want.port not in ports:
             shown = ", ".join(str(p) for p in ports) or "none"
             problems.append(
                 f"{want.path}: Service {want.service} has no port {want.port} (has {shown})"

@@ -36,7 +36,13 @@ from gameday_operator.model import (
     Status,
     parse_status,
 )
-from gameday_operator.model.target import Planning, Target, pods_query, read_target
+from gameday_operator.model.target import (
+    Planning,
+    Target,
+    pods_query,
+    read_service,
+    read_target,
+)
 from gameday_operator.runtime import LoggerLike, Runtime
 
 log = logging.getLogger(__name__)
@@ -145,7 +151,8 @@ def gather(rt: Runtime, scenario: Scenario, body: Mapping[str, Any], now: dateti
 
 def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent: Intent) -> Target:
     """The target as a plan sees it: the Deployment this tick read, its ReplicaSets and pods,
-    and for a remediation its HPA. Read only when an intent is to be planned."""
+    for a remediation its HPA, for an injection the Services its faults name (with their
+    EndpointSlices). Read only when an intent is to be planned."""
     namespace, name = scenario.namespace, scenario.spec.target.deployment
     if deployment is None:
         raise ActuatorError(f"Deployment {namespace}/{name} not found")
@@ -153,7 +160,14 @@ def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent:
     replica_sets = rt.kube.list_replica_sets(namespace, query)
     pods = rt.kube.list_pods(namespace, query)
     hpa = None if intent is Intent.INJECT else rt.kube.get_hpa(namespace, name)
-    return read_target(deployment, replica_sets, pods, hpa)
+    services = []
+    if intent is Intent.INJECT:
+        for service_name in faultspec.named_services(scenario.spec.faults):
+            service = rt.kube.get_service(namespace, service_name)
+            if service is not None:  # one that is missing fails the plan, naming it
+                slices = rt.kube.list_endpoint_slices(namespace, service_name)
+                services.append(read_service(service, slices))
+    return read_target(deployment, replica_sets, pods, hpa, services)
 
 
 def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None) -> list[Action]:

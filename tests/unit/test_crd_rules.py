@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gameday_operator.faultspec import FAULT_BLOCKS, FAULT_TYPES
 from tests.unit.test_op_model import REFUSED_BOTH
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "failurescenario.yaml"
@@ -67,3 +68,27 @@ def test_no_rule_refuses_a_value_the_crd_fills_in_itself() -> None:
     assert "default" not in _node("spec.faults[].networkLatency.interface")
     # A defaulted responseDelay is 0s, which the mode rule lets through.
     assert _node("spec.remediation.responseDelay")["default"] == "0s"
+
+
+def test_the_crd_names_every_fault_type_and_block_the_registry_has() -> None:
+    item = _node("spec.faults[]")
+    assert item["properties"]["type"]["enum"] == list(FAULT_TYPES)
+    assert set(FAULT_BLOCKS.values()) <= set(item["properties"])
+    one_block = item["x-kubernetes-validations"][0]["rule"]
+    for type_, block in FAULT_BLOCKS.items():
+        assert f"(self.type == '{type_}') == has(self.{block})" in one_block
+
+
+NETWORK_BLOCKS = [
+    f"spec.faults[].{FAULT_BLOCKS[t]}"
+    for t in ("NetworkBandwidth", "NetworkLoss", "NetworkPartition")
+    if t in FAULT_BLOCKS
+]
+
+
+def test_the_network_faults_share_one_scope_schema() -> None:
+    for key in ("interface", "direction", "destinations"):
+        first, *others = (_node(f"{b}.{key}") for b in NETWORK_BLOCKS)
+        assert all(other == first for other in others), key
+    cidr = _node(f"{NETWORK_BLOCKS[-1]}.destinations[].cidr")
+    assert [r["rule"] for r in cidr["x-kubernetes-validations"]] == ["isCIDR(self)"]

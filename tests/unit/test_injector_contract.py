@@ -27,6 +27,16 @@ NETEM = {
     "type": "NetworkLatency",
     "networkLatency": {"latency": "100ms", "jitter": "10ms", "interface": "eth1"},
 }
+BANDWIDTH = {
+    "type": "NetworkBandwidth",
+    "networkBandwidth": {
+        "rate": "2.5mbit",
+        "burst": "4Ki",
+        "limit": "1Mi",
+        "destinations": [{"cidr": "10.0.0.0/8", "port": 5432}, {"cidr": "fd00::/64"}],
+    },
+}
+TAG = "0123456789abcdef_f0"
 
 
 def parse(args: list[str]) -> tuple[str, dict[str, Any]]:
@@ -66,6 +76,19 @@ def runs(container: dict[str, Any], command: str, expected: dict[str, Any]) -> d
         (STRESS, "stress cpu", {"load_pct": 50.0, "workers": 2, "limit_cpus": 0.5}),
         (MEMORY, "stress memory", {"size": "32Mi"}),
         (NETEM, "latency netem", {"interface": "eth1", "latency_": 0.1, "jitter": 0.01}),
+        (
+            BANDWIDTH,
+            "net bandwidth",
+            {
+                "tag": TAG,
+                "interface": "eth0",
+                "direction": "egress",
+                "destinations": ("10.0.0.0/8:5432/tcp", "fd00::/64"),
+                "rate": "2500000bit",
+                "burst": 4096,
+                "limit": 1048576,
+            },
+        ),
     ],
     ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
 )
@@ -84,6 +107,7 @@ def test_every_ephemeral_injector_command_parses_with_its_duration_and_deadline(
     ("fault", "command", "expected"),
     [
         (NETEM, "latency netem", {"interface": "eth1", "revert": True}),
+        (BANDWIDTH, "net clean", {"tag": TAG, "interface": "eth0"}),
     ],
     ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
 )

@@ -2,7 +2,7 @@
 gameday_operator.faultspec.pods, detail `EphemeralInjection` and its subtypes).
 
 Why ephemeral containers: they join the pod's cgroup and network namespace, so stress competes
-for the pod's own limits and netem shapes the pod's own traffic, with no privileged
+for the pod's own limits and the network faults shape the pod's own traffic, with no privileged
 DaemonSet. They cannot be removed once added, so each injector is bounded by the scenario's end
 (its `--deadline`). A revert stops a running one early: the operator execs the detail's stop
 command in it (`kill -TERM 1`; a netem injector clears its qdisc first). Without
@@ -12,7 +12,7 @@ delivered and the container exits. One that has not started yet cannot be stoppe
 start a moment later: its revert is not done until it runs (and is stopped), it ends, or its
 deadline has passed. A pod replaced by a rollout takes its containers with it.
 
-An injector whose effect is kernel state (netem's qdisc) would
+An injector whose effect is kernel state (netem, the network faults' qdiscs and nftables) would
 leave it behind if it were killed (SIGKILL, the OOM killer): its revert does not rely on it.
 Once the injector has ended, the revert adds the cleanup container recorded with the plan and
 counts as done only when the pod's status says that container terminated with exit code 0 —

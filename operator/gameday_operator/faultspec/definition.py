@@ -24,7 +24,21 @@ class NamedUrl:
     by_operator: bool  # False: the injector, a Job in the scenario's namespace, fetches it
 
 
+@dataclass(frozen=True)
+class NamedService:
+    """A Service of the scenario's namespace that a fault's parameters name: confinement
+    checks that it exists (and serves `port`), the plan reads its addresses."""
+
+    key: str  # where in the fault's block ("destinations[0].service")
+    name: str
+    port: int | None  # None: the Service as a whole
+
+
 def no_urls(_params: object) -> tuple[NamedUrl, ...]:
+    return ()
+
+
+def no_services(_params: object) -> tuple[NamedService, ...]:
     return ()
 
 
@@ -52,6 +66,8 @@ class FaultDefinition(Generic[P]):
     in_pods_when: str = ""
     # The URLs the parameters name.
     urls: Callable[[P], tuple[NamedUrl, ...]] = no_urls
+    # The Services of the scenario's namespace the parameters name.
+    services: Callable[[P], tuple[NamedService, ...]] = no_services
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""
@@ -79,3 +95,7 @@ class FaultDefinition(Generic[P]):
     def urls_of(self, fault: Fault) -> tuple[NamedUrl, ...]:
         """The URLs `fault`, a fault of this type, names."""
         return self.urls(self.params_of(fault))
+
+    def services_of(self, fault: Fault) -> tuple[NamedService, ...]:
+        """The Services `fault`, a fault of this type, names."""
+        return self.services(self.params_of(fault))

@@ -6,7 +6,7 @@ Each injector runs `gameday-chaos ... --duration D --deadline T`: D is what is l
 scenario, T its end (an absolute time). An ephemeral container cannot be removed and may start
 long after it was added (an image pull, a busy kubelet): the injector runs until the earlier of
 start + D and T, and does nothing if it starts after T. An injector whose effect is kernel
-state of the pod's network namespace (netem) has a cleanup container
+state of the pod's network namespace (netem, the network faults) has a cleanup container
 recorded beside it, which its revert adds once the injector has ended.
 """
 
@@ -113,8 +113,8 @@ def ephemeral_container(
     """An ephemeral container running `gameday-chaos` inside a target pod.
 
     It shares the pod's cgroup (so it competes for the pod's own limits) and its network
-    namespace. Only the containers that change the pod's network (netem and its cleanup) get a
-    capability: NET_ADMIN, with every other one dropped. tc and nft
+    namespace. Only the containers that change the pod's network (netem, the network faults
+    and their cleanup) get a capability: NET_ADMIN, with every other one dropped. tc and nft
     speak netlink, for which NET_ADMIN is all they need (they open no raw socket: no NET_RAW,
     and a reject's reset or ICMP answer is sent by the kernel itself).
     """
