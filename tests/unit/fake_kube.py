@@ -609,7 +609,15 @@ BANDWIDTH = {
     "type": "NetworkBandwidth",
     "networkBandwidth": {"rate": "1mbit", "destinations": [{"cidr": "10.0.0.0/8", "port": 5432}]},
 }
-NET_FAULTS = (BANDWIDTH,)
+LOSS = {
+    "type": "NetworkLoss",
+    "networkLoss": {
+        "probability": 0.3,
+        "direction": "Both",
+        "destinations": [{"cidr": "fd00::/64"}],
+    },
+}
+NET_FAULTS = (BANDWIDTH, LOSS)
 # One fault of each type and mechanism, in scenarios of at most 8 faults.
 EVERY_FAULT = ((LOAD, STRESS, CPU_EXEC, MEMORY, DB, NETEM, PROXY), NET_FAULTS)
 

@@ -27,6 +27,7 @@ def test_the_registry_names_every_fault_type_once() -> None:
         "DBSlowQuery",
         "NetworkLatency",
         "NetworkBandwidth",
+        "NetworkLoss",
     )
     assert all(name == definition.name for name, definition in DEFINITIONS.items())
     assert len({d.params_type for d in DEFINITIONS.values()}) == len(DEFINITIONS)
@@ -40,12 +41,14 @@ def test_the_derived_blocks_and_pod_faults_are_those_the_model_listed() -> None:
         ("DBSlowQuery", "dbSlowQuery"),
         ("NetworkLatency", "networkLatency"),
         ("NetworkBandwidth", "networkBandwidth"),
+        ("NetworkLoss", "networkLoss"),
     ]
-    network = {"NetworkBandwidth"}
+    network = {"NetworkBandwidth", "NetworkLoss"}
     assert frozenset({"CPUStress", "MemoryStress", "NetworkLatency", *network}) == POD_FAULTS
     # The selector's error message names them as it did when it listed them.
     assert POD_FAULT_NAMES == (
-        "CPUStress, MemoryStress, NetworkLatency with mechanism Netem, NetworkBandwidth"
+        "CPUStress, MemoryStress, NetworkLatency with mechanism Netem, "
+        "NetworkBandwidth, NetworkLoss"
     )
     assert model.FAULT_BLOCKS is FAULT_BLOCKS
     assert model.POD_FAULTS is POD_FAULTS
@@ -61,6 +64,7 @@ def test_the_action_kinds_are_those_the_faults_recorded() -> None:
         "NetemContainer",
         "ProxyLatency",
         "NetworkBandwidthContainer",
+        "NetworkLossContainer",
     ]
 
 
@@ -70,7 +74,7 @@ def test_a_type_no_definition_names_is_refused_with_the_ones_there_are() -> None
         parse_spec({**raw, "faults": [{"type": "DiskFill", "diskFill": {}}]})
     assert str(raised.value) == (
         "spec.faults[0].type must be one of TrafficSpike, CPUStress, MemoryStress, "
-        "DBSlowQuery, NetworkLatency, NetworkBandwidth, "
+        "DBSlowQuery, NetworkLatency, NetworkBandwidth, NetworkLoss, "
         "got 'DiskFill'"
     )
 

@@ -36,6 +36,14 @@ BANDWIDTH = {
         "destinations": [{"cidr": "10.0.0.0/8", "port": 5432}, {"cidr": "fd00::/64"}],
     },
 }
+LOSS = {
+    "type": "NetworkLoss",
+    "networkLoss": {
+        "probability": 0.3,
+        "direction": "Both",
+        "destinations": [{"cidr": "10.96.0.10/32", "port": 53, "protocol": "UDP"}],
+    },
+}
 TAG = "0123456789abcdef_f0"
 
 
@@ -89,6 +97,16 @@ def runs(container: dict[str, Any], command: str, expected: dict[str, Any]) -> d
                 "limit": 1048576,
             },
         ),
+        (
+            LOSS,
+            "net loss",
+            {
+                "tag": TAG,
+                "direction": "both",
+                "destinations": ("10.96.0.10/32:53/udp",),
+                "probability": "0.3",
+            },
+        ),
     ],
     ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
 )
@@ -108,6 +126,7 @@ def test_every_ephemeral_injector_command_parses_with_its_duration_and_deadline(
     [
         (NETEM, "latency netem", {"interface": "eth1", "revert": True}),
         (BANDWIDTH, "net clean", {"tag": TAG, "interface": "eth0"}),
+        (LOSS, "net clean", {"tag": TAG, "interface": "eth0"}),
     ],
     ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
 )

@@ -1,4 +1,4 @@
-"""The network faults in the pod's kernel (NetworkBandwidth):
+"""The network faults in the pod's kernel (NetworkBandwidth, NetworkLoss):
 their blocks parsed, their destinations resolved from the target as the shell read it (a
 Service to its ClusterIPs and its pods' addresses), the injector's command line and the
 cleanup recorded beside it. Pure: plain dicts in, no adapter."""
@@ -21,6 +21,7 @@ from gameday_operator.faultspec.netfaults import (
     resolve,
 )
 from gameday_operator.faultspec.network_bandwidth import NetworkBandwidth
+from gameday_operator.faultspec.network_loss import NetworkLoss
 from gameday_operator.model import SpecError, parse_scenario, parse_spec
 from gameday_operator.model.changes import ActuatorError
 from gameday_operator.model.enums import Direction, PortProtocol
@@ -371,3 +372,31 @@ def test_the_services_a_fault_names_must_exist_with_the_port_named() -> None:
     )
     assert confinement.unresolved(verdict.services, {"order": [80], "pay": []}) == ()
     assert faultspec.named_services(scenario.spec.faults) == ("order", "pay")
+
+
+# ---------------------------------------------------------------------------- NetworkLoss
+
+
+@pytest.mark.parametrize("probability", [0.000001, 0.3, 1, 1.0])
+def test_a_loss_probability_in_0_to_1_is_taken(probability: float) -> None:
+    loss = parsed("NetworkLoss", {"probability": probability})
+    assert isinstance(loss, NetworkLoss) and loss.probability == probability
+
+
+@pytest.mark.parametrize(
+    ("probability", "said"),
+    [(0, "must be in (0, 1]"), (-0.1, "between 0 and 1"), (1.01, "between 0 and 1")],
+)
+def test_a_loss_probability_outside_0_to_1_is_refused(probability: float, said: str) -> None:
+    with pytest.raises(SpecError, match=said.replace("(", r"\(").replace("]", r"\]")):
+        parsed("NetworkLoss", {"probability": probability})
+
+
+def test_a_loss_probability_is_required() -> None:
+    with pytest.raises(SpecError, match=r"networkLoss.probability is required"):
+        parsed("NetworkLoss", {})
+
+
+def test_the_loss_command_line() -> None:
+    loss = {"probability": 0.25, "direction": "Ingress"}
+    command_line_is({"type": "NetworkLoss", "networkLoss": loss}, "loss", ["--probability", "0.25"])

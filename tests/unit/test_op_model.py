@@ -608,7 +608,7 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
         "spec.faults[]",
         "selector applies only to faults that run in the target's pods "
         "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem, "
-        "NetworkBandwidth)",
+        "NetworkBandwidth, NetworkLoss)",
         ("selector", "type"),
     ),
     (
@@ -805,6 +805,13 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
             ("quantity('2Ki')", "quantity('64Mi')"),
         )
         for key, value in (("burst", "1Ki"), ("limit", "128Mi"))
+    ),
+    (
+        "a loss probability of zero",
+        minimal(faults=[fault("NetworkLoss", {"probability": 0})]),
+        "spec.faults[].networkLoss.probability",
+        "networkLoss.probability must be in (0, 1]",
+        ("self > 0.0", "self <= 1.0"),
     ),
     (
         "prometheus without a host",

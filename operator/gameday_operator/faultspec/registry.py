@@ -16,6 +16,7 @@ from gameday_operator.faultspec import (
     memory_stress,
     network_bandwidth,
     network_latency,
+    network_loss,
     traffic_spike,
 )
 from gameday_operator.faultspec.definition import FaultDefinition
@@ -34,6 +35,7 @@ DEFINITIONS: dict[str, FaultDefinition[Any]] = {
         db_slow_query.DEFINITION,
         network_latency.DEFINITION,
         network_bandwidth.DEFINITION,
+        network_loss.DEFINITION,
     )
 }
 
