@@ -617,7 +617,8 @@ LOSS = {
         "destinations": [{"cidr": "fd00::/64"}],
     },
 }
-NET_FAULTS = (BANDWIDTH, LOSS)
+PARTITION = {"type": "NetworkPartition", "networkPartition": {"reject": True, "interface": "eth1"}}
+NET_FAULTS = (BANDWIDTH, LOSS, PARTITION)
 # One fault of each type and mechanism, in scenarios of at most 8 faults.
 EVERY_FAULT = ((LOAD, STRESS, CPU_EXEC, MEMORY, DB, NETEM, PROXY), NET_FAULTS)
 

@@ -28,6 +28,7 @@ def test_the_registry_names_every_fault_type_once() -> None:
         "NetworkLatency",
         "NetworkBandwidth",
         "NetworkLoss",
+        "NetworkPartition",
     )
     assert all(name == definition.name for name, definition in DEFINITIONS.items())
     assert len({d.params_type for d in DEFINITIONS.values()}) == len(DEFINITIONS)
@@ -42,13 +43,14 @@ def test_the_derived_blocks_and_pod_faults_are_those_the_model_listed() -> None:
         ("NetworkLatency", "networkLatency"),
         ("NetworkBandwidth", "networkBandwidth"),
         ("NetworkLoss", "networkLoss"),
+        ("NetworkPartition", "networkPartition"),
     ]
-    network = {"NetworkBandwidth", "NetworkLoss"}
+    network = {"NetworkBandwidth", "NetworkLoss", "NetworkPartition"}
     assert frozenset({"CPUStress", "MemoryStress", "NetworkLatency", *network}) == POD_FAULTS
     # The selector's error message names them as it did when it listed them.
     assert POD_FAULT_NAMES == (
         "CPUStress, MemoryStress, NetworkLatency with mechanism Netem, "
-        "NetworkBandwidth, NetworkLoss"
+        "NetworkBandwidth, NetworkLoss, NetworkPartition"
     )
     assert model.FAULT_BLOCKS is FAULT_BLOCKS
     assert model.POD_FAULTS is POD_FAULTS
@@ -65,6 +67,7 @@ def test_the_action_kinds_are_those_the_faults_recorded() -> None:
         "ProxyLatency",
         "NetworkBandwidthContainer",
         "NetworkLossContainer",
+        "NetworkPartitionContainer",
     ]
 
 
@@ -74,7 +77,7 @@ def test_a_type_no_definition_names_is_refused_with_the_ones_there_are() -> None
         parse_spec({**raw, "faults": [{"type": "DiskFill", "diskFill": {}}]})
     assert str(raised.value) == (
         "spec.faults[0].type must be one of TrafficSpike, CPUStress, MemoryStress, "
-        "DBSlowQuery, NetworkLatency, NetworkBandwidth, NetworkLoss, "
+        "DBSlowQuery, NetworkLatency, NetworkBandwidth, NetworkLoss, NetworkPartition, "
         "got 'DiskFill'"
     )
 

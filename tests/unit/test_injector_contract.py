@@ -44,6 +44,7 @@ LOSS = {
         "destinations": [{"cidr": "10.96.0.10/32", "port": 53, "protocol": "UDP"}],
     },
 }
+PARTITION = {"type": "NetworkPartition", "networkPartition": {"reject": True, "interface": "eth1"}}
 TAG = "0123456789abcdef_f0"
 
 
@@ -107,6 +108,7 @@ def runs(container: dict[str, Any], command: str, expected: dict[str, Any]) -> d
                 "probability": "0.3",
             },
         ),
+        (PARTITION, "net partition", {"tag": TAG, "interface": "eth1", "reject": True}),
     ],
     ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
 )
@@ -127,6 +129,7 @@ def test_every_ephemeral_injector_command_parses_with_its_duration_and_deadline(
         (NETEM, "latency netem", {"interface": "eth1", "revert": True}),
         (BANDWIDTH, "net clean", {"tag": TAG, "interface": "eth0"}),
         (LOSS, "net clean", {"tag": TAG, "interface": "eth0"}),
+        (PARTITION, "net clean", {"tag": TAG, "interface": "eth1"}),
     ],
     ids=lambda v: v["type"] if isinstance(v, dict) and "type" in v else None,
 )

@@ -1,4 +1,4 @@
-"""The network faults in the pod's kernel (NetworkBandwidth, NetworkLoss):
+"""The network faults in the pod's kernel (NetworkBandwidth, NetworkLoss, NetworkPartition):
 their blocks parsed, their destinations resolved from the target as the shell read it (a
 Service to its ClusterIPs and its pods' addresses), the injector's command line and the
 cleanup recorded beside it. Pure: plain dicts in, no adapter."""
@@ -22,6 +22,7 @@ from gameday_operator.faultspec.netfaults import (
 )
 from gameday_operator.faultspec.network_bandwidth import NetworkBandwidth
 from gameday_operator.faultspec.network_loss import NetworkLoss
+from gameday_operator.faultspec.network_partition import NetworkPartition
 from gameday_operator.model import SpecError, parse_scenario, parse_spec
 from gameday_operator.model.changes import ActuatorError
 from gameday_operator.model.enums import Direction, PortProtocol
@@ -400,3 +401,23 @@ def test_a_loss_probability_is_required() -> None:
 def test_the_loss_command_line() -> None:
     loss = {"probability": 0.25, "direction": "Ingress"}
     command_line_is({"type": "NetworkLoss", "networkLoss": loss}, "loss", ["--probability", "0.25"])
+
+
+# ----------------------------------------------------------------------- NetworkPartition
+
+
+def test_a_partition_drops_unless_told_to_reject() -> None:
+    drop = parsed("NetworkPartition", {})
+    assert isinstance(drop, NetworkPartition) and drop.reject is False
+    assert (drop.scope.direction, drop.scope.destinations) == (Direction.EGRESS, ())
+    both = parsed("NetworkPartition", {"reject": True, "direction": "Both"})
+    assert both.reject is True and both.scope.direction is Direction.BOTH
+
+
+@pytest.mark.parametrize(
+    ("block", "effect"),
+    [({"reject": True, "interface": "eth1"}, ["--reject"]), ({"direction": "Both"}, [])],
+    ids=["reject", "drop"],
+)
+def test_the_partition_command_line(block: Json, effect: list[str]) -> None:
+    command_line_is({"type": "NetworkPartition", "networkPartition": block}, "partition", effect)

@@ -608,7 +608,7 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
         "spec.faults[]",
         "selector applies only to faults that run in the target's pods "
         "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem, "
-        "NetworkBandwidth, NetworkLoss)",
+        "NetworkBandwidth, NetworkLoss, NetworkPartition)",
         ("selector", "type"),
     ),
     (

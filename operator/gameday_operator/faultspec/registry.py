@@ -17,6 +17,7 @@ from gameday_operator.faultspec import (
     network_bandwidth,
     network_latency,
     network_loss,
+    network_partition,
     traffic_spike,
 )
 from gameday_operator.faultspec.definition import FaultDefinition
@@ -36,6 +37,7 @@ DEFINITIONS: dict[str, FaultDefinition[Any]] = {
         network_latency.DEFINITION,
         network_bandwidth.DEFINITION,
         network_loss.DEFINITION,
+        network_partition.DEFINITION,
     )
 }
 
