@@ -1,9 +1,9 @@
-"""What the network faults in the target pods' kernel share (NetworkBandwidth, and
-the others to come on it): where one applies (an interface, a direction, destinations), how a
-destination that names a Service becomes the addresses the pod's kernel sees, the injector's
-command line (`gameday-chaos net ...`), and the cleanup container that removes what the
-fault's tag installed even when the injector was killed. Pure; each fault's module adds its
-own parameters and effect, and makes its definition with `definition`.
+"""What the network faults in the target pods' kernel share (each fault's own module,
+`network_<fault>.py`, adds its effect): where one applies (an interface, a direction,
+destinations), how a destination that names a Service becomes the addresses the pod's kernel
+sees, the injector's command line (`gameday-chaos net ...`), and the cleanup container that
+removes what the fault's tag installed even when the injector was killed. Pure; each fault's
+module makes its definition with `definition`.
 
 The injector installs qdiscs and nftables tables in the pod's network namespace: they outlive
 it. So every fault's kernel state carries a tag made from the scenario's UID and the fault's
@@ -164,8 +164,10 @@ def service_destinations(service: TargetService, port: int | None) -> list[str]:
     (kube-proxy's iptables or nftables rules, and IPVS, all hook the node's side of the pod's
     veth). The pod's own netfilter hooks and qdiscs, where the injector's rules are, see the
     ClusterIP and the Service's port on the way out, and the ClusterIP as the source of the
-    answers (conntrack undoes the DNAT before they reach the pod): checked on the local
-    cluster by tests/integration/test_op_netfaults.py.
+    answers (conntrack undoes the DNAT before they reach the pod). On the local cluster
+    (kube-proxy in iptables mode) nftables counters in a pod's output, netdev egress and input
+    hooks counted a request to a ClusterIP against the ClusterIP and its port only, none
+    against the pod it reached; tests/integration/test_op_netfaults.py cuts a Service there.
     And its pods' own addresses, with the port they serve it on (the EndpointSlice's, the
     Service's targetPort): those are what the kernel here sees when a client reaches a pod
     directly (a headless Service, a client-side balancer reading the endpoints), when the
