@@ -598,6 +598,30 @@ def test_a_tick_that_plans_reads_the_deployment_once_and_its_pods_once(
     }
 
 
+def test_an_injection_reads_the_services_its_faults_name_once_each_and_no_other() -> None:
+    order = {"service": {"name": "order", "port": 80}}
+    partition = {"type": "NetworkPartition", "networkPartition": {"destinations": [order]}}
+    loss = {
+        "type": "NetworkLoss",
+        "networkLoss": {"probability": 0.5, "destinations": [order, {"service": {"name": "pay"}}]},
+    }
+    sc = scene([partition, loss, CPU_EXEC], pods=["web-a"])
+    sc.kube.add_service(NS, "order", [80], cluster_ip="10.96.0.20", pods={"10.244.0.7": 8080})
+    sc.kube.add_service(NS, "pay", [80], cluster_ip="10.96.0.30")
+    sc.kube.add_service(NS, "unnamed", [80], cluster_ip="10.96.0.40")
+    sc.kube.calls.clear()
+    status = execute(sc, Intent.INJECT)
+    assert [a.state for a in status.actions] == [ActionState.APPLIED] * 3
+    looked_up = [c[2] for c in sc.kube.calls if c[0] in ("get_service", "list_endpoint_slices")]
+    assert looked_up == ["order", "order", "pay", "pay"]
+    args = status.actions[1].detail["spec"]["args"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--to"] == [
+        "10.96.0.20/32:80/tcp",
+        "10.244.0.7/32:8080/tcp",
+        "10.96.0.30/32",
+    ]
+
+
 def test_an_untouched_status_resumes_and_reverts_as_before() -> None:
     sc = scene()
     crash_at_second_exec(sc)
