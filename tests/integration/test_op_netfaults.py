@@ -8,7 +8,8 @@ fault's qdisc or nftables table is in the selected pod while the fault runs, in 
 and gone after the scenario was deleted, after it timed out, and after its injector was killed
 with SIGKILL from the node (the kernel state it left is removed by the revert's cleanup
 container, which must have exited 0). A namespace that enforces Pod Security `baseline`
-refuses the fault: the run fails naming the level, and nothing is added to any pod.
+refuses the fault: the run fails naming the level, and nothing is added to any pod. The API
+server itself evaluates the blocks' CEL rules (`isCIDR` among them, Kubernetes 1.31 and later).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ import os
 from typing import Any
 
 import pytest
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import Cluster, wait_until
 from tests.fixtures.netpods import (
+    GROUP,
     OTHER,
+    PLURAL,
     SHAPED,
+    VERSION,
     add_inspector,
     cluster_ip,
     connects,
@@ -188,3 +194,48 @@ def test_a_netem_injector_is_cleaned_up_after_even_where_the_kernel_lacks_netem(
         status = ops.wait_completed("netem", 120)
         check_actions(status)
         cleaned_up(ops, action)
+
+
+def bandwidth(**block: Any) -> Json:
+    return {"type": "NetworkBandwidth", "networkBandwidth": {"rate": "1mbit", **block}}
+
+
+ADMISSION: list[tuple[str, Json, str | None]] = [
+    ("valid", bandwidth(destinations=[*TO_SINK, {"cidr": "fd00::/64", "port": 53}]), None),
+    ("cidr-an-address", bandwidth(destinations=[{"cidr": "10.1.2.3"}]), "cidr must be a CIDR"),
+    ("cidr-not-an-address", bandwidth(destinations=[{"cidr": "sink/8"}]), "cidr must be a CIDR"),
+    (
+        "service-and-cidr",
+        bandwidth(destinations=[{"cidr": "10.0.0.0/8", "service": {"name": "sink"}}]),
+        "a destination carries exactly one of service and cidr",
+    ),
+    ("rate-zero", bandwidth(rate="0.0mbit"), "networkBandwidth.rate must be a positive rate"),
+    ("rate-in-bytes", bandwidth(rate="1mbps"), "networkBandwidth.rate"),
+    (
+        "ingress-shaping",
+        bandwidth(direction="Ingress"),
+        "networkBandwidth.direction must be Egress",
+    ),
+    ("tiny-burst", bandwidth(burst="1Ki"), "networkBandwidth.burst must be a quantity of bytes"),
+    (
+        "loss-zero",
+        {"type": "NetworkLoss", "networkLoss": {"probability": 0}},
+        "networkLoss.probability must be in (0, 1]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "fault", "refused"), ADMISSION, ids=[c[0] for c in ADMISSION])
+def test_the_api_server_applies_the_network_faults_rules(
+    ops: Ops, case: str, fault: Json, refused: str | None
+) -> None:
+    custom = CustomObjectsApi(ops.cluster.api)
+    body = net_scenario(case, fault, "5m")
+    if refused is None:
+        custom.create_namespaced_custom_object(GROUP, VERSION, ops.ns, PLURAL, body)
+        assert ops.scenario(case) is not None
+        return
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(GROUP, VERSION, ops.ns, PLURAL, body)
+    assert err.value.status == 422, err.value.body
+    assert refused in (err.value.body or ""), err.value.body
