@@ -22,10 +22,25 @@ from typing import Any, Generic, Protocol, TypeVar
 from gameday_operator.config import Config
 from gameday_operator.kube import Kube
 from gameday_operator.model import Action, Scenario, parse_time
-from gameday_operator.model.changes import ActionKind, ActuatorError, Change, D, Pv, Record
+from gameday_operator.model.changes import (
+    ActionKind,
+    ActuatorError,
+    Change,
+    D,
+    Pv,
+    Record,
+    RevertPending,
+)
 from gameday_operator.model.target import remaining_seconds
 
-__all__ = ["Actuator", "ActuatorError", "Actuators", "Context", "RegistrationError"]
+__all__ = [
+    "Actuator",
+    "ActuatorError",
+    "Actuators",
+    "Context",
+    "RegistrationError",
+    "RevertPending",
+]
 
 
 class RegistrationError(RuntimeError):
@@ -119,7 +134,8 @@ class Actuators:
         self.bound(action.kind).apply(ctx, action)
 
     def revert(self, ctx: Context, action: Action) -> None:
-        """Undo the recorded change (done once its effect is gone); as `apply` for errors."""
+        """Undo the recorded change (done once its effect is gone); as `apply` for errors, and
+        RevertPending while an undo that spans ticks is under way."""
         self.bound(action.kind).revert(ctx, action)
 
     def kinds(self) -> list[str]:

@@ -57,6 +57,21 @@ def _api(exc: ApiException) -> str:
     return f"{head}: {message}" if message and message != reason else head
 
 
+# How the API server's PodSecurity admission says it refused a pod or an ephemeral container:
+# `pods "web-1" is forbidden: violates PodSecurity "baseline:latest": non-default capabilities
+# (container "x" must not include "NET_ADMIN" in securityContext.capabilities.add)`.
+_POD_SECURITY = re.compile(r'violates PodSecurity "([a-z]+)(?::[^"]*)?"')
+
+
+def pod_security_level(exc: BaseException) -> str | None:
+    """The Pod Security level (`baseline`, `restricted`) that refused the call, or None when
+    Pod Security was not what refused it."""
+    if not isinstance(exc, ApiException) or exc.status not in (400, 403, 422):
+        return None
+    found = _POD_SECURITY.search(_api(exc))
+    return found.group(1) if found else None
+
+
 def describe(exc: BaseException, limit: int = MAX_CHARS) -> str:
     """Why `exc` happened, on one line of at most `limit` characters: for an ApiException
     `HTTP <code> <reason>: <the Status message>`, for anything else its text (or, if it has

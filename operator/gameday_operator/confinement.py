@@ -26,11 +26,11 @@ PROMETHEUS_URL = "spec.steadyState.prometheus.url"
 @dataclass(frozen=True)
 class ServicePort:
     """A Service of the scenario's namespace that a fault names (at `path` in the spec), and
-    the port it uses."""
+    the port it uses (None: a network fault's destination that names the Service as a whole)."""
 
     path: str
     service: str
-    port: int
+    port: int | None
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class Verdict:
 
 
 def check(scenario: Scenario, default_prometheus: str, allowed: Sequence[str]) -> Verdict:
-    """What the spec may not reach, and the Services of its namespace left to look up."""
+    """What the spec may not reach, and the Services of its namespace (those its faults name as
+    targets and as network destinations) left to look up."""
     problems: list[str] = []
     services: list[ServicePort] = []
     listed = ", ".join(allowed) if allowed else "none"
@@ -60,6 +61,13 @@ def check(scenario: Scenario, default_prometheus: str, allowed: Sequence[str]) -
                     f"(GAMEDAY_ALLOWED_URLS: {listed}); name a Service of namespace {ns} "
                     f"instead: {definition.block}.{ref.service_key}"
                 )
+    # A network fault's destinations name Services by name alone, so in the scenario's own
+    # namespace by construction; they are checked as the other Services are.
+    for fault in scenario.spec.faults:
+        definition = DEFINITIONS[fault.type]
+        at = f"spec.faults[{fault.index}].{definition.block}"
+        for named in definition.services_of(fault):
+            services.append(ServicePort(f"{at}.{named.key}", named.name, named.port))
     prom = scenario.spec.steady_state.prometheus
     url = (prom.url or default_prometheus) if prom is not None else None  # None: time-based
     if url == "":
@@ -138,7 +146,7 @@ def resolve(wanted: Sequence[ServicePort], found: Mapping[str, FoundService | No
                 "anywhere, other namespaces included; a scenario may name a Service that "
                 "selects pods of its namespace"
             )
-        elif want.port not in svc.ports:
+        elif want.port is not None and want.port not in svc.ports:
             shown = ", ".join(str(p) for p in svc.ports) or "none"
             not_found.append(f"{named} has no port {want.port} (has {shown})")
     return Resolution(tuple(not_allowed), tuple(not_found))

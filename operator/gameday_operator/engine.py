@@ -956,16 +956,23 @@ def intent_done(status: Status, intent: Intent, actions: tuple[Action, ...]) -> 
 
 
 def revert_done(
-    status: Status, errors: tuple[str, ...], altered: tuple[tuple[int, Action], ...]
+    status: Status,
+    errors: tuple[str, ...],
+    altered: tuple[tuple[int, Action], ...],
+    pending: tuple[str, ...] = (),
 ) -> Step:
     """A revert of every live action has run: `errors` say which could not be undone (the
-    revert is retried), `altered` are the actions left alone because their seal did not verify.
+    revert is retried), `pending` which are under way across ticks (a cleanup container not yet
+    exited: retried too, but nothing failed, so no Warning), `altered` are the actions left
+    alone because their seal did not verify.
 
     The altered ones are said here only if the engine has not said so yet (a revert from the
     delete handler runs without a step before it)."""
     if errors:
         said = "; ".join(errors)[:EVENT_MESSAGE_MAX]
         return Step(status=status, events=(Event("Warning", REVERT_FAILED, said),))
+    if pending:
+        return Step(status=status)
     if not altered:
         done = Event("Normal", REVERTED, "every fault and change was reverted")
         return Step(status=status, events=(done,))

@@ -53,6 +53,7 @@ class Kube:
         self.autoscaling = kubernetes.client.AutoscalingV2Api(self.api)
         self.custom = kubernetes.client.CustomObjectsApi(self.api)
         self.coordination = kubernetes.client.CoordinationV1Api(self.api)
+        self.discovery = kubernetes.client.DiscoveryV1Api(self.api)
         self.timeout = timeout
 
     # -------------------------------------------------------------------------- plumbing
@@ -135,6 +136,15 @@ class Kube:
 
     def get_service(self, namespace: str, name: str) -> JsonDict | None:
         return self._get(self.core.read_namespaced_service, name, namespace)
+
+    def list_endpoint_slices(self, namespace: str, service: str) -> list[JsonDict]:
+        """The EndpointSlices of a Service (by the label the EndpointSlice controller sets)."""
+        out = self._raw(
+            self.discovery.list_namespaced_endpoint_slice,
+            namespace,
+            label_selector=f"kubernetes.io/service-name={service}",
+        )
+        return list(out.get("items") or [])
 
     def list_replica_sets(self, namespace: str, label_selector: str) -> list[JsonDict]:
         """ReplicaSets matching a label-selector string (`selectors.to_query`); "": all."""

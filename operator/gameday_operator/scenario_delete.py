@@ -45,7 +45,9 @@ def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
                 limit_seconds=rt.config.revert_timeout_seconds,
             )
             if why is None:
-                raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=5) from exc
+                # A cleanup container under way exits within seconds: look again soon.
+                delay = 2 if isinstance(exc, shell.RevertUnderWay) else 5
+                raise kopf.TemporaryError(f"revert incomplete: {exc}", delay=delay) from exc
             latest = rt.kube.get_scenario(scenario.namespace, scenario.name) or raw
             remaining = parse_status(latest.get("status")).live_actions
             given_up = engine.revert_given_up(why, remaining)

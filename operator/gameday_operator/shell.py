@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gameday_operator import engine, faultspec, remediation, seal
-from gameday_operator.actuators import ActuatorError, Context
+from gameday_operator.actuators import ActuatorError, Context, RevertPending
 from gameday_operator.api_errors import describe
 from gameday_operator.builders import DeploymentView, rollout_state
 from gameday_operator.engine import Facts, Intent, Workload
@@ -36,7 +36,13 @@ from gameday_operator.model import (
     Status,
     parse_status,
 )
-from gameday_operator.model.target import Planning, Target, pods_query, read_target
+from gameday_operator.model.target import (
+    Planning,
+    Target,
+    pods_query,
+    read_service,
+    read_target,
+)
 from gameday_operator.runtime import LoggerLike, Runtime
 
 log = logging.getLogger(__name__)
@@ -152,7 +158,8 @@ def gather(
 
 def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent: Intent) -> Target:
     """The target as a plan sees it: the Deployment this tick read, its ReplicaSets and pods,
-    and for a remediation its HPA. Read only when an intent is to be planned."""
+    for a remediation its HPA, for an injection the Services its faults name (with their
+    EndpointSlices). Read only when an intent is to be planned."""
     namespace, name = scenario.namespace, scenario.spec.target.deployment
     if deployment is None:
         raise ActuatorError(f"Deployment {namespace}/{name} not found")
@@ -160,7 +167,14 @@ def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent:
     replica_sets = rt.kube.list_replica_sets(namespace, query)
     pods = rt.kube.list_pods(namespace, query)
     hpa = None if intent is Intent.INJECT else rt.kube.get_hpa(namespace, name)
-    return read_target(deployment, replica_sets, pods, hpa)
+    services = []
+    if intent is Intent.INJECT:
+        for service_name in faultspec.named_services(scenario.spec.faults):
+            service = rt.kube.get_service(namespace, service_name)
+            if service is not None:  # one that is missing fails the plan, naming it
+                slices = rt.kube.list_endpoint_slices(namespace, service_name)
+                services.append(read_service(service, slices))
+    return read_target(deployment, replica_sets, pods, hpa, services)
 
 
 def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None) -> list[Action]:
@@ -219,7 +233,10 @@ def execute(
     failure ends the run (the next tick reverts)."""
     sc = ctx.scenario
     if intent is Intent.REVERT_ALL:
-        return revert_all(rt, ctx, status, write, emit, logger)
+        try:
+            return revert_all(rt, ctx, status, write, emit, logger)
+        except RevertUnderWay as under_way:
+            return under_way.status  # the next tick asks for the revert again
     try:
         planned = plan(rt, ctx, intent, deployment)
     except Exception as exc:
@@ -267,14 +284,25 @@ def resume_pending(
     return status
 
 
+class RevertUnderWay(ActuatorError):
+    """Some revert is under way across ticks and none failed: `status` records where each
+    stands (`Action.revert_progress`); the next tick, or the delete handler's retry, goes on."""
+
+    def __init__(self, message: str, status: Status) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def revert_all(
     rt: Runtime, ctx: Context, status: Status, write: Writer, emit: Emit, logger: LoggerLike
 ) -> Status:
-    """Undo every live action, newest first. Raises if any could not be undone (retry).
+    """Undo every live action, newest first. Raises ActuatorError if any could not be undone,
+    RevertUnderWay if some are still under way (retry either).
 
     An action whose seal does not verify is not reverted (its detail may name anything) and
     does not hold the revert up: it is reported, once, as StatusTampered, for a person."""
     errors: list[str] = []
+    pending: list[str] = []
     key = status_key(rt)
     altered = engine.altered_actions(status, seal.altered(key, ctx.scenario.uid, status.actions))
     for action in reversed(status.live_actions):
@@ -282,6 +310,13 @@ def revert_all(
             continue
         try:
             rt.actuators.revert(ctx, action)
+        except RevertPending as progress:
+            where = describe(progress)
+            logger.info("reverting %s %s on %s: %s", action.kind, action.id, action.target, where)
+            pending.append(f"{action.kind} {action.target}: {where}")
+            if action.revert_progress != where:
+                status = write(record(rt, ctx, status, replace(action, revert_progress=where)))
+            continue
         except Exception as exc:
             logger.warning(
                 "revert %s %s on %s failed: %s", action.kind, action.id, action.target, exc
@@ -293,10 +328,18 @@ def revert_all(
         logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
         # A failed apply keeps saying why it failed; a revert's own error is cleared.
         kept = action.error if action.state is ActionState.FAILED else None
-        reverted = replace(action, state=ActionState.REVERTED, reverted_at=utcnow(), error=kept)
+        reverted = replace(
+            action,
+            state=ActionState.REVERTED,
+            reverted_at=utcnow(),
+            error=kept,
+            revert_progress=None,
+        )
         status = write(record(rt, ctx, status, reverted))
-    step = engine.revert_done(status, tuple(errors), altered)
+    step = engine.revert_done(status, tuple(errors), altered, tuple(pending))
     status = said(step, emit)
     if errors:
         raise ActuatorError("; ".join(errors))
+    if pending:
+        raise RevertUnderWay("; ".join(pending), status)
     return status

@@ -33,6 +33,7 @@ WORKLOAD_RIGHTS = [
     ("delete", "jobs.batch"),
     ("create", "horizontalpodautoscalers.autoscaling"),
     ("get", "services"),
+    ("list", "endpointslices.discovery.k8s.io"),
     ("create", "leases.coordination.k8s.io"),
 ]
 

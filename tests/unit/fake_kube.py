@@ -172,6 +172,7 @@ class FakeKube(Kube):
         self.hpas: dict[Key, JsonDict] = {}
         self.jobs: dict[Key, JsonDict] = {}
         self.services: dict[Key, JsonDict] = {}
+        self.endpoint_slices: dict[Key, JsonDict] = {}
         self.leases: dict[Key, JsonDict] = {}
         self.calls: list[tuple[str, ...]] = []  # (method, namespace, name) of every call
         self.execs: list[tuple[str, str, str, list[str]]] = []
@@ -419,11 +420,15 @@ class FakeKube(Kube):
         selector: Mapping[str, str] | None = None,
         type_: str | None = None,
         external_name: str | None = None,
+        cluster_ip: str | None = None,
+        pods: Mapping[str, int] | None = None,
     ) -> JsonDict:
-        """A Service selecting `selector` ({app: NAME} by default; {}: none); `type_` and
-        `external_name` as spec.type and spec.externalName have them (absent when None)."""
+        """A Service with `ports` (named p<port>) selecting `selector` ({app: NAME} by default;
+        {}: none); `type_` and `external_name` as spec.type and spec.externalName have them
+        (absent when None); its ClusterIP if given, and one EndpointSlice listing `pods`
+        (address → the port each serves every Service port on)."""
         spec: JsonDict = {
-            "ports": [{"port": p} for p in ports],
+            "ports": [{"name": f"p{p}", "port": p, "protocol": "TCP"} for p in ports],
             "selector": {"app": name} if selector is None else dict(selector),
         }
         if not spec["selector"]:
@@ -432,12 +437,27 @@ class FakeKube(Kube):
             spec["type"] = type_
         if external_name is not None:
             spec["externalName"] = external_name
-        body = {"metadata": {"name": name}, "spec": spec}
-        return self._insert(self.services, namespace, body)
+        if cluster_ip is not None:
+            spec["clusterIP"] = cluster_ip
+            spec["clusterIPs"] = [cluster_ip]
+        for address, target in (pods or {}).items():
+            self.endpoint_slices[(namespace, f"{name}-{address}")] = {
+                "metadata": {
+                    "name": f"{name}-{address}",
+                    "labels": {"kubernetes.io/service-name": name},
+                },
+                "endpoints": [{"addresses": [address]}],
+                "ports": [{"name": f"p{p}", "port": target, "protocol": "TCP"} for p in ports],
+            }
+        return self._insert(self.services, namespace, {"metadata": {"name": name}, "spec": spec})
 
     def get_service(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_service", namespace, name)
         return self._read(self.services, (namespace, name))
+
+    def list_endpoint_slices(self, namespace: str, service: str) -> list[JsonDict]:
+        self._call("list_endpoint_slices", namespace, service)
+        return _listed(self.endpoint_slices, namespace, f"kubernetes.io/service-name={service}")
 
     def get_lease(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_lease", namespace, name)
@@ -606,7 +626,22 @@ DB = {
         "databaseSecretRef": {"name": "db", "key": "dsn"},
     },
 }
-EVERY_FAULT = (LOAD, STRESS, CPU_EXEC, MEMORY, DB, NETEM, PROXY)
+BANDWIDTH = {
+    "type": "NetworkBandwidth",
+    "networkBandwidth": {"rate": "1mbit", "destinations": [{"cidr": "10.0.0.0/8", "port": 5432}]},
+}
+LOSS = {
+    "type": "NetworkLoss",
+    "networkLoss": {
+        "probability": 0.3,
+        "direction": "Both",
+        "destinations": [{"cidr": "fd00::/64"}],
+    },
+}
+PARTITION = {"type": "NetworkPartition", "networkPartition": {"reject": True, "interface": "eth1"}}
+NET_FAULTS = (BANDWIDTH, LOSS, PARTITION)
+# One fault of each type and mechanism, in scenarios of at most 8 faults.
+EVERY_FAULT = ((LOAD, STRESS, CPU_EXEC, MEMORY, DB, NETEM, PROXY), NET_FAULTS)
 
 
 @dataclass

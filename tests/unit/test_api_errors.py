@@ -15,7 +15,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException, UnprocessableEntityException
 from kubernetes.client.rest import RESTResponse
 
-from gameday_operator.api_errors import MAX_CHARS, describe, one_line
+from gameday_operator.api_errors import MAX_CHARS, describe, one_line, pod_security_level
 
 HEADERS = {
     "Audit-Id": "5e0c3a8e-8f0e-4a54-a7b0-3d1b2c9f7a11",
@@ -214,3 +214,35 @@ def test_the_text_is_bounded() -> None:
     assert len(describe(ValueError("y" * 5000))) == MAX_CHARS
     assert describe(ValueError("y" * 50), limit=20) == "y" * 19 + "…"
     assert one_line("short") == "short" and one_line(" a \t b\r\n") == "a b"
+
+
+# PodSecurity admission refusing an ephemeral container, as the API server words it.
+POD_SECURITY = (
+    'pods "web-1" is forbidden: violates PodSecurity "{level}:latest": non-default '
+    'capabilities (container "gameday-1a2b3c4d5e-f0" must not include "NET_ADMIN" in '
+    "securityContext.capabilities.add)"
+)
+
+
+@pytest.mark.parametrize("level", ["baseline", "restricted"])
+def test_a_pod_security_refusal_says_its_level(level: str) -> None:
+    message = POD_SECURITY.format(level=level)
+    exc = client_error(403, "Forbidden", status_body(403, "Forbidden", message))
+    assert pod_security_level(exc) == level
+    assert describe(exc) == f"HTTP 403 Forbidden: {message}"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        job_invalid(),
+        client_error(403, "Forbidden", status_body(403, "Forbidden", "RBAC: access denied")),
+        client_error(
+            500, "Internal", status_body(500, "InternalError", 'violates PodSecurity "x"')
+        ),
+        ValueError('violates PodSecurity "baseline:latest"'),
+    ],
+    ids=["invalid", "rbac", "server-error", "not-an-api-error"],
+)
+def test_any_other_refusal_is_not_pod_securitys(exc: BaseException) -> None:
+    assert pod_security_level(exc) is None

@@ -35,8 +35,9 @@ def planned(sc: Scene, intent: Intent) -> list[Action]:
 def every_kind_planned() -> list[tuple[Scene, Action]]:
     """At least one action of every kind the operator records, in each shape it records."""
     out: list[tuple[Scene, Action]] = []
-    faults = scene(EVERY_FAULT, pods=["web-a"])
-    out += [(faults, a) for a in planned(faults, Intent.INJECT)]
+    for some in EVERY_FAULT:
+        faults = scene(some, pods=["web-a"])
+        out += [(faults, a) for a in planned(faults, Intent.INJECT)]
     for remediation in (IN_PLACE_RECREATE, CAPPED):
         monolith = scene(remediation=remediation, pods=["web-a"])
         out += [(monolith, a) for a in planned(monolith, Intent.REMEDIATE)]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gameday_operator.faultspec import FAULT_BLOCKS, FAULT_TYPES
 from gameday_operator.model import SpecError, parse_spec
 from tests.unit.test_op_model import REFUSED_BOTH, minimal
 
@@ -125,3 +126,27 @@ def test_the_crd_refuses_the_load_paths_the_parser_refuses(path: str) -> None:
         parsed = False
     assert admitted == parsed
     assert node["default"] == "/"
+
+
+def test_the_crd_names_every_fault_type_and_block_the_registry_has() -> None:
+    item = _node("spec.faults[]")
+    assert item["properties"]["type"]["enum"] == list(FAULT_TYPES)
+    assert set(FAULT_BLOCKS.values()) <= set(item["properties"])
+    one_block = item["x-kubernetes-validations"][0]["rule"]
+    for type_, block in FAULT_BLOCKS.items():
+        assert f"(self.type == '{type_}') == has(self.{block})" in one_block
+
+
+NETWORK_BLOCKS = [
+    f"spec.faults[].{FAULT_BLOCKS[t]}"
+    for t in ("NetworkBandwidth", "NetworkLoss", "NetworkPartition")
+    if t in FAULT_BLOCKS
+]
+
+
+def test_the_network_faults_share_one_scope_schema() -> None:
+    for key in ("interface", "direction", "destinations"):
+        first, *others = (_node(f"{b}.{key}") for b in NETWORK_BLOCKS)
+        assert all(other == first for other in others), key
+    cidr = _node(f"{NETWORK_BLOCKS[-1]}.destinations[].cidr")
+    assert [r["rule"] for r in cidr["x-kubernetes-validations"]] == ["isCIDR(self)"]

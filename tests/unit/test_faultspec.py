@@ -26,6 +26,9 @@ def test_the_registry_names_every_fault_type_once() -> None:
         "MemoryStress",
         "DBSlowQuery",
         "NetworkLatency",
+        "NetworkBandwidth",
+        "NetworkLoss",
+        "NetworkPartition",
     )
     assert all(name == definition.name for name, definition in DEFINITIONS.items())
     assert len({d.params_type for d in DEFINITIONS.values()}) == len(DEFINITIONS)
@@ -38,10 +41,17 @@ def test_the_derived_blocks_and_pod_faults_are_those_the_model_listed() -> None:
         ("MemoryStress", "memoryStress"),
         ("DBSlowQuery", "dbSlowQuery"),
         ("NetworkLatency", "networkLatency"),
+        ("NetworkBandwidth", "networkBandwidth"),
+        ("NetworkLoss", "networkLoss"),
+        ("NetworkPartition", "networkPartition"),
     ]
-    assert frozenset({"CPUStress", "MemoryStress", "NetworkLatency"}) == POD_FAULTS
+    network = {"NetworkBandwidth", "NetworkLoss", "NetworkPartition"}
+    assert frozenset({"CPUStress", "MemoryStress", "NetworkLatency", *network}) == POD_FAULTS
     # The selector's error message names them as it did when it listed them.
-    assert POD_FAULT_NAMES == "CPUStress, MemoryStress, NetworkLatency with mechanism Netem"
+    assert POD_FAULT_NAMES == (
+        "CPUStress, MemoryStress, NetworkLatency with mechanism Netem, "
+        "NetworkBandwidth, NetworkLoss, NetworkPartition"
+    )
     assert model.FAULT_BLOCKS is FAULT_BLOCKS
     assert model.POD_FAULTS is POD_FAULTS
 
@@ -55,6 +65,9 @@ def test_the_action_kinds_are_those_the_faults_recorded() -> None:
         "DBJob",
         "NetemContainer",
         "ProxyLatency",
+        "NetworkBandwidthContainer",
+        "NetworkLossContainer",
+        "NetworkPartitionContainer",
     ]
 
 
@@ -64,7 +77,8 @@ def test_a_type_no_definition_names_is_refused_with_the_ones_there_are() -> None
         parse_spec({**raw, "faults": [{"type": "DiskFill", "diskFill": {}}]})
     assert str(raised.value) == (
         "spec.faults[0].type must be one of TrafficSpike, CPUStress, MemoryStress, "
-        "DBSlowQuery, NetworkLatency, got 'DiskFill'"
+        "DBSlowQuery, NetworkLatency, NetworkBandwidth, NetworkLoss, NetworkPartition, "
+        "got 'DiskFill'"
     )
 
 

@@ -256,14 +256,17 @@ def test_ephemeral_injectors_are_given_the_scenario_end_as_deadline() -> None:
     assert args[-2:] == ["--duration", "60s"]  # not changed in place
 
 
-def test_ephemeral_container_gets_net_admin_only_for_netem() -> None:
+def test_ephemeral_container_gets_net_admin_alone_only_for_the_network_faults() -> None:
     name = b.ephemeral_container_name("1234-5678-9abc-def0", 2)
     assert name == "gameday-123456789a-f2" and len(name) <= 63
     plain = b.ephemeral_container(name, "img", ["stress", "cpu"])
     assert "capabilities" not in plain["securityContext"]
     assert plain["command"] == ["gameday-chaos"] and plain["args"] == ["stress", "cpu"]
     net = b.ephemeral_container(name, "img", ["latency"], net_admin=True, env={"B": "2", "A": "1"})
-    assert net["securityContext"]["capabilities"] == {"add": ["NET_ADMIN"]}
+    # Every default capability dropped: NET_ADMIN is all tc and nft need.
+    assert net["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN"]}
+    assert net["securityContext"]["allowPrivilegeEscalation"] is False
+    assert "privileged" not in net["securityContext"]
     assert net["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     body = b.ephemeral_containers_patch([{"name": "old"}], net)
     assert [c["name"] for c in body["spec"]["ephemeralContainers"]] == ["old", name]

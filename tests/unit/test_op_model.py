@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gameday_operator import faultspec
 from gameday_operator.model import (
     Action,
     ActionState,
@@ -657,8 +658,7 @@ DB = {"table": "orders", "databaseSecretRef": {"name": "a", "key": "b"}}
 
 
 def fault(type_: str, block: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    key = {"TrafficSpike": "trafficSpike", "DBSlowQuery": "dbSlowQuery"}.get(type_)
-    key = key or {"NetworkLatency": "networkLatency", "CPUStress": "cpuStress"}[type_]
+    key = faultspec.FAULT_BLOCKS[type_]
     return {"type": type_, key: block, **extra}
 
 
@@ -671,7 +671,8 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
         minimal(faults=[fault("TrafficSpike", {"url": "http://a", "rps": 5}, selector={})]),
         "spec.faults[]",
         "selector applies only to faults that run in the target's pods "
-        "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem)",
+        "(CPUStress, MemoryStress, NetworkLatency with mechanism Netem, "
+        "NetworkBandwidth, NetworkLoss, NetworkPartition)",
         ("selector", "type"),
     ),
     (
@@ -849,6 +850,83 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
         "spec.faults[].networkLatency.proxyAdmin",
         "networkLatency.proxyAdmin must be an http or https URL with a host",
         ("getHostname",),
+    ),
+    *(
+        (
+            case,
+            minimal(faults=[fault("NetworkBandwidth", {"rate": "1mbit", "destinations": [d]})]),
+            f"spec.faults[].networkBandwidth.destinations[]{node}",
+            message,
+            reads,
+        )
+        for case, d, node, message, reads in (
+            (
+                "a destination with both service and cidr",
+                {"service": {"name": "a"}, "cidr": "10.0.0.0/8"},
+                "",
+                "carries exactly one of service and cidr",
+                ("service", "cidr"),
+            ),
+            (
+                "a destination with neither service nor cidr",
+                {"port": 80},
+                "",
+                "carries exactly one of service and cidr",
+                ("service", "cidr"),
+            ),
+            (
+                "a port beside a service",
+                {"service": {"name": "a"}, "port": 80},
+                "",
+                "only to cidr (a Service's port is service.port)",
+                ("service", "port", "protocol"),
+            ),
+            (
+                "a protocol without a port",
+                {"cidr": "10.0.0.0/8", "protocol": "UDP"},
+                "",
+                "protocol applies only with a port",
+                ("protocol", "port"),
+            ),
+            (
+                "a cidr that is an address",
+                {"cidr": "10.1.2.3"},
+                ".cidr",
+                "cidr must be a CIDR such as 10.0.0.0/8 or fd00::/64",
+                ("isCIDR",),
+            ),
+        )
+    ),
+    (
+        "bandwidth on ingress",
+        minimal(faults=[fault("NetworkBandwidth", {"rate": "1mbit", "direction": "Ingress"})]),
+        "spec.faults[].networkBandwidth",
+        "networkBandwidth.direction must be Egress",
+        ("direction", "Egress"),
+    ),
+    (
+        "a rate of zero",
+        minimal(faults=[fault("NetworkBandwidth", {"rate": "0.0mbit"})]),
+        "spec.faults[].networkBandwidth.rate",
+        "networkBandwidth.rate must be a positive rate in bits per second, such as 1mbit",
+        ("matches", "[1-9]"),
+    ),
+    *(
+        (
+            f"a {key} of {value}",
+            minimal(faults=[fault("NetworkBandwidth", {"rate": "1mbit", key: value})]),
+            f"spec.faults[].networkBandwidth.{key}",
+            f"networkBandwidth.{key} must be a quantity of bytes from 2Ki to 64Mi",
+            ("quantity('2Ki')", "quantity('64Mi')"),
+        )
+        for key, value in (("burst", "1Ki"), ("limit", "128Mi"))
+    ),
+    (
+        "a loss probability of zero",
+        minimal(faults=[fault("NetworkLoss", {"probability": 0})]),
+        "spec.faults[].networkLoss.probability",
+        "networkLoss.probability must be in (0, 1]",
+        ("self > 0.0", "self <= 1.0"),
     ),
     (
         "prometheus without a host",

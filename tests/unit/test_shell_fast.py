@@ -24,7 +24,7 @@ from gameday_operator.model import (
     parse_scenario_to_revert,
     parse_status,
 )
-from tests.unit.fake_kube import CPU_EXEC, LOAD, NS, T0, Scene, scene
+from tests.unit.fake_kube import CPU_EXEC, LOAD, NETEM, NS, T0, Scene, scene
 from tests.unit.test_api_errors import INVALID_LABEL, client_error, job_invalid, status_body
 
 INJECTING = Status(phase=Phase.INJECTING)
@@ -321,6 +321,41 @@ def test_an_injector_that_has_not_started_stays_live_until_it_can_no_longer_take
     assert not sc.kube.execs  # nothing to stop: started now, it would do nothing
 
 
+def test_a_cleanup_under_way_is_recorded_without_a_warning_until_it_exits_0() -> None:
+    """A netem (or network) fault's revert spans ticks: the tick goes on (no exception, no
+    RevertFailed Warning), the status says where it stands, and it counts as Reverted only
+    once the cleanup container has exited 0."""
+    sc = scene([NETEM], pods=["web-a"])
+    status = execute(sc, Intent.INJECT)
+    (action,) = status.actions
+    killed = {"exitCode": 137, "reason": "Error"}
+    sc.kube.set_ephemeral_state(NS, "web-a", action.detail["container"], "terminated", **killed)
+    status = execute(sc, Intent.REVERT_ALL, status)  # the tick's way: it returns
+    cleanup = action.detail["cleanup"]["name"]
+    (left,) = stored(sc).actions
+    assert left.state is ActionState.APPLIED and left.error is None
+    assert left.revert_progress == (
+        f"cleanup {cleanup} added to web-a (attempt 1 of 3); done once it exits 0"
+    )
+    assert status.actions[0].revert_progress == left.revert_progress
+    with pytest.raises(shell.RevertUnderWay) as under_way:  # the delete handler's way
+        revert_all(sc, status)
+    status = under_way.value.status
+    sc.kube.set_ephemeral_state(NS, "web-a", cleanup, "running")
+    status = execute(sc, Intent.REVERT_ALL, status)
+    running = f"cleanup {cleanup} in web-a running (attempt 1 of 3)"
+    assert stored(sc).actions[0].revert_progress == running
+    writes = sc.kube.called("patch_scenario_status")
+    status = execute(sc, Intent.REVERT_ALL, status)
+    assert sc.kube.called("patch_scenario_status") == writes  # written when it changes only
+    assert "RevertFailed" not in sc.reasons() and "Reverted" not in sc.reasons()
+    sc.kube.set_ephemeral_state(NS, "web-a", cleanup, "terminated", exitCode=0)
+    status = execute(sc, Intent.REVERT_ALL, status)
+    (done,) = stored(sc).actions
+    assert done.state is ActionState.REVERTED and done.revert_progress is None
+    assert status.live_actions == () and sc.reasons()[-1] == "Reverted"
+
+
 def test_revert_all_counts_a_pod_gone_as_reverted() -> None:
     sc = scene()
     status = execute(sc, Intent.INJECT)
@@ -563,6 +598,30 @@ def test_a_tick_that_plans_reads_the_deployment_once_and_its_pods_once(
         "list_pods": 1,
         "get_hpa": hpa,
     }
+
+
+def test_an_injection_reads_the_services_its_faults_name_once_each_and_no_other() -> None:
+    order = {"service": {"name": "order", "port": 80}}
+    partition = {"type": "NetworkPartition", "networkPartition": {"destinations": [order]}}
+    loss = {
+        "type": "NetworkLoss",
+        "networkLoss": {"probability": 0.5, "destinations": [order, {"service": {"name": "pay"}}]},
+    }
+    sc = scene([partition, loss, CPU_EXEC], pods=["web-a"])
+    sc.kube.add_service(NS, "order", [80], cluster_ip="10.96.0.20", pods={"10.244.0.7": 8080})
+    sc.kube.add_service(NS, "pay", [80], cluster_ip="10.96.0.30")
+    sc.kube.add_service(NS, "unnamed", [80], cluster_ip="10.96.0.40")
+    sc.kube.calls.clear()
+    status = execute(sc, Intent.INJECT)
+    assert [a.state for a in status.actions] == [ActionState.APPLIED] * 3
+    looked_up = [c[2] for c in sc.kube.calls if c[0] in ("get_service", "list_endpoint_slices")]
+    assert looked_up == ["order", "order", "pay", "pay"]
+    args = status.actions[1].detail["spec"]["args"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--to"] == [
+        "10.96.0.20/32:80/tcp",
+        "10.244.0.7/32:8080/tcp",
+        "10.96.0.30/32",
+    ]
 
 
 def test_an_untouched_status_resumes_and_reverts_as_before() -> None:

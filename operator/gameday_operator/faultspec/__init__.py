@@ -17,6 +17,7 @@ from gameday_operator.faultspec.registry import (
     FAULT_BLOCKS,
     FAULT_TYPES,
     POD_FAULTS,
+    named_services,
     plan_faults,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "FAULT_TYPES",
     "POD_FAULTS",
     "FaultDefinition",
+    "named_services",
     "plan_faults",
 ]

@@ -32,6 +32,20 @@ def no_references(_params: object) -> tuple[Reference, ...]:
 
 
 @dataclass(frozen=True)
+class NamedService:
+    """A Service of the scenario's namespace that a fault's parameters name: confinement
+    checks that it exists (and serves `port`), the plan reads its addresses."""
+
+    key: str  # where in the fault's block ("destinations[0].service")
+    name: str
+    port: int | None  # None: the Service as a whole
+
+
+def no_services(_params: object) -> tuple[NamedService, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
 class FaultDefinition(Generic[P]):
     """One fault type: its name and spec block, its typed parameters, how it is planned and
     the kinds of action it records."""
@@ -55,6 +69,8 @@ class FaultDefinition(Generic[P]):
     in_pods_when: str = ""
     # Where the parameters reach (Services, URLs).
     references: Callable[[P], tuple[Reference, ...]] = no_references
+    # The Services of the scenario's namespace the parameters name as network destinations.
+    services: Callable[[P], tuple[NamedService, ...]] = no_services
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""
@@ -82,3 +98,7 @@ class FaultDefinition(Generic[P]):
     def references_of(self, fault: Fault) -> tuple[Reference, ...]:
         """Where `fault`, a fault of this type, reaches."""
         return self.references(self.params_of(fault))
+
+    def services_of(self, fault: Fault) -> tuple[NamedService, ...]:
+        """The Services `fault`, a fault of this type, names."""
+        return self.services(self.params_of(fault))

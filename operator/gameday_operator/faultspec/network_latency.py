@@ -100,6 +100,12 @@ def proxy_latency_body(n: NetworkLatency, duration_seconds: float) -> JsonDict:
     }
 
 
+def netem_revert_args(interface: str) -> list[str]:
+    """The cleanup container's command: removes a netem root qdisc left on the interface (a
+    killed injector leaves it); exits 0 when none is left (there was none, or tc deleted it)."""
+    return ["latency", "netem", "--revert", "--interface", interface]
+
+
 def netem_stop(interface: str) -> list[str]:
     """Stops a netem injector: the qdisc is cleared first, for it is kernel state of the pod's
     network namespace and would outlive a killed injector. The interface is an argument of
@@ -126,7 +132,7 @@ class NetemInjection(EphemeralInjection):
     @classmethod
     def of(cls, injection: EphemeralInjection, interface: str) -> Self:
         i = injection
-        return cls(i.pod, i.container, i.spec, i.deadline, interface)
+        return cls(i.pod, i.container, i.spec, i.deadline, i.cleanup, interface)
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,9 @@ def plan_network_latency(planning: Planning, fault: Fault, params: NetworkLatenc
 
         return [
             pod_action(planning, fault, NETEM, i.pod, NetemInjection.of(i, params.interface))
-            for i in injections(planning, fault, args, net_admin=True)
+            for i in injections(
+                planning, fault, args, net_admin=True, cleanup=netem_revert_args(params.interface)
+            )
         ]
     admin = admin_url(params, planning.namespace)
     if admin is None:

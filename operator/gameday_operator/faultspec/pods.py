@@ -5,7 +5,9 @@ gameday_operator.faults.pods.
 Each injector runs `gameday-chaos ... --duration D --deadline T`: D is what is left of the
 scenario, T its end (an absolute time). An ephemeral container cannot be removed and may start
 long after it was added (an image pull, a busy kubelet): the injector runs until the earlier of
-start + D and T, and does nothing if it starts after T.
+start + D and T, and does nothing if it starts after T. An injector whose effect is kernel
+state of the pod's network namespace (netem, the network faults) has a cleanup container
+recorded beside it, which its revert adds once the injector has ended.
 """
 
 from __future__ import annotations
@@ -111,11 +113,14 @@ def ephemeral_container(
     """An ephemeral container running `gameday-chaos` inside a target pod.
 
     It shares the pod's cgroup (so it competes for the pod's own limits) and its network
-    namespace; only a netem container gets NET_ADMIN, nothing else gets added capabilities.
+    namespace. Only the containers that change the pod's network (netem, the network faults
+    and their cleanup) get a capability: NET_ADMIN, with every other one dropped. tc and nft
+    speak netlink, for which NET_ADMIN is all they need (they open no raw socket: no NET_RAW,
+    and a reject's reset or ICMP answer is sent by the kernel itself).
     """
     security: JsonDict = {"allowPrivilegeEscalation": False}
     if net_admin:
-        security["capabilities"] = {"add": ["NET_ADMIN"]}
+        security["capabilities"] = {"drop": ["ALL"], "add": ["NET_ADMIN"]}
     container: JsonDict = {
         "name": name,
         "image": image,
@@ -130,16 +135,38 @@ def ephemeral_container(
     return container
 
 
+# How many cleanup containers a revert adds, one after another, before it gives up (the
+# first that exits 0 ends it): each is a new container, for an ephemeral container that has
+# ended cannot be run again.
+CLEANUP_ATTEMPTS = 3
+
+
+def cleanup_container_name(injector: str) -> str:
+    return dns_label(injector, "-clean")
+
+
+def cleanup_attempt(cleanup: JsonDict, attempt: int) -> JsonDict:
+    """The recorded cleanup container as its `attempt`-th copy adds it (1: as recorded)."""
+    if attempt == 1:
+        return dict(cleanup)
+    return {**cleanup, "name": dns_label(str(cleanup["name"]), f"-{attempt}")}
+
+
 @dataclass(frozen=True)
 class EphemeralInjection(Recorded):
     """The detail of an injector in an ephemeral container of one pod: the container to add
-    (`spec`), and the deadline its command line carries."""
+    (`spec`), the deadline its command line carries and, for an injector whose effect is
+    kernel state that outlives it (qdiscs, nftables), the cleanup container its revert adds
+    once the injector has ended (`cleanup`: recorded with the plan, so before it is added)."""
 
     pod: str
     container: str
     spec: JsonDict
     # None: recorded by an operator that gave its injectors none.
     deadline: str | None = field(default=None, metadata=OMITTED_WHEN_EMPTY)
+    # None: nothing to clean (the kernel frees a stress with its processes), or recorded by an
+    # operator that stopped netem by exec alone.
+    cleanup: JsonDict | None = field(default=None, metadata=OMITTED_WHEN_EMPTY)
 
     def stop_command(self) -> list[str]:
         """What the revert execs in the running injector's container to stop it early."""
@@ -160,24 +187,37 @@ InjectorArgs = Callable[[float, Container], list[str]]
 
 
 def injections(
-    planning: Planning, fault: Fault, args: InjectorArgs, *, net_admin: bool = False
+    planning: Planning,
+    fault: Fault,
+    args: InjectorArgs,
+    *,
+    net_admin: bool = False,
+    cleanup: Sequence[str] | None = None,
 ) -> list[EphemeralInjection]:
-    """One injector container per selected pod, bounded by the scenario's end."""
+    """One injector container per selected pod, bounded by the scenario's end; with `cleanup`
+    (the arguments of a command that removes what the injector left in the kernel, which runs
+    whenever it is added: no deadline), the cleanup container recorded beside it."""
     scenario = planning.scenario
     name = ephemeral_container_name(scenario.uid, fault.index)
     seconds = planning.remaining_seconds
     end = planning.now + timedelta(seconds=seconds)
+    image, pull = planning.config.chaos_image, planning.config.chaos_pull_policy
+    cleaner = None
+    if cleanup is not None:
+        cleaner = ephemeral_container(
+            cleanup_container_name(name), image, cleanup, pull_policy=pull, net_admin=net_admin
+        )
     out = []
     for pod in selected_pods(planning, fault):
         app = planning.container(pod.containers, f"pod {pod.name}")
         spec = ephemeral_container(
             name,
-            planning.config.chaos_image,
+            image,
             with_deadline(args(seconds, app), end),
-            pull_policy=planning.config.chaos_pull_policy,
+            pull_policy=pull,
             net_admin=net_admin,
         )
-        out.append(EphemeralInjection(pod.name, name, spec, injector_deadline(end)))
+        out.append(EphemeralInjection(pod.name, name, spec, injector_deadline(end), cleaner))
     return out
 
 
@@ -186,6 +226,10 @@ def injection_actions(
     fault: Fault,
     kind: ActionKind[EphemeralInjection, None],
     args: InjectorArgs,
+    *,
+    net_admin: bool = False,
+    cleanup: Sequence[str] | None = None,
 ) -> list[Action]:
     """The actions of a fault whose injector runs in an ephemeral container of each pod."""
-    return [pod_action(planning, fault, kind, i.pod, i) for i in injections(planning, fault, args)]
+    made = injections(planning, fault, args, net_admin=net_admin, cleanup=cleanup)
+    return [pod_action(planning, fault, kind, i.pod, i) for i in made]

@@ -7,17 +7,22 @@ from it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gameday_operator.faultspec import (
     cpu_stress,
     db_slow_query,
     memory_stress,
+    network_bandwidth,
     network_latency,
+    network_loss,
+    network_partition,
     traffic_spike,
 )
 from gameday_operator.faultspec.definition import FaultDefinition
 from gameday_operator.model.changes import ActionKind
+from gameday_operator.model.spec import Fault
 from gameday_operator.model.status import Action
 from gameday_operator.model.target import Planning
 
@@ -30,6 +35,9 @@ DEFINITIONS: dict[str, FaultDefinition[Any]] = {
         memory_stress.DEFINITION,
         db_slow_query.DEFINITION,
         network_latency.DEFINITION,
+        network_bandwidth.DEFINITION,
+        network_loss.DEFINITION,
+        network_partition.DEFINITION,
     )
 }
 
@@ -42,6 +50,11 @@ POD_FAULT_NAMES = ", ".join(d.pod_fault_name for d in DEFINITIONS.values() if d.
 ACTION_KINDS: tuple[ActionKind[Any, Any], ...] = tuple(
     k for d in DEFINITIONS.values() for k in d.kinds
 )
+
+
+def named_services(faults: Sequence[Fault]) -> tuple[str, ...]:
+    """Every Service of the scenario's namespace the faults name, each once, in order."""
+    return tuple(dict.fromkeys(s.name for f in faults for s in DEFINITIONS[f.type].services_of(f)))
 
 
 def plan_faults(planning: Planning) -> list[Action]:

@@ -25,6 +25,11 @@ class ActuatorError(RuntimeError):
     """A change could not be planned, read back or made; the message says what and why."""
 
 
+class RevertPending(ActuatorError):
+    """A revert under way across ticks (a cleanup container added and not yet exited): not
+    done and not failed; the message says where it stands, and the next tick goes on."""
+
+
 class Record(Protocol):
     """A recorded detail or previous, serialised both ways."""
 

@@ -51,6 +51,21 @@ class LatencyMechanism(StrEnum):
     PROXY = "Proxy"
 
 
+class Direction(StrEnum):
+    """Which packets a network fault acts on, as NetworkPolicy names the two ways."""
+
+    EGRESS = "Egress"  # sent by the pod (to a destination)
+    INGRESS = "Ingress"  # received by the pod (from a destination)
+    BOTH = "Both"
+
+
+class PortProtocol(StrEnum):
+    """A port's protocol, as a Service's ports name it."""
+
+    TCP = "TCP"
+    UDP = "UDP"
+
+
 class RemediationMode(StrEnum):
     AUTO = "Auto"
     MANUAL = "Manual"

@@ -215,6 +215,9 @@ class Action:
     error: str | None = None
     # HMAC over what decides apply and revert (gameday_operator.seal); "" when not sealed.
     seal: str = ""
+    # Where a revert that spans ticks stands (a cleanup container added, running); None once
+    # it is done or when it took one tick.
+    revert_progress: str | None = None
 
     @property
     def live(self) -> bool:
@@ -244,6 +247,8 @@ class Action:
             out["error"] = self.error
         if self.seal:
             out["seal"] = self.seal
+        if self.revert_progress is not None:
+            out["revertProgress"] = self.revert_progress
         return out
 
     @classmethod
@@ -261,6 +266,7 @@ class Action:
             duration_seconds=_opt_float(a.get("durationSeconds")),
             error=a.get("error"),
             seal=str(a.get("seal") or ""),
+            revert_progress=a.get("revertProgress"),
         )
 
 

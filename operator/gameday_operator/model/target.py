@@ -1,9 +1,10 @@
-"""What a plan sees: the target Deployment, its pods and its HPA as the shell read them, the
-scenario and the clock. Pure: every planner is a function of a `Planning`, tested without a
-cluster.
+"""What a plan sees: the target Deployment, its pods, its HPA and the Services its faults name,
+as the shell read them, the scenario and the clock. Pure: every planner is a function of a
+`Planning`, tested without a cluster.
 
 The shell reads the Deployment once a tick (`shell.gather`) and, when an intent is to be
-planned, the ReplicaSets, pods and HPA (`shell.target`); `read_target` makes them a `Target`.
+planned, the ReplicaSets, pods, HPA and named Services (`shell.target`); `read_target` makes
+them a `Target`.
 """
 
 from __future__ import annotations
@@ -46,12 +47,48 @@ class TargetDeployment:
 
 
 @dataclass(frozen=True)
+class ServicePort:
+    """A port of a Service (`port`, the one clients dial) or of an EndpointSlice (`port`, the
+    one its pods serve it on); `name` ties the two together ("" for a Service's only port)."""
+
+    name: str
+    port: int
+    protocol: str  # TCP, UDP or SCTP
+
+
+@dataclass(frozen=True)
+class EndpointGroup:
+    """One EndpointSlice of a Service: its pods' addresses, and the ports each serves."""
+
+    addresses: tuple[str, ...]
+    ports: tuple[ServicePort, ...]
+
+
+@dataclass(frozen=True)
+class TargetService:
+    """A Service of the scenario's namespace that a fault names, with the pods behind it."""
+
+    name: str
+    cluster_ips: tuple[str, ...]  # none for a headless or ExternalName Service
+    ports: tuple[ServicePort, ...]
+    endpoints: tuple[EndpointGroup, ...] = ()
+
+
+@dataclass(frozen=True)
 class Target:
-    """The target Deployment, its running pods and the HPA of the same name (if any)."""
+    """The target Deployment, its running pods, the HPA of the same name (if any) and the
+    Services the faults name (read only when a fault names one)."""
 
     deployment: TargetDeployment
     pods: tuple[TargetPod, ...] = ()
     hpa: JsonDict | None = None  # its spec
+    services: tuple[TargetService, ...] = ()
+
+    def service(self, name: str) -> TargetService:
+        found = next((s for s in self.services if s.name == name), None)
+        if found is None:
+            raise ActuatorError(f"Service {name} not found")
+        return found
 
 
 def find_container(containers: Sequence[Container], wanted: str | None, owner: str) -> Container:
@@ -105,11 +142,42 @@ def target_pods(
     ]
 
 
+def _ports(raw: Sequence[Mapping[str, Any]] | None) -> tuple[ServicePort, ...]:
+    return tuple(
+        ServicePort(str(p.get("name") or ""), int(p["port"]), str(p.get("protocol") or "TCP"))
+        for p in raw or ()
+        if p.get("port") is not None
+    )
+
+
+def read_service(
+    service: Mapping[str, Any], endpoint_slices: Sequence[Mapping[str, Any]] = ()
+) -> TargetService:
+    """A Service and its EndpointSlices as the API server returned them."""
+    spec = service.get("spec") or {}
+    ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    return TargetService(
+        name=str(service["metadata"]["name"]),
+        cluster_ips=tuple(str(ip) for ip in ips if ip and ip != "None"),
+        ports=_ports(spec.get("ports")),
+        endpoints=tuple(
+            EndpointGroup(
+                addresses=tuple(
+                    str(a) for e in s.get("endpoints") or () for a in e.get("addresses") or ()
+                ),
+                ports=_ports(s.get("ports")),
+            )
+            for s in endpoint_slices
+        ),
+    )
+
+
 def read_target(
     deployment: Mapping[str, Any],
     replica_sets: Sequence[Mapping[str, Any]] = (),
     pods: Sequence[Mapping[str, Any]] = (),
     hpa: Mapping[str, Any] | None = None,
+    services: Sequence[TargetService] = (),
 ) -> Target:
     """The target as planning sees it, from the objects as the API server returned them."""
     spec = deployment["spec"]
@@ -130,6 +198,7 @@ def read_target(
             for p in target_pods(deployment, replica_sets, pods)
         ),
         hpa=None if hpa is None else dict(hpa["spec"]),
+        services=tuple(services),
     )
 
 
