@@ -13,6 +13,7 @@ from gameday_demo.customers import in_customers
 from gameday_demo.kubectl import Kubectl
 from gameday_demo.shapes import Shape
 from gameday_operator import builders, faultspec
+from gameday_operator.config import Config
 from gameday_operator.faultspec.network_latency import admin_url, latency_endpoint
 from gameday_operator.model import NetworkLatency, parse_spec
 
@@ -91,7 +92,11 @@ def leftovers(kubectl: Kubectl, shape: Shape, scenario: Mapping[str, Any]) -> li
     typed = parse_spec(spec).faults if spec else ()  # a status alone names no fault
     for fault, parsed in zip(spec.get("faults") or [], typed, strict=True):
         params = parsed.params
-        admin = admin_url(params, shape.namespace) if isinstance(params, NetworkLatency) else None
+        admin = (
+            admin_url(params, shape.namespace, Config().cluster_domain)
+            if isinstance(params, NetworkLatency)
+            else None
+        )
         if admin is not None:
             url = latency_endpoint(admin)
             code = f"import httpx; print(httpx.get({url!r}, timeout=5).text)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class Config:
                                                                  is given up after this
     metrics_port           GAMEDAY_METRICS_PORT             8081 the operator's /metrics (0: off)
     allowed_urls           GAMEDAY_ALLOWED_URLS             ""   URL prefixes a scenario may name
+    cluster_domain         GAMEDAY_CLUSTER_DOMAIN           cluster.local  the cluster's DNS domain
                                                                  beyond its own namespace's Services
     status_key             GAMEDAY_STATUS_KEY               ""   HMAC key sealing status.actions,
                                                                  32+ characters; "": a dev key
@@ -50,6 +52,9 @@ class Config:
     revert_timeout_seconds: float = 300.0
     metrics_port: int = 8081
     allowed_urls: tuple[str, ...] = ()
+    # Service URLs are written fully qualified (name.ns.svc.<domain>.), so that no search
+    # domain is tried first: name.ns.svc.svc.<domain> would be a record of namespace "svc".
+    cluster_domain: str = "cluster.local"
     status_key: str = field(default="", repr=False)  # a secret: never in the startup log
 
     @classmethod
@@ -88,6 +93,9 @@ class Config:
         port_raw = e.get("GAMEDAY_METRICS_PORT") or str(cls.metrics_port)
         if not port_raw.isdigit() or not 0 <= int(port_raw) <= 65535:
             raise ConfigError(f"GAMEDAY_METRICS_PORT={port_raw!r} must be a port number or 0")
+        domain = (e.get("GAMEDAY_CLUSTER_DOMAIN") or cls.cluster_domain).rstrip(".")
+        if not _DNS_NAME.fullmatch(domain):
+            raise ConfigError(f"GAMEDAY_CLUSTER_DOMAIN={domain!r} is not a DNS name")
         return cls(
             chaos_image=e.get("GAMEDAY_CHAOS_IMAGE") or cls.chaos_image,
             chaos_pull_policy=pull,
@@ -111,7 +119,11 @@ class Config:
             metrics_port=int(port_raw),
             allowed_urls=_url_prefixes(e.get("GAMEDAY_ALLOWED_URLS") or ""),
             status_key=e.get("GAMEDAY_STATUS_KEY") or "",
+            cluster_domain=domain,
         )
+
+
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*")
 
 
 def _url_prefixes(raw: str) -> tuple[str, ...]:

@@ -184,7 +184,10 @@ def test_the_load_job_calls_the_service_at_the_url_the_operator_builds(ops: Ops)
         made = ops.raw(job)
         assert made["metadata"]["name"] == action["target"].removeprefix("job/")
         args = made["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert args[args.index("--url") + 1] == f"http://shop.{ops.ns}.svc:80/orders?from=gameday"
+        assert (
+            args[args.index("--url") + 1]
+            == f"http://shop.{ops.ns}.svc.cluster.local.:80/orders?from=gameday"
+        )
 
 
 def test_a_second_scenario_on_a_busy_target_is_rejected_and_the_first_goes_on(ops: Ops) -> None:

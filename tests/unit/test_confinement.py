@@ -269,3 +269,18 @@ def test_every_example_reaches_only_the_shops_own_services(path: Path) -> None:
         verdict = check(scenario, PROM, ())
         assert verdict.problems == ()
         assert resolve(verdict.services, services[scenario.namespace]) == Resolution((), ())
+
+
+@pytest.mark.parametrize(
+    ("raw", "domain"),
+    [(None, "cluster.local"), ("corp.example", "corp.example"), ("corp.example.", "corp.example")],
+)
+def test_the_cluster_domain_is_a_dns_name(raw: str | None, domain: str) -> None:
+    env = {} if raw is None else {"GAMEDAY_CLUSTER_DOMAIN": raw}
+    assert Config.from_env(env).cluster_domain == domain
+
+
+@pytest.mark.parametrize("raw", ["a..b", "-x.local", "Cluster.Local", "a/b", "a b"])
+def test_a_cluster_domain_that_is_no_dns_name_stops_the_operator(raw: str) -> None:
+    with pytest.raises(ConfigError, match="GAMEDAY_CLUSTER_DOMAIN"):
+        Config.from_env({"GAMEDAY_CLUSTER_DOMAIN": raw})

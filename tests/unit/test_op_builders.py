@@ -230,11 +230,12 @@ def test_chaos_commands_follow_the_injector_cli() -> None:
     ]
     assert b.db_restore_args() == ["db", "restore", "--dsn-env", "GAMEDAY_DSN"]
     t = TrafficSpike(ServiceRef("shop", 8080, "/orders"), rps=300, ramp_seconds=15)
-    args = b.load_args(t, "shop-ns", 100)
+    args = b.load_args(t, "shop-ns", 100, "cluster.local")
     assert args[:8] == [
         "load",
         "--url",
-        "http://shop.shop-ns.svc:8080/orders",
+        # Fully qualified: no search domain is tried before it.
+        "http://shop.shop-ns.svc.cluster.local.:8080/orders",
         "--rps",
         "300",
         "--ramp-seconds",

@@ -72,7 +72,7 @@ NETEM = {"type": "NetworkLatency", "networkLatency": {"latency": "100ms"}}
         (STRESS, [("f0-web-a", "CPUStressContainer", "pod/web-a")]),
         (MEMORY, [("f0-web-a", "MemoryStressContainer", "pod/web-a")]),
         (NETEM, [("f0-web-a", "NetemContainer", "pod/web-a")]),
-        (PROXY, [("f0-proxy", "ProxyLatency", f"http://pg.{NS}.svc:9000")]),
+        (PROXY, [("f0-proxy", "ProxyLatency", f"http://pg.{NS}.svc.cluster.local.:9000")]),
         (LOAD, [("f0-job", "LoadJob", "job/gd-gd-012345-f0-load")]),
         (DB, [("f0-job", "DBJob", "job/gd-gd-012345-f0-db")]),
     ],
@@ -98,9 +98,9 @@ def load_url(action: Action) -> str:
         # The operator builds the URL of a Service in the scenario's namespace itself.
         (
             {"target": {"service": "shop", "port": 8080, "path": "/orders?x=1"}},
-            f"http://shop.{NS}.svc:8080/orders?x=1",
+            f"http://shop.{NS}.svc.cluster.local.:8080/orders?x=1",
         ),
-        ({"target": {"service": "shop", "port": 80}}, f"http://shop.{NS}.svc:80/"),
+        ({"target": {"service": "shop", "port": 80}}, f"http://shop.{NS}.svc.cluster.local.:80/"),
         # An allow-listed URL goes as written.
         ({"url": "https://ingress.example/orders"}, "https://ingress.example/orders"),
     ],
@@ -116,7 +116,7 @@ def test_the_load_job_calls_the_service_in_the_scenarios_namespace(block: Json, 
     [
         (
             {"proxy": {"service": "db-latency-admin", "port": 15000}},
-            f"http://db-latency-admin.{NS}.svc:15000",
+            f"http://db-latency-admin.{NS}.svc.cluster.local.:15000",
         ),
         ({"proxyAdmin": "http://proxy.example:15000/"}, "http://proxy.example:15000/"),
     ],

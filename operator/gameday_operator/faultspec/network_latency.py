@@ -67,9 +67,9 @@ def references(n: NetworkLatency) -> tuple[Reference, ...]:
     return (Reference(key, n.proxy, service_key="proxy"),)
 
 
-def admin_url(n: NetworkLatency, namespace: str) -> str | None:
+def admin_url(n: NetworkLatency, namespace: str, cluster_domain: str) -> str | None:
     """The URL of the latency proxy's admin API for a scenario in `namespace` (None: Netem)."""
-    return None if n.proxy is None else url_of(n.proxy, namespace)
+    return None if n.proxy is None else url_of(n.proxy, namespace, cluster_domain)
 
 
 def latency_endpoint(admin: str) -> str:
@@ -160,7 +160,7 @@ def plan_network_latency(planning: Planning, fault: Fault, params: NetworkLatenc
                 planning, fault, args, net_admin=True, cleanup=netem_revert_args(params.interface)
             )
         ]
-    admin = admin_url(params, planning.namespace)
+    admin = admin_url(params, planning.namespace, planning.config.cluster_domain)
     if admin is None:
         raise ActuatorError(f"spec.faults[{fault.index}]: mechanism Proxy without a proxy")
     setting = ProxyLatencySetting(

@@ -39,11 +39,13 @@ def parse_traffic_spike(b: Reader, duration: float) -> TrafficSpike:
     return params
 
 
-def load_args(t: TrafficSpike, namespace: str, duration_seconds: float) -> list[str]:
+def load_args(
+    t: TrafficSpike, namespace: str, duration_seconds: float, cluster_domain: str
+) -> list[str]:
     return [
         "load",
         "--url",
-        url_of(t.destination, namespace),
+        url_of(t.destination, namespace, cluster_domain),
         "--rps",
         str(t.rps),
         "--ramp-seconds",
@@ -77,7 +79,7 @@ def plan_traffic_spike(planning: Planning, fault: Fault, params: TrafficSpike) -
         name,
         planning.namespace,
         planning.config.chaos_image,
-        load_args(params, planning.namespace, seconds),
+        load_args(params, planning.namespace, seconds, planning.config.cluster_domain),
         scenario=scenario.name,
         pull_policy=planning.config.chaos_pull_policy,
         deadline_seconds=int(seconds) + 60,

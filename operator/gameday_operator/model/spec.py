@@ -28,10 +28,13 @@ class ServiceRef:
     port: int
     path: str = ""  # "" or /...: what follows the port in the URL
 
-    def url(self, namespace: str) -> str:
-        # name.<namespace>.svc resolves to the scenario's Service both for a Job in that
-        # namespace and for the operator in its own.
-        return f"http://{self.service}.{namespace}.svc:{self.port}{self.path}"
+    def url(self, namespace: str, cluster_domain: str) -> str:
+        # Fully qualified, with the root's dot: the resolver asks for exactly this name, for a
+        # Job in the scenario's namespace and for the operator in its own alike. Unqualified,
+        # name.<namespace>.svc would first go through the search domains, and
+        # name.<namespace>.svc.svc.<domain> is a record whoever owns a namespace "svc" makes.
+        host = f"{self.service}.{namespace}.svc.{cluster_domain}."
+        return f"http://{host}:{self.port}{self.path}"
 
 
 # Where a fault reaches: a Service of the scenario's namespace, or a URL (one the operator's
@@ -39,9 +42,11 @@ class ServiceRef:
 Destination = ServiceRef | str
 
 
-def url_of(destination: Destination, namespace: str) -> str:
-    """The URL of `destination` for a scenario in `namespace`."""
-    return destination if isinstance(destination, str) else destination.url(namespace)
+def url_of(destination: Destination, namespace: str, cluster_domain: str) -> str:
+    """The URL of `destination` for a scenario in `namespace` of the cluster's DNS domain."""
+    if isinstance(destination, str):
+        return destination
+    return destination.url(namespace, cluster_domain)
 
 
 @dataclass(frozen=True)
