@@ -12,7 +12,7 @@ from gameday_demo.errors import DemoError
 from gameday_demo.kubectl import Kubectl
 from gameday_demo.repo import MARKERS, find_repo
 from gameday_demo.runner import default_out_dir, run_demo
-from gameday_demo.shapes import SHAPES, Traffic
+from gameday_demo.shapes import INCIDENTS, SHAPES, Traffic
 
 
 @click.command()
@@ -39,6 +39,13 @@ from gameday_demo.shapes import SHAPES, Traffic
     f"(default: the checkout holding the current directory, found by {' and '.join(MARKERS)}, "
     "else the one the demo was installed from).",
 )
+@click.option(
+    "--incident",
+    type=click.Choice(INCIDENTS),
+    default=INCIDENTS[0],
+    show_default=True,
+    help="Which seed incident to play: examples/<incident>-<shape>.yaml.",
+)
 @click.option("--skip-deploy", is_flag=True, help="Assume everything is deployed already.")
 @click.option("--order-rps", type=float, default=10.0, show_default=True)
 @click.option("--catalog-rps", type=float, default=5.0, show_default=True)
@@ -46,6 +53,7 @@ def demo(
     out_dir: Path | None,
     only: str | None,
     repo_dir: Path | None,
+    incident: str,
     skip_deploy: bool,
     order_rps: float,
     catalog_rps: float,
@@ -63,7 +71,7 @@ def demo(
     signal.signal(signal.SIGTERM, interrupted)
     kubectl = Kubectl.from_env()
     out = out_dir or default_out_dir()
-    shapes = [s for s in SHAPES if only is None or s.name == only]
+    shapes = [s.playing(incident) for s in SHAPES if only is None or s.name == only]
     traffic = Traffic(order_rps=order_rps, catalog_rps=catalog_rps)
     try:
         repo = find_repo(repo_dir)

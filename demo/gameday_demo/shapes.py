@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 
@@ -43,6 +43,10 @@ class Shape:
     def scenario_name(self, repo: Repo) -> str:
         return str(self.scenario(repo)["metadata"]["name"])
 
+    def playing(self, incident: str) -> Shape:
+        """The shape with the seed scenario of `incident` (one of INCIDENTS)."""
+        return replace(self, example=f"{incident}-{self.name}.yaml")
+
 
 MONOLITH = Shape(
     name="monolith",
@@ -62,6 +66,9 @@ MSA = Shape(
     untouched=("gateway", "inventory", "payment"),
 )
 SHAPES: tuple[Shape, ...] = (MONOLITH, MSA)
+# The incidents with a seed scenario for each shape (examples/<incident>-<shape>.yaml): the
+# order spike with CPU stress and a slow database, and the network bottleneck.
+INCIDENTS: tuple[str, ...] = ("order-spike", "network-bottleneck")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 
 from gameday_demo.errors import DemoError
 from gameday_demo.repo import MARKERS, PACKAGE_CHECKOUT, Repo, find_repo
-from gameday_demo.shapes import SHAPES
+from gameday_demo.shapes import INCIDENTS, SHAPES, Shape
 
 
 def checkout(root: Path) -> Path:
@@ -93,3 +93,13 @@ def test_this_checkout_holds_every_seed_scenario() -> None:
     assert repo.manifests("deploy-shop.sh").is_file()
     assert repo.manifests("operator").is_dir()
     assert repo.manifests("observability").is_dir()
+
+
+@pytest.mark.parametrize("incident", INCIDENTS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_every_incident_has_a_seed_scenario_for_every_shape(incident: str, shape: Shape) -> None:
+    played = shape.playing(incident)
+    scenario = played.scenario(Repo(PACKAGE_CHECKOUT))
+    assert scenario["metadata"]["namespace"] == shape.namespace
+    assert scenario["spec"]["target"]["architecture"] == shape.name
+    assert scenario["spec"]["target"]["deployment"] == shape.target
