@@ -447,11 +447,33 @@ def test_ephemeral_apply_on_a_pod_gone_since_planning_fails(fault: dict[str, Any
 def test_ephemeral_revert_stops_a_running_injector_once(fault: dict[str, Any]) -> None:
     sc = scene([fault], pods=["web-a"])
     (action,) = apply_all(sc, planned(sc))
-    sc.kube.set_ephemeral_state(NS, "web-a", action.detail["container"], "running")
+    container = action.detail["container"]
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "running")
+    with pytest.raises(RevertPending, match=f"{container} in web-a told to stop; done once"):
+        revert_all(sc, [action])  # told to stop is not yet seen stopped
     revert_all(sc, [action])
-    revert_all(sc, [action])
-    assert sc.kube.ephemeral_state(NS, "web-a", action.detail["container"]) == "terminated"
+    assert sc.kube.ephemeral_state(NS, "web-a", container) == "terminated"
     assert len(sc.kube.execs) == 1  # the second revert finds it exited
+
+
+@STOPPED
+def test_ephemeral_revert_of_an_injector_that_goes_on_running_is_not_done(
+    fault: dict[str, Any],
+) -> None:
+    # The stop was lost (a signal before the injector's handler was in place): the action
+    # stays live, the stop is sent again at every tick, and it counts once the pod says so.
+    sc = scene([fault], pods=["web-a"])
+    (action,) = apply_all(sc, planned(sc))
+    container = action.detail["container"]
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "running")
+    sc.kube.exec_handler = lambda *_: ""  # answered, and nothing happened
+    for _ in range(2):
+        with pytest.raises(RevertPending, match="told to stop"):
+            revert_all(sc, [action])
+    assert len(sc.kube.execs) == 2
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "terminated", exitCode=143)
+    revert_all(sc, [action])
+    assert len(sc.kube.execs) == 2
 
 
 @STOPPED
@@ -468,6 +490,11 @@ def test_ephemeral_revert_when_the_pod_or_the_injector_is_gone_is_done(
         raise exec_refused(400, f'container "{container}" is not running')  # exited meanwhile
 
     sc.kube.exec_handler = exited
+    with pytest.raises(RevertPending, match="in web-b told to stop"):
+        revert_all(sc, actions)  # the kubelet has not said so yet
+    assert [e[1] for e in sc.kube.execs] == ["web-b"]
+    web_b = actions[1].detail["container"]
+    sc.kube.set_ephemeral_state(NS, "web-b", web_b, "terminated", exitCode=0)
     revert_all(sc, actions)
     assert [e[1] for e in sc.kube.execs] == ["web-b"]
 
@@ -526,10 +553,12 @@ def test_ephemeral_revert_of_an_injector_not_started_before_its_deadline_is_not_
             "once it runs, or ends by itself at 2025-06-01T12:05:00Z"
         )
     assert sc.kube.execs == []
-    # It starts after all: the next revert stops it.
+    # It starts after all: the next revert stops it, and the one after sees it stopped.
     sc.kube.set_ephemeral_state(NS, "web-a", container, "running")
-    revert_all(late, [action])
+    with pytest.raises(RevertPending, match="told to stop"):
+        revert_all(late, [action])
     assert sc.kube.ephemeral_state(NS, "web-a", container) == "terminated"
+    revert_all(late, [action])
     assert len(sc.kube.execs) == 1
 
 

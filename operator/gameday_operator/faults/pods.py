@@ -5,7 +5,8 @@ Why ephemeral containers: they join the pod's cgroup and network namespace, so s
 for the pod's own limits and the network faults shape the pod's own traffic, with no privileged
 DaemonSet. They cannot be removed once added, so each injector is bounded by the scenario's end
 (its `--deadline`). A revert stops a running one early: the operator execs the detail's stop
-command in it (`kill -TERM 1`; a netem injector clears its qdisc first). Without
+command in it (`kill -TERM 1`; a netem injector clears its qdisc first), and counts it
+stopped only once the pod's status says the container terminated. Without
 `targetContainerName` the container has its own PID namespace where the injector is PID 1; the
 injector handles SIGTERM (stops its workers, removes what it installed), so the signal is
 delivered and the container exits. One that has not started yet cannot be stopped, and may
@@ -18,8 +19,8 @@ Once the injector has ended, the revert adds the cleanup container recorded with
 counts as done only when the pod's status says that container terminated with exit code 0 —
 a state machine over ticks, read from the pod each time, so repeating a step changes nothing:
 
-    injector running → stopped (exec) ─┐
-    injector terminated ───────────────┴→ cleanup added → waiting/running → exited 0: done
+    injector running → told to stop (exec), again at every tick until it has terminated
+    injector terminated → (no cleanup: done) cleanup added → waiting/running → exited 0: done
                                                      └→ exited ≠ 0: the next attempt, a new
                                                         container (up to CLEANUP_ATTEMPTS)
 """
@@ -118,13 +119,15 @@ class EphemeralInjector:
             return  # never added (the apply did not get that far): nothing can start
         state = container_state(pod, d.container)
         if "running" in state:
+            # Told to stop is not stopped: a signal can be lost (it came before the
+            # injector's handler was in place), and the exec answers before the container
+            # exits. Done once the pod says it terminated; until then the stop is sent again
+            # at every tick, and the injector's own deadline ends it at the latest.
             self._stop(ctx, d)
-            if d.cleanup is not None:
-                raise RevertPending(
-                    f"injector {d.container} in {d.pod} told to stop; its cleanup container "
-                    "follows once it has exited"
-                )
-            return
+            then = "its cleanup container follows" if d.cleanup is not None else "done"
+            raise RevertPending(
+                f"injector {d.container} in {d.pod} told to stop; {then} once it has exited"
+            )
         if "terminated" not in state:
             # Until its deadline it may still start: this raises. After it, it never ran, so
             # it installed nothing and there is nothing to clean.
