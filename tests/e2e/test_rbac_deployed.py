@@ -37,6 +37,28 @@ WORKLOAD_RIGHTS = [
     ("create", "leases.coordination.k8s.io"),
 ]
 
+# What no fault needs in an opted-in namespace: nothing there is watched, no workload is
+# created, replaced or deleted but the operator's own Jobs, HPAs and Leases, and no Secret is
+# read (the database injector's Job reads its Secret as an environment variable).
+NOT_GRANTED = [
+    ("list", "deployments.apps"),
+    ("watch", "deployments.apps"),
+    ("update", "deployments.apps"),
+    ("delete", "deployments.apps"),
+    ("watch", "pods"),
+    ("create", "pods"),
+    ("delete", "pods"),
+    ("update", "pods"),
+    ("patch", "pods"),
+    ("patch", "services"),
+    ("delete", "services"),
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("patch", "jobs.batch"),
+    ("create", "roles.rbac.authorization.k8s.io"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
+]
+
 
 def can(cluster: Cluster, verb: str, resource: str, namespace: str | None) -> bool:
     where = ["-n", namespace] if namespace else ["--all-namespaces"]
@@ -72,6 +94,11 @@ def test_an_opted_in_namespace_grants_what_the_faults_need(
     installed: Cluster, verb: str, resource: str
 ) -> None:
     assert can(installed, verb, resource, OPTED_IN), f"{verb} {resource} in {OPTED_IN}"
+
+
+def test_an_opted_in_namespace_grants_nothing_else(installed: Cluster) -> None:
+    granted = [f"{v} {r}" for v, r in NOT_GRANTED if can(installed, v, r, OPTED_IN)]
+    assert granted == [], f"in {OPTED_IN}: {granted}"
 
 
 @pytest.mark.parametrize("namespace", ["kube-system", "default", "gameday-system"])
