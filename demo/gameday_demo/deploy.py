@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 from collections.abc import Callable
 from functools import partial
@@ -29,6 +30,25 @@ def operator_manifests(kubectl: Kubectl, repo: Repo) -> str:
             env.append({"name": "GAMEDAY_NAMESPACE", "value": OPERATOR_WATCH})
             container["env"] = env
     return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+STATUS_KEY_SECRET = "gameday-status-key"
+
+
+def ensure_status_key(kubectl: Kubectl, step: str) -> None:
+    """The Secret with the key that seals the operator's records (as `make deploy`): made
+    once with a random key, kept on every later deploy (a new key would make the records of
+    running scenarios unverifiable). Sent on stdin, so the key is on no command line."""
+    namespace = OPERATOR_NAMESPACE
+    if kubectl.maybe_json("-n", namespace, "get", "secret", STATUS_KEY_SECRET, step=step):
+        return
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": STATUS_KEY_SECRET, "namespace": namespace},
+        "stringData": {"key": secrets.token_hex(32)},
+    }
+    kubectl.run("create", "-f", "-", stdin=json.dumps(secret), step=step)
 
 
 def deployments_available(kubectl: Kubectl, namespace: str) -> list[str]:
@@ -82,6 +102,8 @@ def deploy(
     step = "deploy"
     repo = repo_or_found(repo)
     kubectl.run("apply", "-k", str(repo.manifests("observability")), step=step)
+    kubectl.run("apply", "-f", str(repo.manifests("operator", "namespace.yaml")), step=step)
+    ensure_status_key(kubectl, step)
     kubectl.run("apply", "-f", "-", stdin=operator_manifests(kubectl, repo), step=step)
     kubectl.run("wait", "--for=condition=Established", "crd/failurescenarios.gameday.io", step=step)
     for shape in SHAPES:

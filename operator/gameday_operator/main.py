@@ -6,6 +6,7 @@ kopf run --all-namespaces -m gameday_operator.main
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -18,7 +19,7 @@ from gameday_operator import (
     scenario_tick,
     seal,
 )
-from gameday_operator.config import Config
+from gameday_operator.config import Config, ConfigError
 from gameday_operator.kube import Kube, load_client_config
 from gameday_operator.model import GROUP, PLURAL, VERSION
 from gameday_operator.runtime import LoggerLike
@@ -37,8 +38,14 @@ def _running(status: Any, **_: Any) -> bool:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> None:
-    config = Config.from_env()
-    seal.key_from(config.status_key)  # a key too short to seal with stops the start
+    # A setting the operator cannot use stops it (kopf exits on a permanent startup error)
+    # rather than retrying every minute in a pod that looks healthy.
+    try:
+        config = Config.from_env()
+        # A key too short to seal with, or none in a pod.
+        seal.key_from(config.status_key, in_cluster="KUBERNETES_SERVICE_HOST" in os.environ)
+    except (ConfigError, seal.SealKeyError) as exc:
+        raise kopf.PermanentError(str(exc)) from exc
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

@@ -30,8 +30,15 @@ class SealKeyError(ValueError):
     """GAMEDAY_STATUS_KEY is set to something too weak to seal with."""
 
 
-def key_from(configured: str) -> bytes:
-    """The HMAC key for GAMEDAY_STATUS_KEY; empty means the development key."""
+def key_from(configured: str, *, in_cluster: bool = False) -> bytes:
+    """The HMAC key for GAMEDAY_STATUS_KEY; empty means the development key, which an
+    operator running in a cluster (a shared one, as far as it can tell) refuses."""
+    if not configured and in_cluster:
+        raise SealKeyError(
+            "GAMEDAY_STATUS_KEY is empty in a pod: the development key is in the source, so "
+            "anyone who may patch failurescenarios/status could forge the operator's records; "
+            "set it from the Secret gameday-status-key (make deploy creates it)"
+        )
     if not configured:
         return DEVELOPMENT_KEY
     if len(configured) < MIN_KEY_LENGTH:

@@ -123,3 +123,9 @@ def test_an_empty_key_is_the_development_key_and_a_short_one_is_refused() -> Non
     assert seal.key_from("a" * 64) == b"a" * 64
     with pytest.raises(seal.SealKeyError, match="has 31 characters; it needs at least 32"):
         seal.key_from("a" * 31)
+
+
+def test_an_operator_in_a_pod_refuses_to_run_with_the_development_key() -> None:
+    with pytest.raises(seal.SealKeyError, match="GAMEDAY_STATUS_KEY is empty in a pod"):
+        seal.key_from("", in_cluster=True)
+    assert seal.key_from("a" * 64, in_cluster=True) == b"a" * 64
