@@ -272,8 +272,28 @@ start_addons() {
   wait_for kubelet 120 kc get --raw /apis/metrics.k8s.io/v1beta1/nodes
 }
 
+# Chains of a Kubernetes node in the host's iptables: kube-proxy's and the kubelet's (KUBE-*),
+# the CNI plugins' (CNI-*).
+node_chains() {
+  local tool table
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    for table in filter nat mangle raw; do
+      "$tool" -t "$table" -S 2>/dev/null | awk -v t="$tool/$table" '/^-N (KUBE|CNI)-/ {print t, $2}'
+    done
+  done
+}
+
 up() {
   require_binaries
+  # `down` removes every KUBE-* and CNI-* chain, so a first `up` on a host that has some
+  # already (another Kubernetes node) would end by removing that node's rules: refuse.
+  if [ ! -d "$STATE" ] && [ -n "$(node_chains | head -1)" ]; then
+    say "ERROR: the host's iptables already holds Kubernetes chains ($(node_chains | head -3 | tr '\n' ' ')...):"
+    say "another Kubernetes node runs here, or a cluster of ours lost its state."
+    say "If it was ours, 'cluster/cluster.sh down' removes them; else use another machine."
+    return 1
+  fi
   mkdir -p "$STATE" "$logs" "$pids"
   local t0=$SECONDS
   prepare_host
