@@ -58,6 +58,14 @@ OBSERVING = "ObservationAvailable"
 REVERTED = "Reverted"
 COMPLETED = "Completed"
 ACTIONS_INTACT = "ActionsIntact"
+# True while the remediation's rollout is held by a cause Kubernetes reports as a failure
+# (kstatus's "Stalled"); lastTransitionTime says since when.
+STALLED = "Stalled"
+ROLLOUT_BLOCKED = "RolloutBlocked"
+# How long such a cause may hold the rollout before the run fails: long enough for a pod the
+# scheduler could not place to find room as old pods go, far shorter than a Deployment's own
+# progress deadline (600 s by default), which a game day would mostly spend waiting.
+ROLLOUT_BLOCKED_LIMIT_SECONDS = 60.0
 TAMPERED = "StatusTampered"
 
 
@@ -85,6 +93,8 @@ class Workload:
     ready_replicas: int = 0
     rollout: RolloutState = RolloutState.COMPLETE
     rollout_message: str = ""
+    # Why the rollout cannot finish, as Kubernetes reports it (read while remediating only).
+    blockers: tuple[str, ...] = ()
 
     @property
     def fully_ready(self) -> bool:
@@ -740,11 +750,15 @@ def _while_remediating(t: _Tick, s: Status) -> Status:
     if spec.target.architecture is Architecture.MSA:
         needed = max(needed, spec.remediation.msa.min_replicas)
     if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < needed:
+        if w.blockers:
+            return _rollout_blocked(t, s, w.blockers)
+        s = _unstalled(s, now, g)
         return replace(
             s,
             message=f"rollout in progress: {w.ready_replicas}/{needed} ready"
             + (f" ({w.rollout_message})" if w.rollout_message else ""),
         )
+    s = _unstalled(s, now, g)
     took = (now - (s.timeline.remediation_started_at or now)).total_seconds()
     msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
     t.events.append(Event("Normal", "RemediationComplete", msg))
@@ -758,6 +772,41 @@ def _while_remediating(t: _Tick, s: Status) -> Status:
     )
     s = set_condition(s, REMEDIATED, True, "RolloutComplete", msg, now, g)
     return _while_verifying(t, s)
+
+
+def _rollout_blocked(t: _Tick, s: Status, blockers: tuple[str, ...]) -> Status:
+    """Says at once why the rollout cannot finish (condition Stalled and a Warning), and fails
+    the run once that has held for ROLLOUT_BLOCKED_LIMIT_SECONDS."""
+    now, g = t.facts.now, t.scenario.generation
+    cause = "; ".join(blockers)
+    before = s.condition(STALLED)
+    if before is None or before.status != "True":
+        t.events.append(
+            Event(
+                "Warning",
+                ROLLOUT_BLOCKED,
+                f"the remediation of {t.scenario.spec.target.deployment} cannot finish: {cause}",
+            )
+        )
+    s = set_condition(s, STALLED, True, ROLLOUT_BLOCKED, cause, now, g)
+    stalled = s.condition(STALLED)
+    since = stalled.last_transition_time if stalled is not None else now
+    held = (now - since).total_seconds()
+    if held >= ROLLOUT_BLOCKED_LIMIT_SECONDS:
+        msg = f"the rollout was blocked for {human_duration(held)}: {cause}"
+        s = set_condition(s, REMEDIATED, False, ROLLOUT_BLOCKED, msg, now, g)
+        return finish(t.scenario, s, Phase.FAILED, ROLLOUT_BLOCKED, msg, now)
+    return replace(s, message=f"rollout blocked for {human_duration(held)}: {cause}")
+
+
+def _unstalled(s: Status, now: datetime, generation: int) -> Status:
+    """Stalled turns False once nothing blocks the rollout (absent if it never was)."""
+    before = s.condition(STALLED)
+    if before is None or before.status != "True":
+        return s
+    return set_condition(
+        s, STALLED, False, "Progressing", "nothing blocks the rollout", now, generation
+    )
 
 
 def _while_verifying(t: _Tick, s: Status) -> Status:

@@ -32,6 +32,7 @@ from gameday_operator.model import (
     Action,
     ActionState,
     JsonDict,
+    Phase,
     Scenario,
     Status,
     parse_status,
@@ -42,6 +43,7 @@ from gameday_operator.model.target import (
     pods_query,
     read_service,
     read_target,
+    rollout_blockers,
 )
 from gameday_operator.runtime import LoggerLike, Runtime
 
@@ -143,11 +145,24 @@ def gather(
     spec_problem: str | None = None,
 ) -> Gathered:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
-    recorded = parse_status(body.get("status")).actions
+    status = parse_status(body.get("status"))
+    recorded = status.actions
     deployment = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
+    seen = workload(deployment)
+    if deployment is not None and status.phase is Phase.REMEDIATING:
+        # Only a remediation waits on a rollout: the pods are read then, not at every tick.
+        query = pods_query(scenario.namespace, deployment)
+        seen = replace(
+            seen,
+            blockers=rollout_blockers(
+                deployment,
+                rt.kube.list_replica_sets(scenario.namespace, query),
+                rt.kube.list_pods(scenario.namespace, query),
+            ),
+        )
     facts = Facts(
         now=now,
-        workload=workload(deployment),
+        workload=seen,
         observation=rt.source(scenario, now),
         approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
         altered=seal.altered(status_key(rt), scenario.uid, recorded),

@@ -704,6 +704,35 @@ def test_deleting_a_running_scenario_reverts_everything(ops: Ops, moment: str) -
     print(f"\ndeleted at {moment}: gone {gone_after:.1f}s after the delete")
 
 
+def test_a_resize_the_node_cannot_schedule_names_the_cause_and_fails_the_run(ops: Ops) -> None:
+    # The resized pod asks for more CPU than the node has: the surge pod stays Pending,
+    # FailedScheduling, and the old pods wait for it. Before, the run said "rollout in
+    # progress: 1/2 ready" until its duration ran out.
+    start_echo(ops, echo("shop", replicas=2, cpu=("100m", "300m")))
+    before = shape(ops.deployment("shop"))
+    plan = {"cpuFactor": 16, "maxCpu": "64", "rollout": "Full"}
+    with operator(ops):
+        ops.create(scenario("too-big", "monolith", "shop", duration="4m", plan=plan))
+
+        def stalled(st: Json) -> Json | None:
+            return next((c for c in st.get("conditions") or [] if c["type"] == "Stalled"), None)
+
+        st = ops.wait_status("too-big", stalled, 120, "the Stalled condition")
+        blocked = stalled(st)
+        assert blocked is not None and blocked["status"] == "True", blocked
+        assert blocked["reason"] == "RolloutBlocked"
+        assert "cannot be scheduled" in blocked["message"], blocked
+        assert "Insufficient cpu" in blocked["message"], blocked
+        warning = ops.wait_event("too-big", "RolloutBlocked")
+        assert warning.type == "Warning" and "Insufficient cpu" in (warning.message or "")
+        st = ops.wait_completed("too-big", 150)
+    assert st["phase"] == "Failed" and st["reason"] == "RolloutBlocked", st
+    assert st["message"].startswith("the rollout was blocked for "), st["message"]
+    assert "Insufficient cpu" in st["message"], st["message"]
+    ops.wait_rolled_out("shop")
+    assert shape(ops.deployment("shop")) == before
+
+
 def test_a_scenario_deleted_as_its_first_change_is_recorded_leaves_no_stress_running(
     ops: Ops,
 ) -> None:

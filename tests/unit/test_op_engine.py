@@ -294,6 +294,69 @@ def test_msa_waits_for_the_scale_out() -> None:
     assert big.status.phase is Phase.VERIFYING
 
 
+UNSCHEDULABLE = ("pod web-new cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu.",)
+
+
+def test_a_blocked_rollout_says_why_at_once_and_fails_the_run_after_its_limit() -> None:
+    sc = scenario()
+    held = Workload(
+        desired_replicas=2,
+        ready_replicas=1,
+        rollout=RolloutState.PROGRESSING,
+        rollout_message="1 of 2 updated replicas available",
+        blockers=UNSCHEDULABLE,
+    )
+    first = tick(sc, live(remediating(sc)), 40, workload=held)
+    st = first.status
+    assert st.phase is Phase.REMEDIATING
+    stalled = st.condition("Stalled")
+    assert stalled is not None and stalled.status == "True"
+    assert stalled.reason == "RolloutBlocked" and stalled.message == UNSCHEDULABLE[0]
+    assert st.message == f"rollout blocked for 0s: {UNSCHEDULABLE[0]}"
+    (warning,) = [e for e in first.events if e.type == "Warning"]
+    assert warning.reason == "RolloutBlocked"
+    assert warning.message == f"the remediation of shop cannot finish: {UNSCHEDULABLE[0]}"
+    # Said once: the next ticks add no Warning while the cause holds.
+    later = tick(sc, st, 70, workload=held)
+    assert later.status.phase is Phase.REMEDIATING and later.events == ()
+    assert later.status.message.startswith("rollout blocked for 30s: ")
+    # Held for the limit: the run fails, naming the cause, and everything is reverted.
+    ended = tick(sc, later.status, 40 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS, workload=held)
+    assert ended.status.phase is Phase.FAILED and ended.status.reason == "RolloutBlocked"
+    assert ended.status.message == f"the rollout was blocked for 60s: {UNSCHEDULABLE[0]}"
+    assert ended.intents == (Intent.REVERT_ALL,)
+
+
+def test_a_rollout_no_longer_blocked_goes_on_and_says_so() -> None:
+    sc = scenario()
+    blocked = Workload(
+        desired_replicas=2,
+        ready_replicas=1,
+        rollout=RolloutState.PROGRESSING,
+        blockers=UNSCHEDULABLE,
+    )
+    st = tick(sc, live(remediating(sc)), 40, workload=blocked).status
+    going = Workload(desired_replicas=2, ready_replicas=1, rollout=RolloutState.PROGRESSING)
+    st = tick(sc, st, 50, workload=going).status
+    stalled = st.condition("Stalled")
+    assert stalled is not None and stalled.status == "False" and stalled.reason == "Progressing"
+    assert st.message.startswith("rollout in progress: 1/2 ready")
+    # Blocked again later: the limit counts from then, not from the first time.
+    st = tick(sc, st, 60, workload=blocked).status
+    st = tick(sc, st, 60 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS - 1, workload=blocked).status
+    assert st.phase is Phase.REMEDIATING
+    done = tick(sc, st, 90, workload=Workload(desired_replicas=2, ready_replicas=2))
+    assert done.status.phase is Phase.VERIFYING
+
+
+def test_a_rollout_never_blocked_has_no_stalled_condition() -> None:
+    sc = scenario()
+    st = tick(
+        sc, live(remediating(sc)), 40, workload=Workload(desired_replicas=2, ready_replicas=2)
+    )
+    assert st.status.condition("Stalled") is None
+
+
 def test_verifying_needs_a_full_window_and_resets_on_breach() -> None:
     sc = prom()
     st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status

@@ -142,6 +142,61 @@ def target_pods(
     ]
 
 
+# Why a container waits that no wait cures by itself: the image cannot be pulled, the
+# container cannot be made from its spec (a missing Secret or ConfigMap), or it keeps crashing.
+STUCK_WAITING = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    }
+)
+
+
+def rollout_blockers(
+    deployment: Mapping[str, Any],
+    replica_sets: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+) -> tuple[str, ...]:
+    """Why the Deployment's rollout cannot finish, as Kubernetes reports it: pods of its own
+    ReplicaSets the scheduler cannot place, containers stuck waiting (`STUCK_WAITING`), and
+    pods its ReplicaSets could not create (a quota: the Deployment's ReplicaFailure).
+
+    A pod that is merely starting, or Pending for a moment while the scheduler works, is no
+    blocker: only what Kubernetes has itself called a failure is.
+    """
+    uid = deployment["metadata"]["uid"]
+    owners = {rs["metadata"]["uid"] for rs in replica_sets if controller_uid(rs) == uid}
+    found: list[str] = []
+    for p in pods:
+        if controller_uid(p) not in owners or p["metadata"].get("deletionTimestamp"):
+            continue
+        name = p["metadata"]["name"]
+        st = p.get("status") or {}
+        for c in st.get("conditions") or []:
+            unschedulable = (c.get("type"), c.get("status"), c.get("reason")) == (
+                "PodScheduled",
+                "False",
+                "Unschedulable",
+            )
+            if unschedulable:
+                found.append(f"pod {name} cannot be scheduled: {c.get('message') or ''}".strip())
+        statuses = [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]
+        for cs in statuses:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_WAITING:
+                detail = f": {waiting['message']}" if waiting.get("message") else ""
+                found.append(f"pod {name} container {cs.get('name')}: {waiting['reason']}{detail}")
+    for c in (deployment.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
+            found.append(f"{c.get('reason') or 'ReplicaFailure'}: {c.get('message') or ''}".strip())
+    return tuple(found)
+
+
 def _ports(raw: Sequence[Mapping[str, Any]] | None) -> tuple[ServicePort, ...]:
     return tuple(
         ServicePort(str(p.get("name") or ""), int(p["port"]), str(p.get("protocol") or "TCP"))
