@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from gameday_operator.config import Config
 from gameday_operator.kube import Kube
@@ -85,6 +85,14 @@ class Actuator(Protocol[D_contra, Pv_contra]):
     def revert(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> None: ...
 
 
+@runtime_checkable
+class Watched(Protocol[D_contra, Pv_contra]):
+    """An actuator whose applied change can fail after it was made (an injector that exits
+    with an error): it says how, with the cluster's words, or None while all is well."""
+
+    def failure(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Bound(Generic[D, Pv]):
     """One action kind and its actuator: a recorded action read once, then acted on."""
@@ -97,6 +105,11 @@ class Bound(Generic[D, Pv]):
 
     def revert(self, ctx: Context, action: Action) -> None:
         self.actuator.revert(ctx, self.kind.read(action))
+
+    def failure(self, ctx: Context, action: Action) -> str | None:
+        if not isinstance(self.actuator, Watched):
+            return None
+        return self.actuator.failure(ctx, self.kind.read(action))
 
 
 class Actuators:
@@ -137,6 +150,10 @@ class Actuators:
         """Undo the recorded change (done once its effect is gone); as `apply` for errors, and
         RevertPending while an undo that spans ticks is under way."""
         self.bound(action.kind).revert(ctx, action)
+
+    def failure(self, ctx: Context, action: Action) -> str | None:
+        """How an applied change failed after it was made (`Watched`), or None."""
+        return self.bound(action.kind).failure(ctx, action)
 
     def kinds(self) -> list[str]:
         return sorted(self._bound)

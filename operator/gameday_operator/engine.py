@@ -117,6 +117,9 @@ class Facts:
     # Why the spec does not read under this operator (accepted by an older, looser one): the
     # scenario then carries its identity and target only, to revert what it recorded.
     spec_problem: str | None = None
+    # Injected faults whose injector failed (exited with an error, or cannot start), each
+    # said with the pod's words; read while the faults alone are in effect.
+    fault_failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -441,7 +444,13 @@ def _account(scenario: Scenario, s: Status, facts: Facts, settings: Settings) ->
 
 def _decide(t: _Tick, s: Status) -> Status:
     """Guardrails first, in this order, then the phase's own transition."""
-    for guardrail in (_spec_unreadable, _duration_over, _target_gone, _observation_failed):
+    for guardrail in (
+        _spec_unreadable,
+        _duration_over,
+        _target_gone,
+        _fault_failed,
+        _observation_failed,
+    ):
         if (decided := guardrail(t, s)) is not None:
             return decided
     s = _observed(t, s)
@@ -476,6 +485,20 @@ def _duration_over(t: _Tick, s: Status) -> Status | None:
         f"(phase was {s.phase.value if s.phase else 'Pending'})",
         now,
     )
+
+
+INJECTOR_FAILED = "InjectorFailed"
+
+
+def _fault_failed(t: _Tick, s: Status) -> Status | None:
+    """A fault whose injector failed ends the run before remediation: what the game day would
+    measure is not the incident it was asked to play."""
+    if s.phase not in (Phase.INJECTING, Phase.DEGRADED) or not t.facts.fault_failures:
+        return None
+    now, g = t.facts.now, t.scenario.generation
+    msg = "a fault did not take effect: " + "; ".join(t.facts.fault_failures)
+    s = set_condition(s, FAULTS_INJECTED, False, INJECTOR_FAILED, msg, now, g)
+    return finish(t.scenario, s, Phase.FAILED, INJECTOR_FAILED, msg, now)
 
 
 SPEC_UNREADABLE = "SpecUnreadable"

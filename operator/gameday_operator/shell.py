@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from gameday_operator import engine, faultspec, remediation, seal
 from gameday_operator.actuators import ActuatorError, Context, RevertPending
 from gameday_operator.api_errors import describe
@@ -128,6 +130,16 @@ def workload(deployment: Mapping[str, Any] | None) -> Workload:
     )
 
 
+def fault_failure(rt: Runtime, ctx: Context, action: Action) -> str | None:
+    """How an applied fault failed, or None; a record no actuator reads, or a read that
+    failed, is none (the revert, which reads the same, will say so)."""
+    try:
+        return rt.actuators.failure(ctx, action)
+    except (ActuatorError, ApiException) as exc:
+        log.warning("could not read how %s on %s is doing: %s", action.kind, action.target, exc)
+        return None
+
+
 @dataclass(frozen=True)
 class Gathered:
     """What one tick read: the engine's facts, and the target Deployment they were read from
@@ -160,9 +172,19 @@ def gather(
                 rt.kube.list_pods(scenario.namespace, query),
             ),
         )
+    failures: tuple[str, ...] = ()
+    if status.phase in (Phase.INJECTING, Phase.DEGRADED):
+        # While the faults alone are in effect, an injector that failed is seen within a tick.
+        ctx = Context(kube=rt.kube, config=rt.config, scenario=scenario, body=body, now=now)
+        failures = tuple(
+            f
+            for a in status.actions
+            if a.state is ActionState.APPLIED and (f := fault_failure(rt, ctx, a)) is not None
+        )
     facts = Facts(
         now=now,
         workload=seen,
+        fault_failures=failures,
         observation=rt.source(scenario, now),
         approved=str(annotations.get(APPROVE_ANNOTATION, "")).lower() == "true",
         altered=seal.altered(status_key(rt), scenario.uid, recorded),

@@ -177,10 +177,12 @@ def test_a_namespace_enforcing_baseline_refuses_the_fault_and_nothing_changes(op
         assert all(a["state"] == "Reverted" for a in status.get("actions") or []), status["actions"]
 
 
-def test_a_netem_injector_is_cleaned_up_after_even_where_the_kernel_lacks_netem(ops: Ops) -> None:
-    """The netem path's revert adds its cleanup container too (`latency netem --revert`); on a
-    kernel without sch_netem the injector ends at once (exit 2) and the cleanup finds nothing
-    to remove, and exits 0: the action counts as Reverted only then."""
+def test_a_netem_injector_that_fails_fails_the_run_and_is_cleaned_up_after(ops: Ops) -> None:
+    """On a kernel without sch_netem the injector ends at once (exit 2): the run fails
+    `InjectorFailed` with the injector's own words within a tick, instead of measuring a fault
+    that is not there; the revert still adds its cleanup container (`latency netem
+    --revert`), which finds nothing to remove and exits 0: the action counts as Reverted only
+    then."""
     with operator(ops):
         start_echo(ops, echo("web", replicas=1))
         netem = {"type": "NetworkLatency", "networkLatency": {"latency": "50ms"}}
@@ -192,6 +194,9 @@ def test_a_netem_injector_is_cleaned_up_after_even_where_the_kernel_lacks_netem(
 
         action: Json = wait_until(applied, 120, "the netem injector added")
         status = ops.wait_completed("netem", 120)
+        assert (status["phase"], status["reason"]) == ("Failed", "InjectorFailed"), status
+        assert f"injector {action['detail']['container']} in " in status["message"]
+        assert " exited 2" in status["message"], status["message"]
         check_actions(status)
         cleaned_up(ops, action)
 

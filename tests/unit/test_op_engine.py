@@ -357,6 +357,17 @@ def test_a_rollout_never_blocked_has_no_stalled_condition() -> None:
     assert st.status.condition("Stalled") is None
 
 
+def test_an_injector_failure_ends_the_run_only_while_the_faults_alone_are_in_effect() -> None:
+    sc = scenario()
+    failed = ("injector gd-f0 in web-a exited 2: tc refused",)
+    ended = tick(sc, live(injected(sc)), 5, fault_failures=failed)
+    assert (ended.status.phase, ended.status.reason) == (Phase.FAILED, "InjectorFailed")
+    assert ended.intents == (Intent.REVERT_ALL,)
+    # Once remediating, the rollout replaces the pods the injectors ran in: no failure then.
+    going = tick(sc, live(remediating(sc)), 40, workload=READY, fault_failures=failed)
+    assert going.status.phase is not Phase.FAILED
+
+
 def test_verifying_needs_a_full_window_and_resets_on_breach() -> None:
     sc = prom()
     st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status

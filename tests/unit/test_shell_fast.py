@@ -686,3 +686,35 @@ def test_a_run_whose_spec_no_longer_reads_is_failed_and_its_changes_reverted() -
     assert (NS, action.detail["job"]) not in sc.kube.jobs
     assert status.live_actions == ()
     assert ("Warning", engine.SPEC_UNREADABLE) in posted
+
+
+def test_an_injector_that_exits_with_an_error_fails_the_run_before_remediation() -> None:
+    # Seen on the cluster: a netem injector exited 2 (tc refused its rule) while its action
+    # stayed Applied, and the game day went on measuring a fault that was not there.
+    sc = scene([NETEM], pods=["web-a"])
+    status = execute(sc, Intent.INJECT, INJECTED)
+    (action,) = status.actions
+    container = action.detail["container"]
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "running")
+    assert tick(sc).phase is Phase.INJECTING  # running: all is well
+    tc = "Error: Specified qdisc kind is unknown."
+    sc.kube.set_ephemeral_state(NS, "web-a", container, "terminated", exitCode=2, message=tc)
+    status = tick(sc)
+    said = f"a fault did not take effect: injector {container} in web-a exited 2: {tc}"
+    assert (status.phase, status.reason, status.message) == (Phase.FAILED, "InjectorFailed", said)
+    injected = status.condition("FaultsInjected")
+    assert injected is not None and (injected.status, injected.reason) == (
+        "False",
+        "InjectorFailed",
+    )
+    assert ("Warning", "InjectorFailed", said) in sc.events
+
+
+def test_an_injector_that_ran_its_course_or_was_oom_killed_is_no_failure() -> None:
+    for code in (0, 137):
+        sc = scene([NETEM], pods=["web-a"])
+        (action,) = execute(sc, Intent.INJECT, INJECTED).actions
+        sc.kube.set_ephemeral_state(
+            NS, "web-a", action.detail["container"], "terminated", exitCode=code
+        )
+        assert tick(sc).phase is Phase.INJECTING, code

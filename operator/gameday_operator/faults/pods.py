@@ -39,6 +39,7 @@ from gameday_operator.api_errors import describe, one_line, pod_security_level
 from gameday_operator.faultspec.pods import CLEANUP_ATTEMPTS, EphemeralInjection, cleanup_attempt
 from gameday_operator.model import JsonDict, parse_time
 from gameday_operator.model.changes import Change
+from gameday_operator.model.target import STUCK_WAITING
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,42 @@ def add_container(ctx: Context, pod: str, spec: JsonDict) -> None:
         raise ActuatorError(f"{refusal}: {describe(exc)}") from exc
 
 
+# An injector that exits with these codes did what it was asked: 0 ran its course or was
+# stopped; 137 is a memory stress the OOM killer ended, which is that fault's effect.
+_INJECTOR_ENDED_AS_ASKED = (0, 137)
+
+
+def injector_failure(pod: Mapping[str, Any] | None, d: EphemeralInjection) -> str | None:
+    """How the injector failed, in the pod's words, or None: it runs, has not started yet, ran
+    its course, or its pod is gone (replaced: its faults went with it)."""
+    if pod is None or pod["metadata"].get("deletionTimestamp"):
+        return None
+    if (pod.get("status") or {}).get("phase") in _ENDED or d.container not in added(pod):
+        return None
+    state = container_state(pod, d.container)
+    waiting = state.get("waiting") or {}
+    if waiting.get("reason") in STUCK_WAITING:
+        said = one_line(str(waiting.get("message") or ""), 300)
+        return f"injector {d.container} in {d.pod} cannot start: {waiting['reason']}" + (
+            f": {said}" if said else ""
+        )
+    ended = state.get("terminated")
+    if ended is None or ended.get("exitCode") in _INJECTOR_ENDED_AS_ASKED:
+        return None
+    said = one_line(str(ended.get("message") or ended.get("reason") or ""), 300)
+    return f"injector {d.container} in {d.pod} exited {ended.get('exitCode')}" + (
+        f": {said}" if said else ""
+    )
+
+
 class EphemeralInjector:
     """Adds the recorded injector container to its pod; stops it on revert, then cleans up
     after it where the record has a cleanup container."""
 
     detail_type = EphemeralInjection
+
+    def failure(self, ctx: Context, change: Change[EphemeralInjection, None]) -> str | None:
+        return injector_failure(ctx.kube.get_pod(ctx.namespace, change.detail.pod), change.detail)
 
     def apply(self, ctx: Context, change: Change[EphemeralInjection, None]) -> None:
         d = change.detail
