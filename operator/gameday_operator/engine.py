@@ -187,10 +187,12 @@ def breached_services(scenario: Scenario, obs: Observation) -> tuple[str, ...]:
 
 
 def slo_holds(scenario: Scenario, obs: Observation) -> bool:
-    """Every watched service has figures and all are within the SLO. No data is no pass."""
+    """Every watched service has figures and all are within the SLO, or served no request
+    (idle: measured, with nothing to hold). No data is no pass."""
     slo = _slo(scenario)
     return all(
-        (f := obs.figures(service)) is not None and within_slo(f.p95_seconds, f.error_ratio, slo)
+        (f := obs.figures(service)) is not None
+        and (f.idle or within_slo(f.p95_seconds, f.error_ratio, slo))
         for service in scenario.spec.services
     )
 

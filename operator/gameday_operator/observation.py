@@ -21,6 +21,12 @@ class ServiceFigures:
     error_ratio: float | None = None
     rps: float | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Measured to have served no request over the window (its counters are there and did
+        not move): nothing to hold to an SLO, which is not the same as no data."""
+        return self.rps == 0.0
+
 
 @dataclass(frozen=True)
 class Observation:

@@ -195,13 +195,23 @@ def figures_by_service(
 def missing_report(
     found: Mapping[str, Mapping[str, float | None]], services: tuple[str, ...], window: str
 ) -> str | None:
-    """Names each service lacking a required figure and why, or None when all are there."""
+    """Names each service lacking a required figure and why, or None when all are there.
+
+    A service measured to have served no request (its rate is 0) while another watched
+    service served some is idle, not missing: a downstream service whose callers stopped
+    calling it (cut off, or shed by the gateway) has no latency to hold to an SLO, and the
+    services that do serve show the incident. When none served anything, nothing is known.
+    """
     gaps: list[str] = []
+    rates = found.get(RPS, {})
+    anyone_served = any((rates.get(s) or 0.0) > 0.0 for s in services)
     for service in services:
         lacking = [name for name in REQUIRED_FIGURES if found.get(name, {}).get(service) is None]
         if not lacking:
             continue
-        if found.get(RPS, {}).get(service) == 0.0:
+        if rates.get(service) == 0.0:
+            if anyone_served:
+                continue
             gaps.append(f"{service} (no requests in the last {window})")
         else:
             gaps.append(f"{service} ({', '.join(lacking)})")

@@ -182,10 +182,17 @@ def test_missing_report_names_services_and_figures() -> None:
         RPS: {"order": 5.0, "payment": 0.0},
     }
     problem = missing_report(found, ("order", "payment", "inventory"), "60s")
-    assert problem == (
-        "no series for payment (no requests in the last 60s); inventory (p95, errorRatio, rps)"
-    )
+    # payment served nothing while order served: idle, not missing.
+    assert problem == "no series for inventory (p95, errorRatio, rps)"
     assert missing_report(found, ("order",), "60s") is None
+    assert missing_report(found, ("order", "payment"), "60s") is None
+
+
+def test_services_that_all_served_nothing_are_missing_not_idle() -> None:
+    found = {P95: {}, ERROR_RATIO: {}, RPS: {"order": 0.0, "payment": 0.0}}
+    assert missing_report(found, ("order", "payment"), "20s") == (
+        "no series for order (no requests in the last 20s); payment (no requests in the last 20s)"
+    )
 
 
 def test_describe_http_error_extracts_the_api_error() -> None:

@@ -368,6 +368,23 @@ def test_an_injector_failure_ends_the_run_only_while_the_faults_alone_are_in_eff
     assert going.status.phase is not Phase.FAILED
 
 
+def test_an_idle_service_neither_breaches_nor_keeps_the_slo_from_holding() -> None:
+    sc = scenario(
+        steadyState={
+            "window": "30s",
+            "services": ["gateway", "payment"],
+            "prometheus": {"url": "http://prom:9090"},
+        }
+    )
+    healthy = ServiceFigures("gateway", p95_seconds=0.1, error_ratio=0.0, rps=10.0)
+    idle = ServiceFigures("payment", rps=0.0)
+    observed = Observation(at=at(0), services=(healthy, idle))
+    assert engine.breached_services(sc, observed) == ()
+    assert engine.slo_holds(sc, observed)
+    silent = Observation(at=at(0), services=(healthy, ServiceFigures("payment")))
+    assert not engine.slo_holds(sc, silent)  # no figures at all: no pass
+
+
 def test_verifying_needs_a_full_window_and_resets_on_breach() -> None:
     sc = prom()
     st = tick(sc, injected(sc), 5, observation=obs(at(5), p95=3)).status
