@@ -236,6 +236,17 @@ class Kube:
         """Create a Lease; False if one of that name exists already (409: held)."""
         return self._create(self.coordination.create_namespaced_lease, namespace, body)
 
+    def replace_lease(self, namespace: str, name: str, body: JsonDict) -> bool:
+        """Replace the Lease as read (its metadata.resourceVersion); False if it changed
+        meanwhile (409: another writer came first)."""
+        try:
+            self._raw(self.coordination.replace_namespaced_lease, name, namespace, body)
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+
     def delete_lease(self, namespace: str, name: str, uid: str) -> bool:
         """Delete the Lease only if it is still the object `uid` (another may have replaced it)."""
         try:

@@ -96,6 +96,14 @@ def test_an_opted_in_namespace_grants_what_the_faults_need(
     assert can(installed, verb, resource, OPTED_IN), f"{verb} {resource} in {OPTED_IN}"
 
 
+def test_the_leader_election_lease_is_the_operators_own_namespace_only(installed: Cluster) -> None:
+    for verb in ("get", "create", "update"):
+        assert can(installed, verb, "leases.coordination.k8s.io", "gameday-system"), verb
+    assert not can(installed, "delete", "leases.coordination.k8s.io", "gameday-system")
+    assert not can(installed, "update", "leases.coordination.k8s.io", "kube-system")
+    assert not can(installed, "update", "leases.coordination.k8s.io", None)
+
+
 def test_an_opted_in_namespace_grants_nothing_else(installed: Cluster) -> None:
     granted = [f"{v} {r}" for v, r in NOT_GRANTED if can(installed, v, r, OPTED_IN)]
     assert granted == [], f"in {OPTED_IN}: {granted}"
@@ -103,7 +111,13 @@ def test_an_opted_in_namespace_grants_nothing_else(installed: Cluster) -> None:
 
 @pytest.mark.parametrize("namespace", ["kube-system", "default", "gameday-system"])
 def test_no_workload_right_where_nobody_opted_in(installed: Cluster, namespace: str) -> None:
-    granted = [f"{v} {r}" for v, r in WORKLOAD_RIGHTS if can(installed, v, r, namespace)]
+    # In its own namespace the operator holds its leader election's Lease, and only that.
+    own_lease = ("create", "leases.coordination.k8s.io") if namespace == "gameday-system" else None
+    granted = [
+        f"{v} {r}"
+        for v, r in WORKLOAD_RIGHTS
+        if (v, r) != own_lease and can(installed, v, r, namespace)
+    ]
     assert granted == [], f"in {namespace}: {granted}"
 
 

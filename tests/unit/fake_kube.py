@@ -475,6 +475,18 @@ class FakeKube(Kube):
         fresh["metadata"]["uid"] = f"lease-{next(self._versions)}"
         return self._created(self.leases, namespace, fresh)
 
+    def replace_lease(self, namespace: str, name: str, body: JsonDict) -> bool:
+        self._call("replace_lease", namespace, name)
+        found = self.leases.get((namespace, name))
+        if found is None:
+            raise api_error(404, "Not Found")
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted != found["metadata"].get("resourceVersion"):
+            return False
+        stored = self._stamp(copy.deepcopy(body), namespace)
+        self.leases[(namespace, name)] = stored
+        return True
+
     def delete_lease(self, namespace: str, name: str, uid: str) -> bool:
         self._call("delete_lease", namespace, name)
         found = self.leases.get((namespace, name))
