@@ -129,20 +129,3 @@ def test_the_standby_takes_over_a_killed_leader_and_finishes_the_game_day(
     assert survivor.wait(timeout=60) == 0, replicas[standby][1].read_text()[-3000:]
     assert holder(ops) == ""
     print(f"\nkilled while {phase}: the standby led after {took:.1f}s")
-
-
-def test_the_standby_does_nothing_while_the_leader_runs(
-    ops: Ops, replicas: dict[str, tuple[subprocess.Popen[bytes], Path]]
-) -> None:
-    start_echo(ops, echo("shop", replicas=1))
-    leader = wait_until(lambda: holder(ops).split("_")[0] or None, 60, "a leader")
-    (standby,) = [name for name in replicas if name != leader]
-    ops.create(scenario("ha", "monolith", "shop", after="2s", window="6s"))
-    done = ops.wait_completed("ha", 150)
-    assert done["phase"] == "Recovered", done["message"]
-    check_actions(done)
-    # Both ran throughout; only one ever started the operator.
-    assert all(p.poll() is None for p, _ in replicas.values())
-    assert READ in replicas[leader][1].read_text()
-    assert READ not in replicas[standby][1].read_text()
-    ops.delete_scenarios()
