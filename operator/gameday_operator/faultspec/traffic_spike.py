@@ -1,8 +1,11 @@
 """TrafficSpike: a load generator Job sending `rps` requests a second to a Service of the
-scenario's namespace (`target`), or to an allow-listed `url`. Pure."""
+scenario's namespace (`target`), or to an allow-listed `url`; above `perPodRps`, an Indexed Job
+of as many pods, pod i sending arrivals i, i + N, ... of the schedule (`gameday-chaos load
+--shard-count N`, its index from the Job). Pure."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gameday_operator.faultspec.definition import FaultDefinition, Reference
@@ -14,6 +17,11 @@ from gameday_operator.model.status import Action
 from gameday_operator.model.target import Planning
 from gameday_operator.units import format_duration
 
+# What one load pod holds with one event loop (docs/injectors.md, "load": the measurements).
+DEFAULT_PER_POD_RPS = 2000
+PER_POD_RPS_BOUNDS = (50, 20_000)
+MAX_LOAD_PODS = 50
+
 
 @dataclass(frozen=True)
 class TrafficSpike:
@@ -21,7 +29,17 @@ class TrafficSpike:
     rps: int
     ramp_seconds: int = 0
     duration_seconds: int | None = None
-    concurrency: int = 64
+    concurrency: int = 64  # in flight, over all the pods
+    per_pod_rps: int = DEFAULT_PER_POD_RPS
+
+    @property
+    def pods(self) -> int:
+        """Load pods: as many as `rps` needs at `per_pod_rps` each."""
+        return math.ceil(self.rps / self.per_pod_rps)
+
+    @property
+    def concurrency_per_pod(self) -> int:
+        return math.ceil(self.concurrency / self.pods)
 
 
 def parse_traffic_spike(b: Reader, duration: float) -> TrafficSpike:
@@ -33,15 +51,23 @@ def parse_traffic_spike(b: Reader, duration: float) -> TrafficSpike:
         if b.has("durationSeconds")
         else None,
         concurrency=b.int_("concurrency", 64, 1, 10_000),
+        per_pod_rps=b.int_("perPodRps", DEFAULT_PER_POD_RPS, *PER_POD_RPS_BOUNDS),
     )
     if params.duration_seconds is not None and params.duration_seconds > duration:
         raise SpecError(f"{b.path}.durationSeconds must not exceed spec.duration")
+    if params.pods > MAX_LOAD_PODS:
+        raise SpecError(
+            f"{b.path}.rps needs {params.pods} pods at perPodRps {params.per_pod_rps}; "
+            f"at most {MAX_LOAD_PODS}: raise perPodRps"
+        )
     return params
 
 
 def load_args(
     t: TrafficSpike, namespace: str, duration_seconds: float, cluster_domain: str
 ) -> list[str]:
+    """The generator's arguments; with several pods, each pod's shard index is its Indexed
+    Job completion index (JOB_COMPLETION_INDEX, read by `gameday-chaos load`)."""
     return [
         "load",
         "--url",
@@ -53,7 +79,9 @@ def load_args(
         "--duration",
         format_duration(duration_seconds),
         "--concurrency-limit",
-        str(t.concurrency),
+        str(t.concurrency_per_pod),
+        "--shard-count",
+        str(t.pods),
         "--summary",
         "/tmp/load-summary.json",
         "--accepted-log",
@@ -66,11 +94,19 @@ def references(t: TrafficSpike) -> tuple[Reference, ...]:
     return (Reference(key, t.destination, service_key="target"),)
 
 
-LOAD_JOB = kind("LoadJob", JobInjection)
+@dataclass(frozen=True)
+class LoadInjection(JobInjection):
+    """The load Job and its pod count (one shard of the schedule each)."""
+
+    shards: int = 1
+
+
+LOAD_JOB = kind("LoadJob", LoadInjection)
 
 
 def plan_traffic_spike(planning: Planning, fault: Fault, params: TrafficSpike) -> list[Action]:
-    """One load Job, for its own duration or what is left of the scenario, whichever is less."""
+    """One load Job, for its own duration or what is left of the scenario, whichever is less;
+    an Indexed Job of `params.pods` pods above one pod's rate."""
     scenario = planning.scenario
     remaining = planning.remaining_seconds
     seconds = min(params.duration_seconds or remaining, remaining)
@@ -83,8 +119,9 @@ def plan_traffic_spike(planning: Planning, fault: Fault, params: TrafficSpike) -
         scenario=scenario.name,
         pull_policy=planning.config.chaos_pull_policy,
         deadline_seconds=int(seconds) + 60,
+        indexed_pods=params.pods if params.pods > 1 else None,
     )
-    return [job_action(planning, fault, LOAD_JOB, JobInjection(name, manifest))]
+    return [job_action(planning, fault, LOAD_JOB, LoadInjection(name, manifest, params.pods))]
 
 
 DEFINITION = FaultDefinition(
