@@ -4,6 +4,7 @@ the failed and unread shards named. Pure."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from gameday_operator.faultspec.traffic_spike import (
     summary_in_log,
     summary_name,
 )
+from gameday_operator.report.extras import customer_seconds
+from gameday_operator.report.load import load_traffic_file
 from tests.unit.test_chaos_summary_merge import shard_summary
 
 
@@ -86,3 +89,15 @@ def test_the_config_map_holds_a_summary_the_report_reads() -> None:
     assert name == "gd-gd-012345-f0-load-summary"
     assert cm["metadata"]["namespace"] == "ns"
     assert json.loads(cm["data"]["summary.json"]) == json.loads(json.dumps(outcome.summary))
+
+
+def test_the_report_reads_the_merged_summary_as_the_customers_traffic(tmp_path: Path) -> None:
+    summaries = [shard_summary(Shard(i, 3), [0.05] * 100, failures=i) for i in range(3)]
+    outcome = load_outcome(3, {i: pod_log(s) for i, s in enumerate(summaries)}, ())
+    cm = summary_config_map("x-summary", "ns", "gd", outcome)
+    path = tmp_path / "spike.json"
+    path.write_text(cm["data"]["summary.json"])
+    (traffic,) = load_traffic_file(path)
+    seconds = customer_seconds(traffic)
+    assert sum(s.attempted for s in seconds) == 300
+    assert sum(s.failed for s in seconds) == 0 + 1 + 2
