@@ -329,7 +329,11 @@ def test_concurrency_limit_drops_are_counted(target: Target, tmp_path: Path) -> 
     assert summary["errors"]["dropped_concurrency_limit"] == summary["dropped_concurrency_limit"]
 
 
-def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_metrics_exported_and_sigterm_stops_cleanly(
+    target: Target, tmp_path: Path, workers: int
+) -> None:
+    """With worker processes, the metrics are theirs added up, and SIGTERM reaches them all."""
     base = target("20ms")
     metrics_port = free_port()
     process = subprocess.Popen(
@@ -346,6 +350,8 @@ def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Pa
             "60s",
             "--metrics-port",
             str(metrics_port),
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -365,6 +371,7 @@ def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Pa
         assert 'gameday_load_request_duration_seconds_count{code="201"}' in text
         assert "gameday_load_requests_sent_total" in text
         assert "gameday_load_requests_dropped_total 0.0" in text
+        assert "gameday_load_target_rps 50.0" in text
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     finally:
@@ -375,6 +382,7 @@ def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Pa
     assert summary["stopped_by_signal"] is True
     assert summary["sent"] == summary["completed"] > 0
     assert summary["duration_seconds"] < 30
+    assert summary["shard"] == {"index": 0, "count": 1}
 
 
 def shard_run(base: str, index: int, count: int, workers: int, out: Path) -> subprocess.Popen[str]:
