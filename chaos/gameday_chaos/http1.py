@@ -18,6 +18,11 @@ from urllib.parse import urlsplit
 
 import httptools
 
+# An idle connection older than this is closed rather than reused: servers close idle
+# keep-alive connections (uvicorn after 5 s), and a request written as the server's close is
+# on its way would fail for no fault of the server's.
+IDLE_REUSE_SECONDS = 2.0
+
 
 class RequestTimeout(Exception):
     """No complete answer within the request's timeout."""
@@ -75,6 +80,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.reusable = False
+        self.idle_since = 0.0  # the loop's time when it was last given back
         self._parser = httptools.HttpResponseParser(self)
         self._body: list[bytes] = []
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
@@ -161,15 +167,16 @@ class Http1Pool:
     async def request(self, raw: bytes) -> tuple[int, bytes]:
         """Status and body of the answer to `raw`; RequestTimeout, ConnectError,
         ConnectionClosed or an OSError otherwise. The timeout covers connecting as well."""
+        now = asyncio.get_running_loop().time()
         while self._idle:
             connection = self._idle.pop()
-            if (
-                connection.reusable
-                and connection.transport
-                and not connection.transport.is_closing()
-            ):
+            fresh = now - connection.idle_since <= IDLE_REUSE_SECONDS
+            transport = connection.transport
+            if connection.reusable and fresh and transport and not transport.is_closing():
                 break
             self._all.discard(connection)
+            if transport is not None:
+                transport.close()
         else:
             try:
                 connection = await asyncio.wait_for(self._connect(), self.timeout)
@@ -183,6 +190,7 @@ class Http1Pool:
                 connection.transport.close()
             raise
         if connection.reusable:
+            connection.idle_since = asyncio.get_running_loop().time()
             self._idle.append(connection)
         else:
             self._all.discard(connection)
@@ -194,8 +202,10 @@ class Http1Pool:
         opened = await asyncio.wait_for(
             asyncio.gather(*(self._connect() for _ in range(max(1, connections)))), self.timeout
         )
+        now = asyncio.get_running_loop().time()
         for connection in opened:
             connection.reusable = True
+            connection.idle_since = now
             self._idle.append(connection)
 
     def close(self) -> None:
