@@ -35,6 +35,8 @@ class Config:
     allowed_urls           GAMEDAY_ALLOWED_URLS             ""   URL prefixes a scenario may name
     cluster_domain         GAMEDAY_CLUSTER_DOMAIN           cluster.local  the cluster's DNS domain
                                                                  beyond its own namespace's Services
+    confine_metrics        GAMEDAY_CONFINE_METRICS          true every query carries the scenario's
+                                                                 namespace="<ns>" (metric_scope)
     status_key             GAMEDAY_STATUS_KEY               ""   HMAC key sealing status.actions,
                                                                  32+ characters; "": a dev key
     """
@@ -55,6 +57,8 @@ class Config:
     # Service URLs are written fully qualified (name.ns.svc.<domain>.), so that no search
     # domain is tried first: name.ns.svc.svc.<domain> would be a record of namespace "svc".
     cluster_domain: str = "cluster.local"
+    # False only where Prometheus has no namespace label (then no query can be confined).
+    confine_metrics: bool = True
     status_key: str = field(default="", repr=False)  # a secret: never in the startup log
 
     @classmethod
@@ -90,6 +94,9 @@ class Config:
             raise ConfigError(
                 f"GAMEDAY_REQUIRE_NAMESPACE_LABEL={label_raw!r} must be true or false"
             )
+        confine_raw = (e.get("GAMEDAY_CONFINE_METRICS") or "true").lower()
+        if confine_raw not in ("true", "false"):
+            raise ConfigError(f"GAMEDAY_CONFINE_METRICS={confine_raw!r} must be true or false")
         port_raw = e.get("GAMEDAY_METRICS_PORT") or str(cls.metrics_port)
         if not port_raw.isdigit() or not 0 <= int(port_raw) <= 65535:
             raise ConfigError(f"GAMEDAY_METRICS_PORT={port_raw!r} must be a port number or 0")
@@ -120,6 +127,7 @@ class Config:
             allowed_urls=_url_prefixes(e.get("GAMEDAY_ALLOWED_URLS") or ""),
             status_key=e.get("GAMEDAY_STATUS_KEY") or "",
             cluster_domain=domain,
+            confine_metrics=confine_raw == "true",
         )
 
 

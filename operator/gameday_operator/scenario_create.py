@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from gameday_operator import confinement, engine, targets
+from gameday_operator import confinement, engine, sources, targets
 from gameday_operator.model import (
     ENABLED_LABEL,
     Scenario,
@@ -143,6 +143,9 @@ def confine(rt: Runtime, body: kopf.Body, scenario: Scenario, logger: LoggerLike
         reject(rt, body, scenario, "ReferenceNotAllowed", "; ".join(problems), logger)
     if resolution.not_found:
         reject(rt, body, scenario, "ReferenceNotFound", "; ".join(resolution.not_found), logger)
+    unscoped = sources.unscoped_queries(scenario, rt.config)
+    if unscoped:
+        reject(rt, body, scenario, "QueryNotConfined", "; ".join(unscoped), logger)
 
 
 def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:

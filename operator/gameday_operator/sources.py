@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from gameday_operator import observe
+from gameday_operator import metric_scope, observe
 from gameday_operator.config import Config
 from gameday_operator.model import Scenario
 from gameday_operator.observation import Observation
@@ -15,31 +15,76 @@ from gameday_operator.observation import Observation
 log = logging.getLogger(__name__)
 
 
+def observe_config(scenario: Scenario, config: Config) -> observe.ObserveConfig | None:
+    """What the operator asks Prometheus for this scenario (None: time-based, no Prometheus).
+
+    Unless the operator's configuration lifts it (GAMEDAY_CONFINE_METRICS=false), every query
+    carries the scenario's namespace (`metric_scope`). Raises ValueError on settings that
+    cannot make a query (a bad window, an override naming an unknown figure).
+    """
+    prom = scenario.spec.steady_state.prometheus
+    if prom is None:
+        return None
+    queries = {
+        key: value
+        for key, value in (
+            ("p95", prom.queries.p95),
+            ("errorRatio", prom.queries.error_ratio),
+            ("rps", prom.queries.rps),
+        )
+        if value
+    }
+    selector = (
+        metric_scope.scoped_selector(scenario.namespace, prom.selector)
+        if config.confine_metrics
+        else prom.selector
+    )
+    return observe.ObserveConfig(
+        url=prom.url or config.prometheus_url,
+        window_seconds=scenario.spec.steady_state.window_seconds,
+        services=scenario.spec.services,
+        selector=selector,
+        queries=queries,
+        timeout_seconds=min(5.0, config.request_timeout_seconds),
+    )
+
+
+def unscoped_queries(scenario: Scenario, config: Config) -> list[str]:
+    """The scenario's queries that may read series outside its namespace, each with the
+    selectors that do; a query that is no PromQL, or an override that cannot be filled, says
+    so. Empty when the operator's configuration does not confine metrics."""
+    if not config.confine_metrics:
+        return []
+    try:
+        cfg = observe_config(scenario, config)
+        queries = observe.build_queries(cfg) if cfg is not None else {}
+    except ValueError as exc:
+        return [f"spec.steadyState.prometheus: {exc}"]
+    problems = []
+    for name, query in queries.items():
+        try:
+            outside = metric_scope.unscoped_selectors(query, scenario.namespace)
+        except ValueError as exc:
+            problems.append(f"the {name} query {exc}")
+            continue
+        if outside:
+            problems.append(
+                f"the {name} query reads series of any namespace through "
+                f"{', '.join(outside)}: every selector must carry "
+                f"{metric_scope.namespace_matcher(scenario.namespace)} "
+                "(write $selector in it, which carries the namespace)"
+            )
+    return problems
+
+
 def prometheus_source(config: Config) -> Callable[[Scenario, datetime], Observation | None]:
     """An observation source reading the scenario's steadyState.prometheus."""
 
     def source(scenario: Scenario, now: datetime) -> Observation | None:
-        prom = scenario.spec.steady_state.prometheus
-        if prom is None:
-            return None
-        queries = {
-            key: value
-            for key, value in (
-                ("p95", prom.queries.p95),
-                ("errorRatio", prom.queries.error_ratio),
-                ("rps", prom.queries.rps),
-            )
-            if value
-        }
         try:
-            cfg = observe.ObserveConfig(
-                url=prom.url or config.prometheus_url,
-                window_seconds=scenario.spec.steady_state.window_seconds,
-                services=scenario.spec.services,
-                selector=prom.selector,
-                queries=queries,
-                timeout_seconds=min(5.0, config.request_timeout_seconds),
-            )
+            cfg = observe_config(scenario, config)
+            if cfg is None:
+                return None
             return observe.observe(cfg, now)
         except ValueError as exc:
             return Observation(at=now, problem=f"bad Prometheus settings: {exc}")

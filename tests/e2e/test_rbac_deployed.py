@@ -29,12 +29,37 @@ WORKLOAD_RIGHTS = [
     ("patch", "pods/ephemeralcontainers"),
     ("patch", "pods/resize"),
     ("create", "pods/exec"),
+    ("get", "pods/log"),
     ("create", "jobs.batch"),
     ("delete", "jobs.batch"),
     ("create", "horizontalpodautoscalers.autoscaling"),
     ("get", "services"),
     ("list", "endpointslices.discovery.k8s.io"),
     ("create", "leases.coordination.k8s.io"),
+    ("create", "configmaps"),
+]
+
+# What no fault needs in an opted-in namespace: nothing there is watched, no workload is
+# created, replaced or deleted but the operator's own Jobs, HPAs, Leases and load summaries
+# (ConfigMaps), and no Secret is read (the database injector's Job reads its Secret as an
+# environment variable).
+NOT_GRANTED = [
+    ("list", "deployments.apps"),
+    ("watch", "deployments.apps"),
+    ("update", "deployments.apps"),
+    ("delete", "deployments.apps"),
+    ("watch", "pods"),
+    ("create", "pods"),
+    ("delete", "pods"),
+    ("update", "pods"),
+    ("patch", "pods"),
+    ("patch", "services"),
+    ("delete", "services"),
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("patch", "jobs.batch"),
+    ("create", "roles.rbac.authorization.k8s.io"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
 ]
 
 
@@ -72,6 +97,11 @@ def test_an_opted_in_namespace_grants_what_the_faults_need(
     installed: Cluster, verb: str, resource: str
 ) -> None:
     assert can(installed, verb, resource, OPTED_IN), f"{verb} {resource} in {OPTED_IN}"
+
+
+def test_an_opted_in_namespace_grants_nothing_else(installed: Cluster) -> None:
+    granted = [f"{v} {r}" for v, r in NOT_GRANTED if can(installed, v, r, OPTED_IN)]
+    assert granted == [], f"in {OPTED_IN}: {granted}"
 
 
 @pytest.mark.parametrize("namespace", ["kube-system", "default", "gameday-system"])

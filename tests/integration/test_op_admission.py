@@ -14,178 +14,23 @@ from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.fixtures.admission import (
+    GROUP,
+    PLURAL,
+    PROXY,
+    REJECTED,
+    TARGET,
+    VERSION,
+    latency,
+    load,
+    scenario,
+)
 from tests.fixtures.cluster import wait_until
 from tests.fixtures.k8s import json_of, meta_of, name_of
 from tests.fixtures.operator import kopf_args
 
 pytestmark = pytest.mark.cluster
 CRD = Path(__file__).resolve().parents[2] / "crds" / "failurescenario.yaml"
-GROUP, VERSION, PLURAL = "gameday.io", "v1alpha1", "failurescenarios"
-
-
-def scenario(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "target": {"architecture": "monolith", "deployment": "shop"},
-        "faults": [{"type": "CPUStress", "cpuStress": {"load": 50}}],
-    }
-    body.update(spec)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "FailureScenario",
-        "metadata": {"name": name},
-        "spec": body,
-    }
-
-
-PROXY = {"service": "db-latency-admin", "port": 15000}
-TARGET = {"service": "shop", "port": 80, "path": "/orders"}
-
-
-def latency(**block: Any) -> dict[str, Any]:
-    return {"type": "NetworkLatency", "networkLatency": {"latency": "100ms", **block}}
-
-
-def load(**block: Any) -> dict[str, Any]:
-    return {"type": "TrafficSpike", "trafficSpike": {"rps": 10, **block}}
-
-
-REJECTED: list[tuple[str, dict[str, Any], str]] = [
-    ("no-faults", {"faults": []}, "should have at least 1 items"),
-    (
-        "wrong-block",
-        {"faults": [{"type": "CPUStress", "memoryStress": {"size": "1Mi"}}]},
-        "a fault carries the block of its type and only that block",
-    ),
-    (
-        "load-over-100",
-        {"faults": [{"type": "CPUStress", "cpuStress": {"load": 120}}]},
-        "should be less than or equal to 100",
-    ),
-    (
-        "bad-size",
-        {"faults": [{"type": "MemoryStress", "memoryStress": {"size": "lots"}}]},
-        "memoryStress.size must be a positive quantity",
-    ),
-    (
-        "drop-index-no-index",
-        {
-            "faults": [
-                {
-                    "type": "DBSlowQuery",
-                    "dbSlowQuery": {
-                        "mode": "DropIndex",
-                        "table": "orders",
-                        "databaseSecretRef": {"name": "d", "key": "k"},
-                    },
-                }
-            ]
-        },
-        "dbSlowQuery.index is required for mode DropIndex",
-    ),
-    (
-        "proxy-no-admin",
-        {
-            "faults": [
-                {
-                    "type": "NetworkLatency",
-                    "networkLatency": {"latency": "100ms", "mechanism": "Proxy"},
-                }
-            ]
-        },
-        "networkLatency with mechanism Proxy takes exactly one of proxy",
-    ),
-    (
-        "proxy-both-forms",
-        {"faults": [latency(mechanism="Proxy", proxy=PROXY, proxyAdmin="http://p:15000")]},
-        "networkLatency with mechanism Proxy takes exactly one of proxy",
-    ),
-    (
-        "proxy-with-netem",
-        {"faults": [latency(proxy=PROXY)]},
-        "networkLatency.proxy applies only to mechanism Proxy",
-    ),
-    (
-        "proxy-admin-with-netem",
-        {"faults": [latency(proxyAdmin="http://p:15000")]},
-        "networkLatency.proxyAdmin applies only to mechanism Proxy",
-    ),
-    (
-        "proxy-named-with-its-namespace",
-        {"faults": [latency(mechanism="Proxy", proxy={**PROXY, "service": "p.victim"})]},
-        "networkLatency.proxy.service in body should match",
-    ),
-    (
-        "load-both-forms",
-        {"faults": [load(target=TARGET, url="http://shop")]},
-        "trafficSpike takes exactly one of target",
-    ),
-    ("load-no-destination", {"faults": [load()]}, "trafficSpike takes exactly one of target"),
-    (
-        "load-url-without-host",
-        {"faults": [load(url="http:///orders")]},
-        "trafficSpike.url must be an http or https URL with a host",
-    ),
-    (
-        "load-service-port-0",
-        {"faults": [load(target={**TARGET, "port": 0})]},
-        "trafficSpike.target.port in body should be greater than or equal to 1",
-    ),
-    (
-        "load-path-without-slash",
-        {"faults": [load(target={**TARGET, "path": "orders"})]},
-        "trafficSpike.target.path in body should match",
-    ),
-    *(
-        (
-            f"load-path-{name}",
-            {"faults": [load(target={**TARGET, "path": path})]},
-            "trafficSpike.target.path must not hold . or .. segments",
-        )
-        for name, path in [("dot-dot", "/orders/../-/quit"), ("encoded-dots", "/%2e%2E/x")]
-    ),
-    (
-        "bad-latency",
-        {"faults": [{"type": "NetworkLatency", "networkLatency": {"latency": "soon"}}]},
-        "networkLatency.latency",
-    ),
-    (
-        "short-duration",
-        {"duration": "10s", "steadyState": {"window": "5s"}, "remediation": {"after": "5s"}},
-        "duration must be between 30s and 24h",
-    ),
-    (
-        "msa-on-monolith",
-        {"remediation": {"msa": {"minReplicas": 3}}},
-        "remediation.msa applies only to target.architecture msa",
-    ),
-    (
-        "max-below-min",
-        {
-            "target": {"architecture": "msa", "deployment": "order"},
-            "remediation": {"msa": {"minReplicas": 5, "maxReplicas": 2}},
-        },
-        "maxReplicas must be at least minReplicas",
-    ),
-    ("unknown-arch", {"target": {"architecture": "mesh", "deployment": "x"}}, "Unsupported value"),
-    (
-        "selector-on-job",
-        {
-            "faults": [
-                {
-                    "type": "TrafficSpike",
-                    "selector": {"mode": "All"},
-                    "trafficSpike": {"target": TARGET, "rps": 10},
-                }
-            ]
-        },
-        "selector applies only",
-    ),
-    (
-        "abort-below-slo",
-        {"abort": {"errorRatioAbove": 0.001}},
-        "abort.errorRatioAbove must be greater than steadyState.errorRatio",
-    ),
-]
 
 
 @pytest.fixture(scope="module")

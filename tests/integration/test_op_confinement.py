@@ -213,3 +213,29 @@ def test_a_second_scenario_on_a_busy_target_is_rejected_and_the_first_goes_on(op
         ops.create(scenario("third", "monolith", "shop", after="60s", duration="2m"))
         ops.wait_phase("third", "Injecting", 60)
         assert lease_holder(ops) == ops.scenario("third")["metadata"]["uid"]  # type: ignore[index]
+
+
+def test_a_fault_goes_only_into_its_targets_pods_whatever_labels_others_carry(ops: Ops) -> None:
+    # `web` selects by an expression alone (tier In [front]); `bystander`'s pods carry that
+    # label too, so the selector, read as labels, matches them as well. Only ownership, through
+    # a ReplicaSet of web's UID, makes a pod web's.
+    web = echo("web", replicas=2)
+    web["spec"]["selector"] = {
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]
+    }
+    web["spec"]["template"]["metadata"]["labels"]["tier"] = "front"
+    bystander = echo("bystander", replicas=2)
+    bystander["spec"]["template"]["metadata"]["labels"]["tier"] = "front"
+    start_echo(ops, bystander, web)
+    assert len(ops.pods("web")) + len(ops.pods("bystander")) == 4
+    with operator(ops):
+        ops.create(scenario("aimed", "monolith", "web", after="60s", duration="2m"))
+        st = ops.wait_phase("aimed", "Injecting", 60)
+        stressed = wait_stress_running(ops, st)
+        assert sorted(pod for pod, _ in stressed) == sorted(
+            p["metadata"]["name"] for p in ops.pods("web")
+        )
+        for pod in ops.pods("bystander"):
+            assert not pod["spec"].get("ephemeralContainers"), pod["metadata"]["name"]
+        ops.custom.delete_namespaced_custom_object(GROUP, VERSION, ops.ns, PLURAL, "aimed")
+        wait_until(lambda: ops.scenario("aimed") is None, 60, "the scenario to go")

@@ -704,6 +704,35 @@ def test_deleting_a_running_scenario_reverts_everything(ops: Ops, moment: str) -
     print(f"\ndeleted at {moment}: gone {gone_after:.1f}s after the delete")
 
 
+def test_a_scenario_deleted_as_its_first_change_is_recorded_leaves_no_stress_running(
+    ops: Ops,
+) -> None:
+    # What a user does on noticing a wrong target: delete at once. The stress containers may
+    # not have started when the revert begins, and start a moment later; none may run on once
+    # the scenario is gone (they were given ten minutes).
+    start_echo(ops, echo("shop", replicas=2))
+    with operator(ops):
+        ops.create(scenario("oops", "monolith", "shop", duration="10m", after="5m"))
+
+        def recorded() -> Json | None:
+            st = ops.status("oops")
+            return st if st.get("actions") else None
+
+        wait_until(recorded, 60, "the first change to be recorded")
+        ops.custom.delete_namespaced_custom_object(GROUP, VERSION, ops.ns, PLURAL, "oops")
+        wait_until(lambda: ops.scenario("oops") is None, 120, "the scenario to go")
+    added = [
+        (p["metadata"]["name"], c["name"])
+        for p in ops.pods("shop")
+        for c in p["spec"].get("ephemeralContainers") or []
+    ]
+    for pod, container in added:
+        state = ops.ephemeral_state(pod, container)
+        assert "running" not in state, f"{container} in {pod} runs on: {state}"
+        assert "waiting" not in state, f"{container} in {pod} may still start: {state}"
+    print(f"\n{len(added)} stress container(s) added, none left running")
+
+
 def test_operator_killed_mid_remediation_resumes_and_reverts_once(ops: Ops, tmp_path: Path) -> None:
     start_echo(ops, echo("order"))
     before = shape(ops.deployment("order"))

@@ -176,6 +176,9 @@ class FakeKube(Kube):
         self.leases: dict[Key, JsonDict] = {}
         self.config_maps: dict[Key, JsonDict] = {}
         self.pod_logs: dict[Key, str] = {}  # (namespace, pod): its container's log
+        # Namespaces where the operator's ClusterRole for workloads is not bound: the API
+        # server answers 403 to what it reads there.
+        self.unbound: set[str] = set()
         self.calls: list[tuple[str, ...]] = []  # (method, namespace, name) of every call
         self.execs: list[tuple[str, str, str, list[str]]] = []
         self.hogs = CpuHogs()
@@ -312,6 +315,8 @@ class FakeKube(Kube):
 
     def get_deployment(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_deployment", namespace, name)
+        if namespace in self.unbound:
+            raise api_error(403, "Forbidden")
         return self._read(self.deployments, (namespace, name))
 
     def patch_deployment(

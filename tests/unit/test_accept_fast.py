@@ -42,10 +42,11 @@ def accept(
     monkeypatch: pytest.MonkeyPatch,
     faults: list[JsonDict],
     services: Callable[[FakeKube], Any],
+    steady_state: JsonDict | None = None,
     **config: Any,
 ) -> Outcome:
-    """Runs the create handler on a new scenario with `faults` against target web in NS, with
-    the Services `services` adds."""
+    """Runs the create handler on a new scenario with `faults` (and `steady_state`) against
+    target web in NS, with the Services `services` adds."""
     kube = FakeKube()
     kube.add_namespace(NS, {"gameday.io/enabled": "true"})
     target = kube.add_deployment(NS, deployment())
@@ -53,6 +54,8 @@ def accept(
     kube.add_pod(NS, pod("web-a"))
     services(kube)
     body = scenario_body(faults)
+    if steady_state is not None:
+        body["spec"]["steadyState"] = steady_state
     del body["status"]
     kube.add_scenario(body)
     events: list[tuple[str, str, str]] = []
@@ -95,6 +98,22 @@ def proxy_service(kube: FakeKube) -> None:
 
 def shop_service(kube: FakeKube) -> None:
     kube.add_service(NS, "shop", [80])
+
+
+def unbound(kube: FakeKube) -> None:
+    # Labeled, but nobody ran `make opt-in`: the operator's workload role is not bound there.
+    proxy_service(kube)
+    kube.unbound.add(NS)
+
+
+def not_enabled(kube: FakeKube) -> None:
+    proxy_service(kube)
+    kube.add_namespace(NS, {})
+
+
+def target_gone(kube: FakeKube) -> None:
+    proxy_service(kube)
+    kube.deployments.clear()
 
 
 ALLOWED = "http://allowed.test:8080/orders"
@@ -174,6 +193,30 @@ REFUSED: list[tuple[str, list[JsonDict], Callable[[FakeKube], Any], tuple[str, .
         "ReferenceNotFound",
         "Service x has no port 15001 (has 15000)",
     ),
+    (
+        "a namespace where the operator's workload role is not bound",
+        [proxy_at("x", 15000)],
+        unbound,
+        (),
+        "NamespaceNotBound",
+        f"bind ClusterRole gameday-operator-target there (make opt-in NS={NS}",
+    ),
+    (
+        "a namespace not opted in",
+        [proxy_at("x", 15000)],
+        not_enabled,
+        (),
+        "NamespaceNotEnabled",
+        f'namespace {NS} is not labeled gameday.io/enabled="true"',
+    ),
+    (
+        "a target that is not there",
+        [proxy_at("x", 15000)],
+        target_gone,
+        (),
+        "TargetNotFound",
+        f"Deployment {NS}/web not found",
+    ),
 ]
 
 
@@ -218,3 +261,27 @@ def test_what_may_be_reached_is_accepted(
     assert out.status["phase"] == "Pending", out.status
     assert out.accepted["status"] == "True"
     assert [(t, r) for t, r, _ in out.events] == [("Normal", "Accepted")]
+
+
+def test_queries_that_may_read_another_namespace_are_refused_before_anything_is_claimed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rps = "sum by (service) (rate(http_requests_total[$window]))"
+    steady = {"window": "30s", "prometheus": {"queries": {"rps": rps}}}
+    prometheus = {"prometheus_url": "http://prometheus.gameday-system.svc:9090"}
+    out = accept(monkeypatch, [proxy_at("x", 15000)], proxy_service, steady, **prometheus)
+    assert out.status["phase"] == "Failed", out.status
+    assert out.accepted["reason"] == "QueryNotConfined"
+    assert f'every selector must carry namespace="{NS}"' in out.status["message"]
+    assert [(t, r) for t, r, _ in out.events] == [("Warning", "QueryNotConfined")]
+    assert out.kube.leases == {} and out.status.get("actions", []) == []
+    # Allowed where the operator's configuration lifts the confinement of metrics.
+    lifted = accept(
+        monkeypatch,
+        [proxy_at("x", 15000)],
+        proxy_service,
+        steady,
+        confine_metrics=False,
+        **prometheus,
+    )
+    assert lifted.status["phase"] == "Pending", lifted.status

@@ -19,6 +19,7 @@ import yaml
 
 from gameday_operator.faultspec import FAULT_BLOCKS, FAULT_TYPES
 from gameday_operator.model import SpecError, parse_spec
+from tests.fixtures.admission import REJECTED
 from tests.unit.test_op_model import REFUSED_BOTH, minimal
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "failurescenario.yaml"
@@ -150,3 +151,26 @@ def test_the_network_faults_share_one_scope_schema() -> None:
         assert all(other == first for other in others), key
     cidr = _node(f"{NETWORK_BLOCKS[-1]}.destinations[].cidr")
     assert [r["rule"] for r in cidr["x-kubernetes-validations"]] == ["isCIDR(self)"]
+
+
+def _messages(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [r["message"] for r in node.get("x-kubernetes-validations") or []]
+        return own + [m for value in node.values() for m in _messages(value)]
+    if isinstance(node, list):
+        return [m for item in node for m in _messages(item)]
+    return []
+
+
+# Tried by tests/integration/test_op_admission.py::test_spec_is_immutable: it needs an update.
+TRIED_BY_AN_UPDATE = ("spec is immutable",)
+
+
+def test_every_rule_of_the_crd_is_tried_on_the_api_server() -> None:
+    untried = [
+        message
+        for message in dict.fromkeys(_messages(_root()))
+        if not message.startswith(TRIED_BY_AN_UPDATE)
+        and not any(expected in message for _, _, expected in REJECTED)
+    ]
+    assert untried == [], "CRD rules no admission case tries"

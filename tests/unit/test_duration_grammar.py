@@ -89,14 +89,22 @@ def _walk(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]
 
 
 def _duration_fields() -> dict[str, str | None]:
-    """Every CRD field whose own CEL rules read it as a duration → its `pattern` (None if none)."""
+    """Every CRD field a CEL rule reads as a duration (its own `duration(self)`, or its
+    object's `duration(self.<field>)`) → its `pattern` (None if none)."""
     crd = yaml.safe_load(CRD.read_text(encoding="utf-8"))
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return {
-        path: node.get("pattern")
-        for path, node in _walk(schema, "")
-        if any("duration(self)" in v["rule"] for v in node.get("x-kubernetes-validations") or [])
-    }
+    nodes = dict(_walk(schema, ""))
+    read: set[str] = set()
+    for path, node in nodes.items():
+        for rule in node.get("x-kubernetes-validations") or []:
+            if "duration(self)" in rule["rule"]:
+                read.add(path)
+            read.update(
+                f"{path}.{name}"
+                for name in re.findall(r"duration\(self\.([A-Za-z]+)\)", rule["rule"])
+                if f"{path}.{name}" in nodes
+            )
+    return {path: nodes[path].get("pattern") for path in read}
 
 
 def _crd_admits(pattern: str, text: str) -> bool:
