@@ -934,7 +934,18 @@ def shard_pod(sc: Scene, job: str, index: int, phase: str, log: str) -> None:
 
 def test_an_ended_sharded_load_leaves_its_merged_summary_and_names_a_failed_shard() -> None:
     sc = scene([SHARDED_LOAD])
-    (action,) = apply_all(sc, planned(sc))
+    # Through the shell, as a tick injects and later reverts.
+    status = shell.execute(
+        sc.rt,
+        sc.ctx,
+        Status(phase=Phase.INJECTING),
+        Intent.INJECT,
+        sc.deployment(),
+        sc.write,
+        sc.emit,
+        sc.log,
+    )
+    (action,) = status.live_actions
     job = action.detail["job"]
     assert action.detail["shards"] == 4
     summaries = [shard_summary(Shard(i, 4), [0.05 + 0.01 * i] * 50) for i in range(4)]
@@ -947,7 +958,8 @@ def test_an_ended_sharded_load_leaves_its_merged_summary_and_names_a_failed_shar
         "failedIndexes": "3",
         "conditions": [{"type": "Failed", "status": "True"}],
     }
-    revert_all(sc, [action])
+    done = shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    assert done.live_actions == ()
     cm = sc.kube.config_maps[(NS, f"{job}-summary")]
     assert [o["uid"] for o in cm["metadata"]["ownerReferences"]] == [sc.scenario.uid]
     merged = json.loads(cm["data"]["summary.json"])
@@ -956,8 +968,30 @@ def test_an_ended_sharded_load_leaves_its_merged_summary_and_names_a_failed_shar
     assert merged["sent"] == 150 and merged["shards"] == {"count": 4, "merged": [0, 1, 2]}
     assert json.loads(cm["data"]["shards.json"]) == {"count": 4, "failed": [3], "unread": [3]}
     assert (NS, job) not in sc.kube.jobs  # reverted as every load Job
-    revert_all(sc, [action])  # again: the summary is kept once
+    # The failed shard is a Warning of its own, before the revert's own word.
+    (reported,) = [e for e in sc.events if e[1] == "FaultReported"]
+    assert reported[0] == "Warning"
+    assert reported[2].startswith(f"LoadJob job/{job}: 3 of 4 load shard(s) merged: 150 sent")
+    assert (
+        f"failed: shard(s) 3; no summary from shard(s) 3; the merge is in ConfigMap {job}-summary"
+        in reported[2]
+    )
+    assert sc.reasons()[-2:] == ["FaultReported", "Reverted"]
+    revert_all(sc, [action])  # again: the summary is kept once, and said once
     assert sc.kube.called("create_config_map") == 1
+
+
+def test_a_load_whose_shards_all_merged_reports_nothing() -> None:
+    sc = scene([SHARDED_LOAD])
+    (action,) = apply_all(sc, planned(sc))
+    job = action.detail["job"]
+    for i in range(4):
+        shard_pod(sc, job, i, "Succeeded", json.dumps(shard_summary(Shard(i, 4), [0.05])))
+    sc.kube.jobs[(NS, job)]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert actuator(sc, action).revert(sc.ctx, action) is None
+    assert (
+        json.loads(sc.kube.config_maps[(NS, f"{job}-summary")]["data"]["summary.json"])["sent"] == 4
+    )
 
 
 def test_a_load_stopped_before_its_end_leaves_no_summary() -> None:

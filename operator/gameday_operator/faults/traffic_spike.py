@@ -3,8 +3,9 @@ and deleted on revert as every injector Job (gameday_operator.faults.jobs). Befo
 deletes it, a Job that has ended leaves its shards' summaries, read from its pods' logs and
 merged exactly (faultspec.traffic_spike.load_outcome), in a ConfigMap owned by the scenario:
 `summary.json` is one load summary for `gameday report --traffic-*`, `shards.json` names the
-shards that failed or left no summary. A Job stopped before its end leaves none: its pods are
-still sending and their logs go with them."""
+shards that failed or left no summary, which the revert reports (a FaultReported Warning).
+A Job stopped before its end leaves none: its pods are still sending and their logs go with
+them."""
 
 from __future__ import annotations
 
@@ -29,14 +30,15 @@ from gameday_operator.model.changes import Change
 log = logging.getLogger(__name__)
 
 
-def keep_summary(ctx: Context, detail: LoadInjection) -> None:
-    """The merged summary of an ended load Job, kept once (a second revert finds it)."""
+def keep_summary(ctx: Context, detail: LoadInjection) -> str | None:
+    """The merged summary of an ended load Job, kept once (a second revert finds it); what
+    went wrong with its shards, for a person, if anything did."""
     name = summary_name(detail.job)
     if ctx.kube.get_config_map(ctx.namespace, name) is not None:
-        return
+        return None
     job = ctx.kube.get_job(ctx.namespace, detail.job)
     if job is None or jobs.finished(job) is None:
-        return
+        return None
     logs: dict[int, str] = {}
     for pod in jobs.job_pods(ctx, detail.job):
         meta = pod["metadata"]
@@ -49,6 +51,8 @@ def keep_summary(ctx: Context, detail: LoadInjection) -> None:
     ctx.kube.create_config_map(ctx.namespace, body)
     if outcome.failed or outcome.unread:
         log.warning("load Job %s: %s", detail.job, outcome.message())
+        return f"{outcome.message()}; the merge is in ConfigMap {name}"
+    return None
 
 
 class LoadJobInjector:
@@ -57,9 +61,12 @@ class LoadJobInjector:
     def apply(self, ctx: Context, change: Change[LoadInjection, None]) -> None:
         jobs.JOB.apply(ctx, change)
 
-    def revert(self, ctx: Context, change: Change[LoadInjection, None]) -> None:
-        keep_summary(ctx, change.detail)
+    def revert(self, ctx: Context, change: Change[LoadInjection, None]) -> str | None:
+        # Kept only from a Job that has ended: its pods are gone, and the revert below
+        # does not wait, so what keep_summary reports is returned in this same call.
+        report = keep_summary(ctx, change.detail)
         jobs.JOB.revert(ctx, change)
+        return report
 
 
 ACTUATOR = LoadJobInjector()
