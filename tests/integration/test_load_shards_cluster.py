@@ -132,6 +132,7 @@ def test_four_load_pods_merge_into_one_exact_summary(kube_cluster: Cluster, name
     status, logs = run_to_end(kube_cluster, namespace, load_job(namespace, spike, 10))
     assert failed_indexes(status) == ()
     outcome = load_outcome(4, logs, failed_indexes(status))
+    print(outcome.message())
     assert (outcome.failed, outcome.unread) == ((), ())
     merged = outcome.summary
     assert merged is not None
@@ -160,6 +161,7 @@ def test_a_failing_shard_is_named_and_the_others_merged(
     status, logs = run_to_end(kube_cluster, namespace, manifest)
     assert failed_indexes(status) == (4,)
     outcome = load_outcome(5, logs, failed_indexes(status))
+    print(outcome.message())
     assert (outcome.failed, outcome.unread) == ((4,), (4,))
     assert outcome.summary is not None
     assert outcome.summary["shards"] == {"count": 4, "merged": [0, 1, 2, 3]}
