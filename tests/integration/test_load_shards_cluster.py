@@ -10,6 +10,7 @@ image, so the arrivals the server saw can be counted against the shards' summari
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -17,9 +18,14 @@ import pytest
 from kubernetes import utils
 
 from gameday_chaos.summary_merge import decode_histogram, latency_figures, merged_histogram
+from gameday_operator.actuators import Context
+from gameday_operator.config import Config
+from gameday_operator.faults.traffic_spike import ACTUATOR
 from gameday_operator.faultspec.jobs import job
 from gameday_operator.faultspec.traffic_spike import (
     COMPLETION_INDEX,
+    LOAD_JOB,
+    LoadInjection,
     TrafficSpike,
     failed_indexes,
     load_args,
@@ -27,7 +33,10 @@ from gameday_operator.faultspec.traffic_spike import (
     summary_in_log,
 )
 from gameday_operator.kube import Kube
+from gameday_operator.model import parse_scenario
+from gameday_operator.shell import utcnow
 from tests.fixtures.cluster import Cluster, wait_until
+from tests.unit.fake_kube import scenario_body
 
 pytestmark = pytest.mark.cluster
 
@@ -167,3 +176,42 @@ def test_a_failing_shard_is_named_and_the_others_merged(
     assert outcome.summary["shards"] == {"count": 4, "merged": [0, 1, 2, 3]}
     assert outcome.summary["sent"] == outcome.summary["planned"]
     assert "failed: shard(s) 4" in outcome.message()
+
+
+def test_the_operators_revert_keeps_the_merge_and_reports_the_failed_shard(
+    kube_cluster: Cluster, namespace: str
+) -> None:
+    """The load Job's actuator on the real API server: the ended Job's pods' logs read, the
+    merge kept in a ConfigMap, the failed shard reported, the Job deleted. No operator runs:
+    the actuator is called as the shell calls it, and the sink's Deployment stands in for the
+    scenario as the ConfigMap's owner (a real object, so the garbage collector keeps it)."""
+    url = started_sink(kube_cluster, namespace)
+    spike = TrafficSpike(destination=url, rps=100, per_pod_rps=50)
+    manifest = load_job(namespace, spike, 4)
+    manifest["spec"].update(completions=3, parallelism=3, maxFailedIndexes=3)
+    run_to_end(kube_cluster, namespace, manifest)
+    kube = Kube(kube_cluster.api)
+    owner = kube.get_deployment(namespace, "sink")
+    assert owner is not None
+    owner.setdefault("kind", "Deployment")
+    owner.setdefault("apiVersion", "apps/v1")
+    body = scenario_body([{"type": "TrafficSpike", "trafficSpike": {"url": url, "rps": 100}}])
+    body["metadata"]["namespace"] = namespace
+    ctx = Context(kube, Config(), parse_scenario(body), owner, utcnow())
+    detail = LoadInjection("load", manifest, shards=3)
+    change = LOAD_JOB.read(LOAD_JOB.action("f0-job", "job/load", detail, None, utcnow()))
+    report = ACTUATOR.revert(ctx, change)
+    print(report)
+    assert report is not None
+    assert "2 of 3 load shard(s) merged" in report
+    assert report.endswith(
+        "failed: shard(s) 2; no summary from shard(s) 2; the merge is in ConfigMap load-summary"
+    )
+    kept = kube.get_config_map(namespace, "load-summary")
+    assert kept is not None
+    merged = json.loads(kept["data"]["summary.json"])
+    assert merged["sent"] == merged["planned"] == 400
+    assert json.loads(kept["data"]["shards.json"]) == {"count": 3, "failed": [2], "unread": [2]}
+    assert [o["uid"] for o in kept["metadata"]["ownerReferences"]] == [owner["metadata"]["uid"]]
+    assert ACTUATOR.revert(ctx, change) is None  # kept once, said once
+    assert kube.get_job(namespace, "load") is None
