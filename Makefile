@@ -15,14 +15,14 @@ SERVICES_DIR ?= /var/lib/gameday/services
 
 APT_PACKAGES := containerd runc containernetworking-plugins buildah debootstrap umoci iptables \
   conntrack ipset ethtool socat iproute2 nftables openssl curl gcc libc6-dev postgresql redis-server \
-  stress-ng chromium
+  stress-ng chromium wrk
 
 .PHONY: help
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # --- setup ------------------------------------------------------------------------------------
-.PHONY: deps venv binaries kwok
+.PHONY: deps venv binaries kwok delayserver
 deps: ## install the Debian packages everything here needs (root)
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES)
@@ -39,6 +39,9 @@ binaries: ## build Kubernetes 1.35, etcd, CoreDNS, metrics-server, Prometheus fr
 
 kwok: ## build kwok (fake nodes for scale benchmarks; cached)
 	cluster/build-binaries.sh kwok
+
+delayserver: ## build the load benchmark's ground-truth server (cached)
+	cluster/build-binaries.sh delayserver
 
 # --- the local cluster ----------------------------------------------------------------------
 .PHONY: cluster cluster-down cluster-status images services services-down
@@ -117,7 +120,7 @@ test-unit: venv ## the tests that need no server
 e2e: venv ## the end-to-end suite on the local cluster
 	$(PYTEST) tests/e2e
 
-bench: venv kwok ## every benchmark; each prints its figures
+bench: venv kwok delayserver ## every benchmark; each prints its figures
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # --- the main job ---------------------------------------------------------------------------

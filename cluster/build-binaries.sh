@@ -69,6 +69,17 @@ go_install() {
   link "$name" "$out"
 }
 
+# build_here <name>: a program of this repository's cluster/build/<name>, standard library only.
+build_here() {
+  local dir="$here/build/$1" out
+  out="$bin/$1-$(wrapper_hash "$dir")"
+  if [ ! -x "$out" ]; then
+    log "$1"
+    (cd "$dir" && go build -ldflags "-s -w" -o "$out.tmp" .) && mv "$out.tmp" "$out"
+  fi
+  link "$1" "$out"
+}
+
 case "${1:-all}" in
   k8s) build_k8s ;;
   etcd) build_etcd ;;
@@ -80,6 +91,8 @@ case "${1:-all}" in
              "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
   prometheus) go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_MODULE_VERSION" \
              "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION -X github.com/prometheus/common/version.Branch=release" ;;
+  # The load benchmark's ground-truth server (bench/bench_chaos_load.py), built by `make bench`.
+  delayserver) build_here delayserver ;;
   # kwok is only for scale benchmarks: built by `make kwok`, not with the node's binaries.
   # All at once: much of a cold build is fetching modules, which overlaps with compiling.
   all)
@@ -98,5 +111,5 @@ case "${1:-all}" in
       for c in "${failed[@]}"; do log "$c FAILED; the end of $logs/build-$c.log:"; tail -n 30 "$logs/build-$c.log" >&2; done
       exit 1
     fi ;;
-  *) echo "usage: $0 [all|k8s|etcd|coredns|metrics-server|prometheus|kwok]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|k8s|etcd|coredns|metrics-server|prometheus|kwok|delayserver]" >&2; exit 2 ;;
 esac

@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import signal
-import ssl
 import time
 import uuid
 from collections import Counter
@@ -23,13 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import anyio.lowlevel
-import httpx
 from hdrh.histogram import HdrHistogram
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 from prometheus_client import Counter as PromCounter
 
+from gameday_chaos.http1 import (
+    ConnectError,
+    ConnectionClosed,
+    Http1Pool,
+    Origin,
+    RequestTimeout,
+    request_bytes,
+)
 from gameday_chaos.logs import event, now_iso
+from gameday_chaos.summary_merge import encode_histogram, latency_figures
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,29 @@ class RateSchedule:
                 return i / b
             return (-b + math.sqrt(b * b + 4 * a * i)) / (2 * a)
         return ramp + (i - in_ramp) / self.rps
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count`: arrivals index, index + count, index + 2 count, ... of the
+    schedule. Every N-th arrival keeps each shard's share of the schedule's shape (the ramp
+    included) exactly, and the shards together send every arrival once."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index} of {self.count} does not exist")
+
+    def split(self, part: int, parts: int) -> Shard:
+        """Part `part` of `parts` of this shard: a shard of the whole schedule again."""
+        Shard(part, parts)  # validates
+        return Shard(self.index + self.count * part, self.count * parts)
+
+    def arrivals(self, planned: int) -> range:
+        """This shard's arrival numbers among the schedule's `planned`."""
+        return range(self.index, planned, self.count)
 
 
 def order_payload(n: int) -> dict[str, Any]:
@@ -163,9 +192,8 @@ def should_retry(
 def outcome_label(status_code: int | None, exception: BaseException | None) -> str:
     """The label a result is counted under: the status code, "timeout", or the exception's name."""
     if exception is not None:
-        return (
-            "timeout" if isinstance(exception, httpx.TimeoutException) else type(exception).__name__
-        )
+        timed_out = isinstance(exception, RequestTimeout | TimeoutError)
+        return "timeout" if timed_out else type(exception).__name__
     return str(status_code)
 
 
@@ -234,18 +262,6 @@ class OutcomeTimeline:
         }
 
 
-def latency_summary(histogram: HdrHistogram) -> dict[str, float]:
-    if histogram.get_total_count() == 0:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
-    return {
-        "p50": histogram.get_value_at_percentile(50) / 1e6,
-        "p95": histogram.get_value_at_percentile(95) / 1e6,
-        "p99": histogram.get_value_at_percentile(99) / 1e6,
-        "max": histogram.get_max_value() / 1e6,
-        "mean": round(histogram.get_mean_value() / 1e6, 6),
-    }
-
-
 @dataclass(frozen=True)
 class LoadConfig:
     url: str
@@ -258,10 +274,27 @@ class LoadConfig:
     metrics_port: int | None = None
     retry_failed_orders: int = 1
     retry_delay: float = 1.0
+    shard: Shard = Shard()
+    # Worker processes of this pod, each with its own event loop and a part of the shard.
+    workers: int = 1
+    # The wall time (epoch seconds) the schedule starts at: the workers of one run share it.
+    start_at: float | None = None
+    # Shared by the workers of one run: the idempotency keys stay load-<run_id>-<n>.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def sends_orders(self) -> bool:
         return self.method == "POST"
+
+
+# Connections opened before the start: as many as this long at the shard's peak rate needs
+# (enough for answers within it; a slower server makes the generator open more as it goes).
+WARM_CONNECTION_SECONDS = 0.1
+
+
+def warm_connections(config: LoadConfig) -> int:
+    peak = max(config.schedule.rps, config.schedule.start_rps) / config.shard.count
+    return min(config.concurrency_limit, math.ceil(peak * WARM_CONNECTION_SECONDS))
 
 
 @dataclass
@@ -299,9 +332,11 @@ def build_summary(
     return {
         "url": config.url,
         "method": config.method,
-        "target_rps": config.schedule.rps,
+        # This shard's share of the schedule: the shards' targets add up to the schedule's.
+        "target_rps": config.schedule.rps / config.shard.count,
         "ramp_seconds": config.schedule.ramp_seconds,
-        "planned": config.schedule.count(),
+        "shard": {"index": config.shard.index, "count": config.shard.count},
+        "planned": len(config.shard.arrivals(config.schedule.count())),
         "achieved_rps": round(result.sent / send_window, 3) if send_window > 0 else 0.0,
         "sent": result.sent,
         "completed": result.completed,
@@ -310,7 +345,7 @@ def build_summary(
         "responses": dict(sorted(result.outcomes.items())),
         "errors": errors,
         "error_ratio": round(error_count / attempted, 6) if attempted else 0.0,
-        "latency_seconds": latency_summary(result.histogram),
+        "latency_seconds": latency_figures(result.histogram),
         "send_lag_seconds": {
             "p99": result.send_lag.get_value_at_percentile(99) / 1e6,
             "max": result.send_lag.get_max_value() / 1e6,
@@ -325,66 +360,17 @@ def build_summary(
             "responses": dict(sorted(result.retry_outcomes.items())),
             "accepted": result.accepted_after_retry,
             "skipped": result.retries_skipped,
-            "latency_seconds": latency_summary(result.retry_histogram),
+            "latency_seconds": latency_figures(result.retry_histogram),
+        },
+        "histograms": {
+            "latency": encode_histogram(result.histogram),
+            "send_lag": encode_histogram(result.send_lag),
+            "retry_latency": encode_histogram(result.retry_histogram),
         },
     }
 
 
 # ---- the shell: sockets, files, metrics, signals -------------------------------------------
-
-
-class _Lanes:
-    """One single-connection client per concurrent request, reused from a free list.
-
-    httpx's connection pool scans all its connections on every state change, so one client
-    with hundreds of requests in flight (a stalled server) costs quadratic time and delays
-    the sending. Lanes keep each pool at one connection; clients share one TLS context,
-    which is what makes a client cheap to create.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self._tls = ssl.create_default_context()
-        self._timeout = httpx.Timeout(timeout)
-        self._limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self._free: list[httpx.AsyncClient] = []
-        self._all: list[httpx.AsyncClient] = []
-
-    def take(self) -> httpx.AsyncClient:
-        if self._free:
-            return self._free.pop()
-        client = httpx.AsyncClient(verify=self._tls, timeout=self._timeout, limits=self._limits)
-        self._all.append(client)
-        return client
-
-    def give_back(self, client: httpx.AsyncClient) -> None:
-        self._free.append(client)
-
-    @property
-    def opened(self) -> int:
-        return len(self._all)
-
-    async def aclose(self) -> None:
-        for client in self._all:
-            await client.aclose()
-
-
-async def _warm_up(lanes: _Lanes, config: LoadConfig) -> None:
-    """Does before the clock starts what the first requests would otherwise do late: the
-    first request through httpx loads anyio's asyncio backend, starts the resolver's threads
-    and fills lazy caches, and the requests scheduled behind it went out 30-80 ms late
-    (measured). Nothing is sent to the target: one bare connection is opened and closed."""
-    client = lanes.take()
-    try:
-        client.build_request(config.method, config.url, json=order_payload(0))
-        url = httpx.URL(config.url)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.wait_for(asyncio.open_connection(url.host, port), 5)
-            writer.close()
-            await writer.wait_closed()
-        await anyio.lowlevel.checkpoint()  # httpx's transport runs on anyio
-    finally:
-        lanes.give_back(client)
 
 
 class _Metrics:
@@ -413,11 +399,18 @@ class _Metrics:
             "Order retries sent (same Idempotency-Key) after a 5xx, a timeout or an error.",
             registry=self.registry,
         )
+        # livesum: with worker processes (load_workers), each holds a part; the pod's is the sum.
         self.in_flight = Gauge(
-            "gameday_load_in_flight", "Requests awaiting an outcome.", registry=self.registry
+            "gameday_load_in_flight",
+            "Requests awaiting an outcome.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.target = Gauge(
-            "gameday_load_target_rps", "Scheduled arrival rate.", registry=self.registry
+            "gameday_load_target_rps",
+            "Scheduled arrival rate.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         if port is not None:
             start_http_server(port, registry=self.registry)
@@ -429,14 +422,15 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     metrics = _Metrics(config.metrics_port)
-    metrics.target.set(config.schedule.rps)
+    metrics.target.set(config.schedule.rps / config.shard.count)
     result = LoadResult()
-    run_id = uuid.uuid4().hex[:12]
+    run_id = config.run_id
     accepted_log: IO[str] | None = None
     if config.accepted_log_path is not None:
         accepted_log = config.accepted_log_path.open("a", buffering=1)
     in_flight: set[asyncio.Task[None]] = set()
-    lanes = _Lanes(config.timeout)
+    origin = Origin.of(config.url)
+    pool = Http1Pool(origin, config.timeout)
     event(
         log,
         "load_started",
@@ -445,6 +439,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         ramp_seconds=config.schedule.ramp_seconds,
         duration=config.schedule.duration,
         planned=config.schedule.count(),
+        shard=f"{config.shard.index}/{config.shard.count}",
         run_id=run_id,
     )
 
@@ -452,22 +447,18 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         status: int | None = None
         body: Any = None
         failure: BaseException | None = None
-        client = lanes.take()
+        if config.sends_orders:
+            payload = json.dumps(order_payload(n)).encode()
+            raw = request_bytes("POST", origin, payload, (("Idempotency-Key", key),))
+        else:
+            raw = plain_request
         try:
-            if config.sends_orders:
-                response = await client.post(
-                    config.url, json=order_payload(n), headers={"Idempotency-Key": key}
-                )
-            else:
-                response = await client.request(config.method, config.url)
-            status = response.status_code
+            status, content = await pool.request(raw)
             if config.sends_orders and 200 <= status < 300:
                 with contextlib.suppress(ValueError):
-                    body = response.json()
-        except httpx.HTTPError as error:
+                    body = json.loads(content)
+        except (RequestTimeout, ConnectError, ConnectionClosed, OSError) as error:
             failure = error
-        finally:
-            lanes.give_back(client)
         return outcome_label(status, failure), status, body
 
     def write(record: dict[str, Any]) -> None:
@@ -514,14 +505,19 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
             result.accepted_after_retry += record["outcome"] == "accepted"
             write(record)
 
-    await _warm_up(lanes, config)
+    plain_request = request_bytes(config.method, origin)
+    with contextlib.suppress(OSError, TimeoutError, RequestTimeout, ConnectError):
+        await pool.warm_up(warm_connections(config))
     started_wall = time.monotonic()
     retry_deadline = math.inf
+    if config.start_at is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), config.start_at - time.time())
     try:
         start = loop.time()
         result.started_at = now_iso()
         retry_deadline = start + config.schedule.duration + DRAIN_SLACK_SECONDS
-        for n in range(config.schedule.count()):
+        for n in config.shard.arrivals(config.schedule.count()):
             intended = start + config.schedule.send_offset(n)
             wait = intended - loop.time()
             if wait > 0.05:
@@ -557,7 +553,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
             task.cancel()
         drain_seconds = loop.time() - drain_started
     finally:
-        await lanes.aclose()
+        pool.close()
         if accepted_log is not None:
             accepted_log.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -567,7 +563,7 @@ async def run_load(config: LoadConfig) -> dict[str, Any]:
         log,
         "load_finished",
         wall_seconds=round(time.monotonic() - started_wall, 3),
-        connections_opened=lanes.opened,
+        connections_opened=pool.opened,
         **summary,
     )
     if config.summary_path is not None:

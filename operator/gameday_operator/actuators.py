@@ -82,7 +82,10 @@ class Actuator(Protocol[D_contra, Pv_contra]):
 
     def apply(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> None: ...
 
-    def revert(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> None: ...
+    def revert(self, ctx: Context, change: Change[D_contra, Pv_contra]) -> str | None:
+        """Undo the change; what the undone fault reports for a person (a load Job's failed
+        shards), or None. Most say nothing."""
+        ...
 
 
 @runtime_checkable
@@ -103,8 +106,8 @@ class Bound(Generic[D, Pv]):
     def apply(self, ctx: Context, action: Action) -> None:
         self.actuator.apply(ctx, self.kind.read(action))
 
-    def revert(self, ctx: Context, action: Action) -> None:
-        self.actuator.revert(ctx, self.kind.read(action))
+    def revert(self, ctx: Context, action: Action) -> str | None:
+        return self.actuator.revert(ctx, self.kind.read(action))
 
     def failure(self, ctx: Context, action: Action) -> str | None:
         if not isinstance(self.actuator, Watched):
@@ -146,10 +149,11 @@ class Actuators:
         """Make the recorded change; ActuatorError if its kind or its record is unknown."""
         self.bound(action.kind).apply(ctx, action)
 
-    def revert(self, ctx: Context, action: Action) -> None:
+    def revert(self, ctx: Context, action: Action) -> str | None:
         """Undo the recorded change (done once its effect is gone); as `apply` for errors, and
-        RevertPending while an undo that spans ticks is under way."""
-        self.bound(action.kind).revert(ctx, action)
+        RevertPending while an undo that spans ticks is under way. Returns what the actuator
+        reports, if anything."""
+        return self.bound(action.kind).revert(ctx, action)
 
     def failure(self, ctx: Context, action: Action) -> str | None:
         """How an applied change failed after it was made (`Watched`), or None."""

@@ -977,6 +977,9 @@ REMEDIATION_PROPOSED = "RemediationProposed"
 REMEDIATION_APPLIED = "RemediationApplied"
 REVERT_FAILED = "RevertFailed"
 REVERT_ABANDONED = "RevertAbandoned"
+# What a fault reported as it was reverted: its revert succeeded, but a person should know
+# (a load Job's shards that failed or left no summary).
+FAULT_REPORTED = "FaultReported"
 # Kubernetes refuses an Event message above 1 KiB.
 EVENT_MESSAGE_MAX = 1000
 
@@ -1034,26 +1037,31 @@ def revert_done(
     errors: tuple[str, ...],
     altered: tuple[tuple[int, Action], ...],
     pending: tuple[str, ...] = (),
+    reports: tuple[str, ...] = (),
 ) -> Step:
     """A revert of every live action has run: `errors` say which could not be undone (the
     revert is retried), `pending` which are under way across ticks (a cleanup container not yet
     exited: retried too, but nothing failed, so no Warning), `altered` are the actions left
-    alone because their seal did not verify.
+    alone because their seal did not verify, `reports` what the actions reverted in this run
+    reported (each a Warning of its own, said once: a reverted action is not reverted again).
 
     The altered ones are said here only if the engine has not said so yet (a revert from the
     delete handler runs without a step before it)."""
+    reported = tuple(
+        Event("Warning", FAULT_REPORTED, report[:EVENT_MESSAGE_MAX]) for report in reports
+    )
     if errors:
         said = "; ".join(errors)[:EVENT_MESSAGE_MAX]
-        return Step(status=status, events=(Event("Warning", REVERT_FAILED, said),))
+        return Step(status=status, events=(*reported, Event("Warning", REVERT_FAILED, said)))
     if pending:
-        return Step(status=status)
+        return Step(status=status, events=reported)
     if not altered:
         done = Event("Normal", REVERTED, "every fault and change was reverted")
-        return Step(status=status, events=(done,))
-    events = []
+        return Step(status=status, events=(*reported, done))
+    events = list(reported)
     message = altered_message(altered)
-    reported = status.condition(ACTIONS_INTACT)
-    if reported is None or reported.message != message:
+    said_before = status.condition(ACTIONS_INTACT)
+    if said_before is None or said_before.message != message:
         events.append(Event("Warning", TAMPERED, message))
     events.append(Event("Normal", REVERTED, "every change the operator could verify was reverted"))
     return Step(status=status, events=tuple(events))

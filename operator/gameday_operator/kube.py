@@ -161,6 +161,24 @@ class Kube:
     def get_pod(self, namespace: str, name: str) -> JsonDict | None:
         return self._get(self.core.read_namespaced_pod, name, namespace)
 
+    def read_pod_log(self, namespace: str, pod: str, container: str) -> str:
+        """The container's log (stdout and stderr), as text."""
+        resp: Any = self.core.read_namespaced_pod_log(
+            pod,
+            namespace,
+            container=container,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
+        return bytes(resp.data).decode("utf-8", errors="replace")
+
+    def get_config_map(self, namespace: str, name: str) -> JsonDict | None:
+        return self._get(self.core.read_namespaced_config_map, name, namespace)
+
+    def create_config_map(self, namespace: str, body: JsonDict) -> bool:
+        """Create a ConfigMap; False if one of that name exists already (409 is fine)."""
+        return self._create(self.core.create_namespaced_config_map, namespace, body)
+
     def add_ephemeral_container(self, namespace: str, pod: str, container: JsonDict) -> JsonDict:
         return self._raw(
             self.core.patch_namespaced_pod_ephemeralcontainers,

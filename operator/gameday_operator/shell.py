@@ -340,13 +340,14 @@ def revert_all(
     does not hold the revert up: it is reported, once, as StatusTampered, for a person."""
     errors: list[str] = []
     pending: list[str] = []
+    reports: list[str] = []
     key = status_key(rt)
     altered = engine.altered_actions(status, seal.altered(key, ctx.scenario.uid, status.actions))
     for action in reversed(status.live_actions):
         if any(a is action for _, a in altered):
             continue
         try:
-            rt.actuators.revert(ctx, action)
+            report = rt.actuators.revert(ctx, action)
         except RevertPending as progress:
             where = describe(progress)
             logger.info("reverting %s %s on %s: %s", action.kind, action.id, action.target, where)
@@ -363,6 +364,8 @@ def revert_all(
             status = write(record(rt, ctx, status, replace(action, error=why)))
             continue
         logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
+        if report is not None:
+            reports.append(f"{action.kind} {action.target}: {report}")
         # A failed apply keeps saying why it failed; a revert's own error is cleared.
         kept = action.error if action.state is ActionState.FAILED else None
         reverted = replace(
@@ -373,7 +376,7 @@ def revert_all(
             revert_progress=None,
         )
         status = write(record(rt, ctx, status, reverted))
-    step = engine.revert_done(status, tuple(errors), altered, tuple(pending))
+    step = engine.revert_done(status, tuple(errors), altered, tuple(pending), tuple(reports))
     status = said(step, emit)
     if errors:
         raise ActuatorError("; ".join(errors))

@@ -29,17 +29,20 @@ WORKLOAD_RIGHTS = [
     ("patch", "pods/ephemeralcontainers"),
     ("patch", "pods/resize"),
     ("create", "pods/exec"),
+    ("get", "pods/log"),
     ("create", "jobs.batch"),
     ("delete", "jobs.batch"),
     ("create", "horizontalpodautoscalers.autoscaling"),
     ("get", "services"),
     ("list", "endpointslices.discovery.k8s.io"),
     ("create", "leases.coordination.k8s.io"),
+    ("create", "configmaps"),
 ]
 
 # What no fault needs in an opted-in namespace: nothing there is watched, no workload is
-# created, replaced or deleted but the operator's own Jobs, HPAs and Leases, and no Secret is
-# read (the database injector's Job reads its Secret as an environment variable).
+# created, replaced or deleted but the operator's own Jobs, HPAs, Leases and load summaries
+# (ConfigMaps), and no Secret is read (the database injector's Job reads its Secret as an
+# environment variable).
 NOT_GRANTED = [
     ("list", "deployments.apps"),
     ("watch", "deployments.apps"),

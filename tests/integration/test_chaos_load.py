@@ -329,7 +329,11 @@ def test_concurrency_limit_drops_are_counted(target: Target, tmp_path: Path) -> 
     assert summary["errors"]["dropped_concurrency_limit"] == summary["dropped_concurrency_limit"]
 
 
-def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_metrics_exported_and_sigterm_stops_cleanly(
+    target: Target, tmp_path: Path, workers: int
+) -> None:
+    """With worker processes, the metrics are theirs added up, and SIGTERM reaches them all."""
     base = target("20ms")
     metrics_port = free_port()
     process = subprocess.Popen(
@@ -346,6 +350,8 @@ def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Pa
             "60s",
             "--metrics-port",
             str(metrics_port),
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -365,6 +371,7 @@ def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Pa
         assert 'gameday_load_request_duration_seconds_count{code="201"}' in text
         assert "gameday_load_requests_sent_total" in text
         assert "gameday_load_requests_dropped_total 0.0" in text
+        assert "gameday_load_target_rps 50.0" in text
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     finally:
@@ -375,3 +382,68 @@ def test_metrics_exported_and_sigterm_stops_cleanly(target: Target, tmp_path: Pa
     assert summary["stopped_by_signal"] is True
     assert summary["sent"] == summary["completed"] > 0
     assert summary["duration_seconds"] < 30
+    assert summary["shard"] == {"index": 0, "count": 1}
+
+
+def shard_run(base: str, index: int, count: int, workers: int, out: Path) -> subprocess.Popen[str]:
+    """One pod's `gameday-chaos load` of a sharded run: 150/s ramped over 1 s, 3 s."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gameday_chaos", "load", "--url", f"{base}/orders"),
+            *("--rps", "150", "--ramp-seconds", "1", "--duration", "3s"),
+            *("--shard-index", str(index), "--shard-count", str(count)),
+            *("--workers", str(workers), "--accepted-log", str(out / "orders.jsonl")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=raised_priority,
+    )
+
+
+def test_shards_and_workers_send_every_arrival_once_and_merge_exactly(
+    target: Target, tmp_path: Path
+) -> None:
+    """Two pods of two workers each: four processes, every arrival of the schedule sent once,
+    one order-log line each, and the merge of the pods' (themselves merged) summaries is the
+    merge of all four processes' values."""
+    from gameday_chaos.load import RateSchedule
+    from gameday_chaos.summary_merge import decode_histogram, merge_summaries
+
+    base = target("20ms")
+    pods = [shard_run(base, i, 2, 2, tmp_path) for i in range(2)]
+    outputs = [p.communicate(timeout=60)[0] for p in pods]
+    assert [p.returncode for p in pods] == [0, 0]
+    summaries = [json.loads(out) for out in outputs]
+    assert [s["shard"] for s in summaries] == [{"index": i, "count": 2} for i in range(2)]
+    assert [s["shards"]["merged"] for s in summaries] == [[0, 2], [1, 3]]
+    merged = merge_summaries(summaries)
+    planned = RateSchedule(150, 3, 1).count()
+    assert merged["planned"] == merged["sent"] == merged["completed"] == planned
+    assert merged["sent"] == sum(s["sent"] for s in summaries)
+    assert merged["errors"] == {}
+    assert len(arrivals(base)) == planned
+    records = [json.loads(line) for line in (tmp_path / "orders.jsonl").read_text().splitlines()]
+    assert len({r["idempotency_key"] for r in records}) == len(records) == planned
+    latency = decode_histogram(merged["histograms"]["latency"])
+    assert latency.get_total_count() == planned
+    assert 0.020 <= merged["latency_seconds"]["p50"] <= 0.030
+
+
+def test_a_shard_killed_midway_is_named_and_the_others_merged(
+    target: Target, tmp_path: Path
+) -> None:
+    """What the operator does with an Indexed Job's pods: their logs in, one failed shard."""
+    from gameday_operator.faultspec.traffic_spike import load_outcome
+
+    base = target("20ms")
+    pods = [shard_run(base, i, 2, 1, tmp_path) for i in range(2)]
+    time.sleep(1.5)
+    pods[1].kill()
+    logs = {i: p.communicate(timeout=60)[0] for i, p in enumerate(pods)}
+    assert (pods[0].returncode, pods[1].returncode) == (0, -signal.SIGKILL)
+    outcome = load_outcome(2, logs, failed=(1,))
+    assert (outcome.failed, outcome.unread) == ((1,), (1,))
+    assert outcome.summary is not None
+    assert outcome.summary["shards"] == {"count": 2, "merged": [0]}
+    assert outcome.summary["sent"] == json.loads(logs[0])["sent"]

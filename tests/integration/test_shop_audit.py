@@ -3,6 +3,7 @@ order, the duplicate and the wrong status a test plants."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -149,7 +150,22 @@ def test_audit_reports_orders_left_pending(monolith: tuple[Stack, str], tmp_path
 def test_a_timed_out_order_that_committed_is_phantom_and_its_retry_returns_it(
     monolith: tuple[Stack, str], tmp_path: Path
 ) -> None:
+    from gameday_chaos.http1 import Http1Pool, Origin, RequestTimeout, request_bytes
     from gameday_chaos.load import attempt_record, outcome_label
+
+    async def post_as_the_generator(url: str, order: dict[str, object]) -> BaseException:
+        """The order sent by the load generator's own client, which gives up after 0.5 s."""
+        origin = Origin.of(url)
+        pool = Http1Pool(origin, timeout=0.5)
+        raw = request_bytes(
+            "POST", origin, json.dumps(order).encode(), (("Idempotency-Key", "slow-1"),)
+        )
+        try:
+            with pytest.raises(RequestTimeout) as timed_out:
+                await pool.request(raw)
+        finally:
+            pool.close()
+        return timed_out.value
 
     stack, dsn = monolith
     url = f"{stack.entry_url}/orders"
@@ -159,10 +175,9 @@ def test_a_timed_out_order_that_committed_is_phantom_and_its_retry_returns_it(
     # does; the lock goes before the shop's statement timeout, so the order commits.
     with psycopg.connect(dsn) as locker:
         locker.execute("SELECT 1 FROM products WHERE sku = 'sku-0031' FOR UPDATE")
-        with pytest.raises(httpx.TimeoutException) as timed_out:
-            httpx.post(url, json=order, headers={"Idempotency-Key": "slow-1"}, timeout=0.5)
+        timed_out = asyncio.run(post_as_the_generator(url, order))
         first = attempt_record(
-            "slow-1", 1, outcome_label(None, timed_out.value), None, None, "2026-01-01T00:00:00Z"
+            "slow-1", 1, outcome_label(None, timed_out), None, None, "2026-01-01T00:00:00Z"
         )
         time.sleep(1.0)
     assert first["outcome"] == "timeout"

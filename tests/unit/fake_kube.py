@@ -174,6 +174,8 @@ class FakeKube(Kube):
         self.services: dict[Key, JsonDict] = {}
         self.endpoint_slices: dict[Key, JsonDict] = {}
         self.leases: dict[Key, JsonDict] = {}
+        self.config_maps: dict[Key, JsonDict] = {}
+        self.pod_logs: dict[Key, str] = {}  # (namespace, pod): its container's log
         # Namespaces where the operator's ClusterRole for workloads is not bound: the API
         # server answers 403 to what it reads there.
         self.unbound: set[str] = set()
@@ -413,6 +415,22 @@ class FakeKube(Kube):
     def delete_job(self, namespace: str, name: str) -> bool:
         self._call("delete_job", namespace, name)
         return self.jobs.pop((namespace, name), None) is not None
+
+    # ------------------------------------------------------------- logs, config maps
+
+    def read_pod_log(self, namespace: str, pod: str, container: str) -> str:
+        self._call("read_pod_log", namespace, pod)
+        if (namespace, pod) not in self.pods:
+            raise api_error(404, "Not Found")
+        return self.pod_logs.get((namespace, pod), "")
+
+    def get_config_map(self, namespace: str, name: str) -> JsonDict | None:
+        self._call("get_config_map", namespace, name)
+        return self._read(self.config_maps, (namespace, name))
+
+    def create_config_map(self, namespace: str, body: JsonDict) -> bool:
+        self._call("create_config_map", namespace, body["metadata"]["name"])
+        return self._created(self.config_maps, namespace, body)
 
     # ------------------------------------------------------------------ services, leases
 

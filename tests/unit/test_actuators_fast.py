@@ -20,6 +20,8 @@ import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from gameday_chaos.load import Shard
+from gameday_chaos.summary_merge import merge_summaries
 from gameday_operator import builders, shell
 from gameday_operator.actuators import ActuatorError, Bound, RevertPending
 from gameday_operator.engine import Intent
@@ -53,6 +55,7 @@ from tests.unit.fake_kube import (
     replica_set,
     scene,
 )
+from tests.unit.test_chaos_summary_merge import shard_summary
 
 # --------------------------------------------------------------------- helpers
 
@@ -913,6 +916,93 @@ def test_a_load_job_is_reverted_once_its_pods_have_ended() -> None:
     assert (NS, job) not in sc.kube.jobs  # deleted: its pod is being stopped
     sc.kube.pods[(NS, f"{job}-p1")]["status"]["phase"] = "Succeeded"  # drained and ended
     revert_all(sc, [action])
+
+
+SHARDED_LOAD = {
+    "type": "TrafficSpike",
+    "trafficSpike": {"target": {"service": "web", "port": 8080}, "rps": 400, "perPodRps": 100},
+}
+
+
+def shard_pod(sc: Scene, job: str, index: int, phase: str, log: str) -> None:
+    """Pod `index` of an Indexed load Job, as its controller makes it, and its log."""
+    body = job_pod(job, str(index), phase)
+    body["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+    sc.kube.add_pod(NS, body)
+    sc.kube.pod_logs[(NS, f"{job}-{index}")] = log
+
+
+def test_an_ended_sharded_load_leaves_its_merged_summary_and_names_a_failed_shard() -> None:
+    sc = scene([SHARDED_LOAD])
+    # Through the shell, as a tick injects and later reverts.
+    status = shell.execute(
+        sc.rt,
+        sc.ctx,
+        Status(phase=Phase.INJECTING),
+        Intent.INJECT,
+        sc.deployment(),
+        sc.write,
+        sc.emit,
+        sc.log,
+    )
+    (action,) = status.live_actions
+    job = action.detail["job"]
+    assert action.detail["shards"] == 4
+    summaries = [shard_summary(Shard(i, 4), [0.05 + 0.01 * i] * 50) for i in range(4)]
+    for i, summary in enumerate(summaries):
+        if i == 3:
+            shard_pod(sc, job, i, "Failed", '{"level": "error", "event": "crashed"}\n')
+        else:
+            shard_pod(sc, job, i, "Succeeded", json.dumps(summary) + "\n")
+    sc.kube.jobs[(NS, job)]["status"] = {
+        "failedIndexes": "3",
+        "conditions": [{"type": "Failed", "status": "True"}],
+    }
+    done = shell.revert_all(sc.rt, sc.ctx, status, sc.write, sc.emit, sc.log)
+    assert done.live_actions == ()
+    cm = sc.kube.config_maps[(NS, f"{job}-summary")]
+    assert [o["uid"] for o in cm["metadata"]["ownerReferences"]] == [sc.scenario.uid]
+    merged = json.loads(cm["data"]["summary.json"])
+    expected = merge_summaries([json.loads(json.dumps(s)) for s in summaries[:3]])
+    assert merged["latency_seconds"] == expected["latency_seconds"]
+    assert merged["sent"] == 150 and merged["shards"] == {"count": 4, "merged": [0, 1, 2]}
+    assert json.loads(cm["data"]["shards.json"]) == {"count": 4, "failed": [3], "unread": [3]}
+    assert (NS, job) not in sc.kube.jobs  # reverted as every load Job
+    # The failed shard is a Warning of its own, before the revert's own word.
+    (reported,) = [e for e in sc.events if e[1] == "FaultReported"]
+    assert reported[0] == "Warning"
+    assert reported[2].startswith(f"LoadJob job/{job}: 3 of 4 load shard(s) merged: 150 sent")
+    assert (
+        f"failed: shard(s) 3; no summary from shard(s) 3; the merge is in ConfigMap {job}-summary"
+        in reported[2]
+    )
+    assert sc.reasons()[-2:] == ["FaultReported", "Reverted"]
+    revert_all(sc, [action])  # again: the summary is kept once, and said once
+    assert sc.kube.called("create_config_map") == 1
+
+
+def test_a_load_whose_shards_all_merged_reports_nothing() -> None:
+    sc = scene([SHARDED_LOAD])
+    (action,) = apply_all(sc, planned(sc))
+    job = action.detail["job"]
+    for i in range(4):
+        shard_pod(sc, job, i, "Succeeded", json.dumps(shard_summary(Shard(i, 4), [0.05])))
+    sc.kube.jobs[(NS, job)]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert actuator(sc, action).revert(sc.ctx, action) is None
+    assert (
+        json.loads(sc.kube.config_maps[(NS, f"{job}-summary")]["data"]["summary.json"])["sent"] == 4
+    )
+
+
+def test_a_load_stopped_before_its_end_leaves_no_summary() -> None:
+    sc = scene([SHARDED_LOAD])
+    (action,) = apply_all(sc, planned(sc))
+    job = action.detail["job"]
+    shard_pod(sc, job, 0, "Running", "")
+    with pytest.raises(ActuatorError, match="waiting for the injector pod"):
+        revert_all(sc, [action])
+    assert sc.kube.config_maps == {}
+    assert sc.kube.called("read_pod_log") == 0
 
 
 def test_db_restore_that_failed_verification_keeps_the_action_live_with_its_reason() -> None:

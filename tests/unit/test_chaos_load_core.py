@@ -3,10 +3,10 @@ from __future__ import annotations
 import itertools
 import json
 
-import httpx
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from gameday_chaos.http1 import ConnectError, RequestTimeout
 from gameday_chaos.load import (
     LoadConfig,
     LoadResult,
@@ -18,12 +18,12 @@ from gameday_chaos.load import (
     idempotency_key,
     is_ambiguous,
     is_error,
-    latency_summary,
     order_payload,
     outcome_label,
     should_retry,
     timeline_bucket,
 )
+from gameday_chaos.summary_merge import latency_figures
 from shop.config import ShopConfig
 from shop.domain import seed_sku
 
@@ -122,11 +122,10 @@ def test_accepted_record() -> None:
 
 
 def test_outcome_labels() -> None:
-    request = httpx.Request("GET", "http://x/")
     assert outcome_label(201, None) == "201"
-    assert outcome_label(None, httpx.ReadTimeout("t", request=request)) == "timeout"
-    assert outcome_label(None, httpx.PoolTimeout("t")) == "timeout"
-    assert outcome_label(None, httpx.ConnectError("c", request=request)) == "ConnectError"
+    assert outcome_label(None, RequestTimeout()) == "timeout"
+    assert outcome_label(None, TimeoutError()) == "timeout"
+    assert outcome_label(None, ConnectError()) == "ConnectError"
     assert [
         is_error(x) for x in ("200", "201", "302", "404", "500", "timeout", "ConnectError")
     ] == [
@@ -144,12 +143,12 @@ def test_latency_summary_in_seconds() -> None:
     histogram = HdrHistogram(1, 3_600_000_000, 3)
     for micros in [100_000] * 98 + [200_000, 2_000_000]:
         histogram.record_value(micros)
-    summary = latency_summary(histogram)
+    summary = latency_figures(histogram)
     assert summary["p50"] == pytest.approx(0.1, rel=1e-3)
     assert summary["p99"] == pytest.approx(0.2, rel=1e-3)
     assert summary["max"] == pytest.approx(2.0, rel=1e-3)
     assert summary["mean"] == pytest.approx(0.12, rel=1e-3)
-    assert latency_summary(HdrHistogram(1, 1000, 3))["p50"] == 0.0
+    assert latency_figures(HdrHistogram(1, 1000, 3))["p50"] == 0.0
 
 
 def test_summary_counts_errors_and_drops() -> None:

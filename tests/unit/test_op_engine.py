@@ -1047,6 +1047,24 @@ def test_a_revert_is_said_as_the_engine_decides(
     assert step.status == st and step.intents == ()
 
 
+@pytest.mark.parametrize(
+    ("errors", "pending", "last"),
+    [((), (), "Reverted"), (("LoadJob job/y: HTTP 503",), (), "RevertFailed"), ((), ("z",), None)],
+    ids=["done", "failed", "pending"],
+)
+def test_what_a_reverted_fault_reports_is_a_warning_whatever_the_rest_did(
+    errors: tuple[str, ...], pending: tuple[str, ...], last: str | None
+) -> None:
+    sc = scenario()
+    st = engine.finish(sc, live(injected(sc), 2), Phase.ABORTED, "X", "y", at(1))
+    report = "LoadJob job/x: 3 of 4 load shard(s) merged; failed: shard(s) 3"
+    step = engine.revert_done(st, errors, (), pending, (report, "x" * 2000))
+    reasons = [e.reason for e in step.events]
+    assert reasons == ["FaultReported", "FaultReported", *([last] if last else [])]
+    assert step.events[0] == engine.Event("Warning", "FaultReported", report)
+    assert len(step.events[1].message) == engine.EVENT_MESSAGE_MAX
+
+
 def test_accepting_and_resuming_are_said_by_the_engine() -> None:
     sc = scenario()
     accepted = engine.accept(sc, Status(), at(0))

@@ -12,6 +12,7 @@ from gameday_operator import builders, faultspec, remediation
 from gameday_operator.config import Config
 from gameday_operator.model import Action, MsaRemediation, parse_scenario
 from gameday_operator.model.changes import ActuatorError
+from gameday_operator.model.reader import SpecError
 from gameday_operator.model.target import Planning, read_target, target_pods
 from tests.unit.fake_kube import (
     CPU_EXEC,
@@ -247,3 +248,57 @@ def test_the_target_pods_are_those_its_replica_sets_control_that_match_its_selec
     replica_sets: list[Json], pods: list[Json], chosen: list[str]
 ) -> None:
     assert [p["metadata"]["name"] for p in target_pods(WEB, replica_sets, pods)] == chosen
+
+
+def load_job(block: Json) -> tuple[Action, Json, list[str]]:
+    spike: Json = {"target": {"service": "shop", "port": 80}, **block}
+    fault: Json = {"type": "TrafficSpike", "trafficSpike": spike}
+    (action,) = faultspec.plan_faults(planning([fault]))
+    manifest: Json = action.detail["manifest"]
+    return action, manifest["spec"], manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def arg(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_a_spike_one_pod_holds_is_one_pod() -> None:
+    action, spec, args = load_job({"rps": 2000, "concurrency": 300})
+    assert action.detail["shards"] == 1
+    assert "completionMode" not in spec and spec["backoffLimit"] == 0
+    assert (arg(args, "--shard-count"), arg(args, "--concurrency-limit")) == ("1", "300")
+
+
+@pytest.mark.parametrize(
+    ("rps", "per_pod", "pods"), [(2001, None, 2), (8000, None, 4), (8000, 3000, 3), (100, 50, 2)]
+)
+def test_a_spike_above_one_pods_rate_is_an_indexed_job(
+    rps: int, per_pod: int | None, pods: int
+) -> None:
+    block: Json = {"rps": rps, "concurrency": 301, "rampSeconds": 30}
+    if per_pod is not None:
+        block["perPodRps"] = per_pod
+    action, spec, args = load_job(block)
+    assert action.detail["shards"] == pods
+    assert {k: spec.get(k) for k in ("completionMode", "completions", "parallelism")} == {
+        "completionMode": "Indexed",
+        "completions": pods,
+        "parallelism": pods,
+    }
+    # Each index runs once, and a failed one leaves the others running.
+    assert spec["backoffLimitPerIndex"] == 0 and spec["maxFailedIndexes"] == pods
+    assert "backoffLimit" not in spec
+    # The whole schedule in every pod, which sends its share of it (ramp included).
+    assert (arg(args, "--rps"), arg(args, "--ramp-seconds")) == (str(rps), "30")
+    assert arg(args, "--shard-count") == str(pods)
+    assert "--shard-index" not in args  # each pod's is its completion index
+    assert int(arg(args, "--concurrency-limit")) * pods >= 301
+
+
+def test_a_spike_needing_more_than_fifty_pods_is_refused() -> None:
+    fault = {
+        "type": "TrafficSpike",
+        "trafficSpike": {"target": {"service": "shop", "port": 80}, "rps": 2551, "perPodRps": 50},
+    }
+    with pytest.raises(SpecError, match="needs 52 pods at perPodRps 50; at most 50"):
+        parse_scenario(scenario_body([fault]))

@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from gameday_operator.actuators import Actuator
-from gameday_operator.faults import cpu_hog, db_slow_query, jobs, pods, proxy_latency
+from gameday_operator.faults import (
+    cpu_hog,
+    db_slow_query,
+    jobs,
+    pods,
+    proxy_latency,
+    traffic_spike,
+)
 
 ACTUATORS: tuple[Actuator[Any, Any], ...] = (
     pods.INJECTOR,
@@ -15,4 +22,5 @@ ACTUATORS: tuple[Actuator[Any, Any], ...] = (
     cpu_hog.ACTUATOR,
     proxy_latency.ACTUATOR,
     db_slow_query.ACTUATOR,
+    traffic_spike.ACTUATOR,
 )

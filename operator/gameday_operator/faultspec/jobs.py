@@ -37,8 +37,11 @@ def job(
     dsn_secret: tuple[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     ttl_seconds_after_finished: int | None = None,
+    indexed_pods: int | None = None,
 ) -> JsonDict:
-    """A run-once Job for `gameday-chaos` (load, db, db restore)."""
+    """A run-once Job for `gameday-chaos` (load, db, db restore). `indexed_pods`: an Indexed
+    Job of that many pods running at once, each run once (no retry of an index), a failed one
+    leaving the others running and named in the Job's status.failedIndexes."""
     labels = scenario_labels(scenario)
     env_list: list[JsonDict] = [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
     if dsn_secret is not None:
@@ -77,6 +80,15 @@ def job(
             },
         },
     }
+    if indexed_pods is not None:
+        del spec["backoffLimit"]  # per index instead: a Job-wide limit of 0 ends every pod
+        spec.update(
+            completionMode="Indexed",
+            completions=indexed_pods,
+            parallelism=indexed_pods,
+            backoffLimitPerIndex=0,
+            maxFailedIndexes=indexed_pods,
+        )
     if deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = deadline_seconds
     if ttl_seconds_after_finished is not None:

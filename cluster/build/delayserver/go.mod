@@ -1,0 +1,3 @@
+module gameday.io/delayserver
+
+go 1.22
