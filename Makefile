@@ -22,7 +22,7 @@ help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # --- setup ------------------------------------------------------------------------------------
-.PHONY: deps venv binaries kwok delayserver
+.PHONY: deps venv binaries kwok delayserver helm
 deps: ## install the Debian packages everything here needs (root)
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES)
@@ -42,6 +42,9 @@ kwok: ## build kwok (fake nodes for scale benchmarks; cached)
 
 delayserver: ## build the load benchmark's ground-truth server (cached)
 	cluster/build-binaries.sh delayserver
+
+helm: ## build helm 3 (the chart's tests: lint, render, install; cached)
+	cluster/build-binaries.sh helm
 
 # --- the local cluster ----------------------------------------------------------------------
 .PHONY: cluster cluster-down cluster-status images services services-down
