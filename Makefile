@@ -114,7 +114,9 @@ lint: venv ## ruff, ruff format, mypy strict on the packages, tests and benchmar
 
 # In this order: the end-to-end suite leaves the shops deployed (and scaled out) until the end
 # of the run, and the host-side accuracy tests must not share the node's CPU with them.
-test: venv ## every test: unit, component (host PostgreSQL/Redis/Prometheus) and cluster
+# The cluster binaries and helm are cached: built once, then a no-op. The chart's tests fail,
+# not skip, without helm or kubectl.
+test: venv binaries helm ## every test: unit, component (host PostgreSQL/Redis/Prometheus) and cluster
 	$(PYTEST) tests/unit tests/integration tests/e2e
 
 test-unit: venv ## the tests that need no server
