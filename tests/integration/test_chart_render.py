@@ -208,14 +208,32 @@ def test_a_second_replica_is_refused_until_the_operator_has_leader_election() ->
         next(d for d in documents(helm_template()) if d["kind"] == "Deployment")["spec"]["replicas"]
         == 1
     )
+    assert "leader election" in refused("replicaCount=2")
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("targetNamespace={team-a}", "additional properties 'targetNamespace' not allowed"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("replicaCount=one", "/replicaCount"),
+    ],
+)
+def test_values_the_chart_does_not_know_are_refused(setting: str, complaint: str) -> None:
+    # A misspelt value would otherwise be ignored, and the default silently used.
+    assert complaint in refused(setting)
+
+
+def refused(setting: str) -> str:
+    """What `helm template` says when it refuses the setting."""
     if not HELM.exists():
         pytest.fail(f"no helm at {HELM}: run `make helm`", pytrace=False)
     done = subprocess.run(
-        [str(HELM), "template", "x", str(CHART), "--set=replicaCount=2"],
+        [str(HELM), "template", "x", str(CHART), f"--set={setting}"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert done.returncode != 0
-    assert "leader election" in done.stderr
+    assert done.returncode != 0, f"{setting} was accepted"
+    return done.stderr
