@@ -70,6 +70,8 @@ def normalised(doc: Json) -> Json:
     with its environment as a name → value map (order does not matter to the container)."""
     out = copy.deepcopy(doc)
     places = [out["metadata"].get("labels")]
+    if out["kind"] == "PodDisruptionBudget":
+        places.append(out["spec"]["selector"]["matchLabels"])
     if out["kind"] == "Deployment":
         places += [
             out["spec"]["selector"]["matchLabels"],
@@ -119,7 +121,12 @@ def test_the_default_install_renders_what_the_kustomize_base_and_opt_in_render()
 def test_the_cluster_wide_mode_renders_what_the_cluster_wide_overlay_renders() -> None:
     chart = documents(helm_template("clusterWide=true"))
     compare(chart, list(kustomize("manifests/operator-cluster-wide")))
-    assert not [d for d in chart if d["kind"] == "RoleBinding"]
+    # No RoleBinding to ClusterRole <release>-operator-target: the ClusterRoleBinding instead.
+    assert not [
+        d
+        for d in chart
+        if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == "gameday-operator-target"
+    ]
 
 
 def test_the_crd_is_the_one_in_crds_and_lives_in_the_charts_crds_directory() -> None:
@@ -155,6 +162,7 @@ def test_settings_reach_the_operator_environment_and_objects_carry_helms_labels(
     container = template["spec"]["containers"][0]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert env == {
+        "POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         "GAMEDAY_CHAOS_IMAGE": "registry.example/chaos:1",
         "GAMEDAY_CHAOS_PULL_POLICY": "Always",
         "GAMEDAY_TICK_INTERVAL": "2s",
@@ -203,12 +211,17 @@ def test_the_status_key_is_generated_unless_an_existing_secret_is_named() -> Non
     assert ref["name"] == "sealing"
 
 
-def test_a_second_replica_is_refused_until_the_operator_has_leader_election() -> None:
-    assert (
-        next(d for d in documents(helm_template()) if d["kind"] == "Deployment")["spec"]["replicas"]
-        == 1
-    )
-    assert "leader election" in refused("replicaCount=2")
+def test_two_replicas_with_a_disruption_budget_and_one_without() -> None:
+    def kinds(*sets: str) -> dict[str, Json]:
+        return {d["kind"]: d for d in documents(helm_template(*sets))}
+
+    two = kinds()
+    assert two["Deployment"]["spec"]["replicas"] == 2
+    assert two["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    # With one replica a budget of one would block every drain.
+    one = kinds("replicaCount=1")
+    assert one["Deployment"]["spec"]["replicas"] == 1
+    assert "PodDisruptionBudget" not in one
 
 
 @pytest.mark.parametrize(
@@ -217,6 +230,7 @@ def test_a_second_replica_is_refused_until_the_operator_has_leader_election() ->
         ("targetNamespace={team-a}", "additional properties 'targetNamespace' not allowed"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("replicaCount=one", "/replicaCount"),
+        ("replicaCount=-1", "/replicaCount"),
     ],
 )
 def test_values_the_chart_does_not_know_are_refused(setting: str, complaint: str) -> None:
