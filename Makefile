@@ -22,7 +22,7 @@ help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # --- setup ------------------------------------------------------------------------------------
-.PHONY: deps venv binaries kwok delayserver
+.PHONY: deps venv binaries kwok delayserver helm
 deps: ## install the Debian packages everything here needs (root)
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES)
@@ -42,6 +42,9 @@ kwok: ## build kwok (fake nodes for scale benchmarks; cached)
 
 delayserver: ## build the load benchmark's ground-truth server (cached)
 	cluster/build-binaries.sh delayserver
+
+helm: ## build helm 3 (the chart's tests: lint, render, install; cached)
+	cluster/build-binaries.sh helm
 
 # --- the local cluster ----------------------------------------------------------------------
 .PHONY: cluster cluster-down cluster-status images services services-down
@@ -111,7 +114,9 @@ lint: venv ## ruff, ruff format, mypy strict on the packages, tests and benchmar
 
 # In this order: the end-to-end suite leaves the shops deployed (and scaled out) until the end
 # of the run, and the host-side accuracy tests must not share the node's CPU with them.
-test: venv ## every test: unit, component (host PostgreSQL/Redis/Prometheus) and cluster
+# The cluster binaries and helm are cached: built once, then a no-op. The chart's tests fail,
+# not skip, without helm or kubectl.
+test: venv binaries helm ## every test: unit, component (host PostgreSQL/Redis/Prometheus) and cluster
 	$(PYTEST) tests/unit tests/integration tests/e2e
 
 test-unit: venv ## the tests that need no server

@@ -17,6 +17,7 @@ KWOK_VERSION=v0.7.0
 # Prometheus 3.16 (its Go module numbers v3.X.Y as v0.3XX.Y); Debian's 2.42 has no kubernetes_sd.
 PROMETHEUS_MODULE_VERSION=v0.316.0
 PROMETHEUS_VERSION=3.16.0
+HELM_VERSION=v3.22.1
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
@@ -93,6 +94,9 @@ case "${1:-all}" in
              "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION -X github.com/prometheus/common/version.Branch=release" ;;
   # The load benchmark's ground-truth server (bench/bench_chaos_load.py), built by `make bench`.
   delayserver) build_here delayserver ;;
+  # helm renders and installs charts/gameday in the tests: built by `make helm`, which `make test` runs.
+  helm) go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
+             "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" ;;
   # kwok is only for scale benchmarks: built by `make kwok`, not with the node's binaries.
   # All at once: much of a cold build is fetching modules, which overlaps with compiling.
   all)
@@ -111,5 +115,5 @@ case "${1:-all}" in
       for c in "${failed[@]}"; do log "$c FAILED; the end of $logs/build-$c.log:"; tail -n 30 "$logs/build-$c.log" >&2; done
       exit 1
     fi ;;
-  *) echo "usage: $0 [all|k8s|etcd|coredns|metrics-server|prometheus|kwok|delayserver]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|k8s|etcd|coredns|metrics-server|prometheus|kwok|delayserver|helm]" >&2; exit 2 ;;
 esac
