@@ -24,8 +24,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gameday_operator import leadership
+from gameday_operator.config import Config, ConfigError
 from gameday_operator.kube import Kube, load_client_config
 from gameday_operator.leadership import Move, Seen, Timing
+from gameday_operator.metrics import METRICS
 from gameday_operator.model import JsonDict
 
 log = logging.getLogger("gameday_operator.elected")
@@ -116,6 +118,17 @@ def _serve_health(port: int) -> http.server.HTTPServer:
     return server
 
 
+def serve_standby_metrics() -> None:
+    """/metrics from the start, with `gameday_operator_leading` 0 until this replica leads;
+    once it does, the operator's configuration keeps serving the same registry. A setting the
+    operator cannot use is left for it to refuse when it starts."""
+    try:
+        port = Config.from_env().metrics_port
+    except ConfigError:
+        return
+    METRICS.serve(port)
+
+
 def _keep_leading(elector: Elector, stopping: threading.Event) -> None:
     """Renews until it cannot; then the process ends at once, whatever kopf is doing. Once
     the operator is stopping, renews no more (the Lease is about to be released)."""
@@ -149,6 +162,7 @@ def main() -> None:
     load_client_config()
     elector = Elector(Kube(timeout=5.0), namespace, me)
     health = _serve_health(health_port)
+    serve_standby_metrics()
     log.info("standing by for Lease %s/%s as %s", namespace, LEASE_NAME, me)
     while True:
         try:

@@ -62,6 +62,7 @@ def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> 
         source=prometheus_source(config),
     )
     rt.metrics.serve(config.metrics_port)
+    rt.metrics.leading.set(1)
     runtime.install(rt)
     logger.info("gameday operator configured: %s", config)
 

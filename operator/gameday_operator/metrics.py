@@ -63,6 +63,13 @@ class OperatorMetrics:
             buckets=DURATION_BUCKETS,
             registry=r,
         )
+        # A standby serves /metrics too, so that it is an up target that says it stands by
+        # rather than a down one that pages someone.
+        self.leading = Gauge(
+            "gameday_operator_leading",
+            "1 while this replica acts on scenarios (it holds the Lease), 0 while it stands by",
+            registry=r,
+        )
         for phase in Phase:
             self.scenarios.labels(phase=phase.value).set(0)
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def replica(ops: Ops, name: str, log: Path) -> subprocess.Popen[bytes]:
+METRICS_PORTS = {"replica-a": free_port(), "replica-b": free_port()}
+
+
+def replica(ops: Ops, name: str, log: Path, metrics_port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         **OPERATOR_ENV,
@@ -55,7 +59,7 @@ def replica(ops: Ops, name: str, log: Path) -> subprocess.Popen[bytes]:
         "GAMEDAY_NAMESPACE": ops.ns,
         "GAMEDAY_LEADER_NAMESPACE": ops.ns,
         "GAMEDAY_HEALTH_PORT": str(free_port()),
-        "GAMEDAY_METRICS_PORT": "0",
+        "GAMEDAY_METRICS_PORT": str(metrics_port),
     }
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -79,12 +83,25 @@ def holder(ops: Ops) -> str:
     return str(spec.holder_identity or "") if spec is not None else ""
 
 
+def leading_gauge(port: int) -> float | None:
+    """`gameday_operator_leading` as the replica's /metrics serves it; None while not served."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("gameday_operator_leading "):
+            return float(line.split()[1])
+    return None
+
+
 @pytest.fixture
 def replicas(ops: Ops, tmp_path: Path) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path]]]:
     procs = {}
     for name in ("replica-a", "replica-b"):
         log = tmp_path / f"{name}.log"
-        procs[name] = (replica(ops, name, log), log)
+        procs[name] = (replica(ops, name, log, METRICS_PORTS[name]), log)
     try:
         yield procs
     finally:
@@ -106,8 +123,11 @@ def test_the_standby_takes_over_a_killed_leader_and_finishes_the_game_day(
     st = ops.wait_phase("ha", phase, 120)
     if phase == "Injecting":
         wait_stress_running(ops, st)
-    # The standby has not acted: it never started the operator.
+    # The standby has not acted: it never started the operator. It is scraped all the same,
+    # and says that it stands by.
     assert READ not in replicas[standby][1].read_text()
+    assert leading_gauge(METRICS_PORTS[standby]) == 0
+    assert leading_gauge(METRICS_PORTS[leader]) == 1
     process = replicas[leader][0]
     os.killpg(process.pid, signal.SIGKILL)
     killed = time.monotonic()

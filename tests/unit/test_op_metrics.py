@@ -100,3 +100,10 @@ def test_forgetting_a_deleted_scenario_drops_it_from_the_phase_counts() -> None:
     m.forget("d")
     assert value(m, "gameday_scenarios", phase="Degraded") == 1
     assert b'gameday_scenarios{phase="Degraded"} 1.0' in generate_latest(m.registry)
+
+
+def test_a_replica_says_it_stands_by_until_it_is_told_it_leads() -> None:
+    m = OperatorMetrics()
+    assert value(m, "gameday_operator_leading") == 0
+    m.leading.set(1)
+    assert value(m, "gameday_operator_leading") == 1
