@@ -14,7 +14,7 @@ from gameday_operator.actuators import Actuators
 from gameday_operator.config import Config
 from gameday_operator.engine import Settings
 from gameday_operator.kube import Kube
-from gameday_operator.model import Scenario
+from gameday_operator.model import JsonDict, Scenario, Status
 from gameday_operator.observation import Observation
 
 ObservationSource = Callable[[Scenario, datetime], Observation | None]
@@ -28,6 +28,17 @@ def every_actuator() -> Actuators:
     )
 
 
+@dataclass(frozen=True)
+class Written:
+    """A scenario's status as this process last knows it is stored: the object's
+    resourceVersion then, the status as stored (what the next write is a patch against), and
+    the status the last tick made of it, which may be newer by a lastTickAt not yet written."""
+
+    resource_version: str
+    stored: JsonDict
+    status: Status
+
+
 @dataclass
 class Runtime:
     config: Config
@@ -36,6 +47,7 @@ class Runtime:
     actuators: Actuators = field(default_factory=every_actuator)
     metrics: metrics.OperatorMetrics = field(default_factory=lambda: metrics.METRICS)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _written: dict[str, Written] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -53,6 +65,15 @@ class Runtime:
     def forget(self, uid: str) -> None:
         with self._guard:
             self._locks.pop(uid, None)
+            self._written.pop(uid, None)
+
+    def written(self, uid: str) -> Written | None:
+        with self._guard:
+            return self._written.get(uid)
+
+    def remember(self, uid: str, written: Written) -> None:
+        with self._guard:
+            self._written[uid] = written
 
 
 _current: Runtime | None = None

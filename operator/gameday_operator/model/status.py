@@ -530,3 +530,24 @@ class Status:
 def figures_to_dict(f: Figures) -> JsonDict:
     """Figures as status holds them (None where not measured)."""
     return f.to_dict()
+
+
+def status_patch(written: Mapping[str, Any] | None, status: JsonDict) -> JsonDict | None:
+    """The merge patch that makes the status `written` last (None: unknown) into `status`: its
+    top-level parts that changed, whole; None when nothing changed.
+
+    `progress.lastTickAt` alone is no change: at every tick it moves, and a write for it alone
+    would make every tick of every running scenario a write (and an event back to every watch
+    of scenarios). It goes out with the next change, at the latest with the next sample."""
+    if written is None:
+        return status
+    changed = {k: v for k, v in status.items() if written.get(k) != v}
+    progress = changed.get("progress")
+    if progress is not None and set(changed) == {"progress"}:
+        before = written.get("progress")
+        if isinstance(before, Mapping) and {**before, "lastTickAt": None} == {
+            **progress,
+            "lastTickAt": None,
+        }:
+            return None
+    return changed or None
