@@ -19,6 +19,7 @@ from gameday_operator.model import ActionState, Phase, Status
 log = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 10, 15, 20, 30, 60)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class _Seen:
 class OperatorMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _seen: dict[str, _Seen] = field(default_factory=dict)
+    _ticked: dict[str, float] = field(default_factory=dict)  # uid → its last tick (monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _serving: bool = False
 
@@ -63,8 +65,23 @@ class OperatorMetrics:
             buckets=DURATION_BUCKETS,
             registry=r,
         )
+        self.tick_lag = Histogram(
+            "gameday_tick_lag_seconds",
+            "How much later than its interval after the one before a scenario's tick started",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         for phase in Phase:
             self.scenarios.labels(phase=phase.value).set(0)
+
+    def ticked(self, key: str, at: float, interval: float) -> None:
+        """A tick of scenario `key` started at `at` (monotonic seconds): its lag is observed
+        from the one before (none for the first this process runs)."""
+        with self._lock:
+            before = self._ticked.get(key)
+            self._ticked[key] = at
+        if before is not None:
+            self.tick_lag.observe(max(0.0, at - before - interval))
 
     def record(self, key: str, architecture: str, status: Status) -> None:
         states = {a.id: a.state for a in status.actions}
@@ -90,6 +107,7 @@ class OperatorMetrics:
     def forget(self, key: str) -> None:
         with self._lock:
             self._seen.pop(key, None)
+            self._ticked.pop(key, None)
             self._count_phases()
 
     def _count_phases(self) -> None:

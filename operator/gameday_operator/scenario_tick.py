@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from gameday_operator.runtime import LoggerLike, Runtime
 
 def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
     meta = body["metadata"]
+    rt.metrics.ticked(meta["uid"], time.monotonic(), rt.config.tick_seconds)
     lock = rt.lock(meta["uid"])
     if not lock.acquire(blocking=False):
         return  # the delete handler (or a slow tick) holds it; try at the next tick

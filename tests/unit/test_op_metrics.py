@@ -100,3 +100,15 @@ def test_forgetting_a_deleted_scenario_drops_it_from_the_phase_counts() -> None:
     m.forget("d")
     assert value(m, "gameday_scenarios", phase="Degraded") == 1
     assert b'gameday_scenarios{phase="Degraded"} 1.0' in generate_latest(m.registry)
+
+
+def test_tick_lag_is_how_much_later_than_its_interval_a_tick_started() -> None:
+    m = OperatorMetrics()
+    m.ticked("a", 100.0, 2.0)  # the first this process runs: nothing to count from
+    m.ticked("a", 102.5, 2.0)
+    m.ticked("b", 101.0, 2.0)
+    m.ticked("b", 102.0, 2.0)  # early (a sharp timer after a slow tick): no lag
+    m.forget("a")
+    m.ticked("a", 200.0, 2.0)  # a deleted scenario's name reused: counted afresh
+    assert m.registry.get_sample_value("gameday_tick_lag_seconds_count") == 2
+    assert m.registry.get_sample_value("gameday_tick_lag_seconds_sum") == 0.5
