@@ -44,9 +44,19 @@ def is_status(exc: BaseException, *codes: int) -> bool:
 
 class Kube:
     def __init__(
-        self, api_client: kubernetes.client.ApiClient | None = None, timeout: float = 30.0
+        self,
+        api_client: kubernetes.client.ApiClient | None = None,
+        timeout: float = 30.0,
+        connections: int = 0,
     ) -> None:
-        self.api = api_client or kubernetes.client.ApiClient()
+        """`connections`: how many to keep open to the API server (0: the client's default);
+        as many as threads may call at once, or each call beyond them opens and drops one."""
+        if api_client is None:
+            configuration = kubernetes.client.Configuration.get_default_copy()
+            if connections:
+                configuration.connection_pool_maxsize = connections
+            api_client = kubernetes.client.ApiClient(configuration)
+        self.api = api_client
         self.core = kubernetes.client.CoreV1Api(self.api)
         self.apps = kubernetes.client.AppsV1Api(self.api)
         self.batch = kubernetes.client.BatchV1Api(self.api)

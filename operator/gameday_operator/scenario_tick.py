@@ -13,21 +13,22 @@ from gameday_operator.actuators import Context
 from gameday_operator.model import parse_scenario_to_revert
 from gameday_operator.runtime import LoggerLike, Runtime
 
+# (the scenario as read, type, reason, message) → an Event about it.
+Post = Callable[[Mapping[str, Any], str, str, str], None]
 
-def handle(rt: Runtime, body: kopf.Body, logger: LoggerLike, **_: Any) -> None:
+
+def handle(
+    rt: Runtime, body: kopf.Body, logger: LoggerLike, post: Post | None = None, **_: Any
+) -> None:
     meta = body["metadata"]
     rt.metrics.ticked(meta["uid"], time.monotonic(), rt.config.tick_seconds)
     lock = rt.lock(meta["uid"])
     if not lock.acquire(blocking=False):
         return  # the delete handler (or a slow tick) holds it; try at the next tick
     try:
-        tick(rt, meta["namespace"], meta["name"], logger, body=body)
+        tick(rt, meta["namespace"], meta["name"], logger, post or kopf_post, body)
     finally:
         lock.release()
-
-
-# (the scenario as read, type, reason, message) → an Event about it.
-Post = Callable[[Mapping[str, Any], str, str, str], None]
 
 
 def kopf_post(raw: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
