@@ -20,6 +20,7 @@ from gameday_operator import (
     seal,
 )
 from gameday_operator.config import Config, ConfigError
+from gameday_operator.deployments import DeploymentCache
 from gameday_operator.kube import Kube, load_client_config
 from gameday_operator.model import GROUP, PLURAL, VERSION
 from gameday_operator.runtime import LoggerLike
@@ -48,10 +49,12 @@ def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> 
         raise kopf.PermanentError(str(exc)) from exc
     apply_settings(settings, config)
     load_client_config()
+    kube = Kube(timeout=config.request_timeout_seconds, connections=config.workers)
     rt = runtime.Runtime(
         config=config,
-        kube=Kube(timeout=config.request_timeout_seconds, connections=config.workers),
+        kube=kube,
         source=prometheus_source(config),
+        deployments=DeploymentCache(kube, config.watch_timeout_seconds),
     )
     rt.metrics.serve(config.metrics_port)
     runtime.install(rt)

@@ -12,6 +12,7 @@ from typing import Any
 from gameday_operator import faults, faultspec, metrics, remediation, remediation_actuators
 from gameday_operator.actuators import Actuators
 from gameday_operator.config import Config
+from gameday_operator.deployments import DeploymentCache
 from gameday_operator.engine import Settings
 from gameday_operator.kube import Kube
 from gameday_operator.model import JsonDict, Scenario, Status
@@ -46,6 +47,8 @@ class Runtime:
     source: ObservationSource
     actuators: Actuators = field(default_factory=every_actuator)
     metrics: metrics.OperatorMetrics = field(default_factory=lambda: metrics.METRICS)
+    # The targets as their namespaces' watches last saw them; None: read at every tick.
+    deployments: DeploymentCache | None = None
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _written: dict[str, Written] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)

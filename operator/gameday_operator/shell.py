@@ -181,6 +181,23 @@ def fault_failure(rt: Runtime, ctx: Context, action: Action) -> str | None:
         return None
 
 
+# Until remediation the operator has changed nothing of the target Deployment, and the copy
+# its namespace's watch keeps (milliseconds behind) is as good as a read. From remediation on
+# a tick must see the operator's own patches (a rollout it started and already sees complete
+# is the one before it), which the watch may not have delivered yet: those ticks read.
+WATCHED_PHASES = (Phase.PENDING, Phase.BASELINE, Phase.INJECTING, Phase.DEGRADED)
+
+
+def target_deployment(rt: Runtime, scenario: Scenario, phase: Phase | None) -> JsonDict | None:
+    """The target Deployment (None: there is none), from the watch where it may be."""
+    namespace, name = scenario.namespace, scenario.spec.target.deployment
+    if rt.deployments is not None and phase in WATCHED_PHASES:
+        known, found = rt.deployments.get(namespace, name)
+        if known:
+            return found
+    return rt.kube.get_deployment(namespace, name)
+
+
 @dataclass(frozen=True)
 class Gathered:
     """What one tick read: the engine's facts, and the target Deployment they were read from
@@ -204,7 +221,7 @@ def gather(
     if status is None:
         status = parse_status(body.get("status"))
     recorded = status.actions
-    deployment = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
+    deployment = target_deployment(rt, scenario, status.phase)
     seen = workload(deployment)
     if deployment is not None and status.phase is Phase.REMEDIATING:
         # Only a remediation waits on a rollout: the pods are read then, not at every tick.
