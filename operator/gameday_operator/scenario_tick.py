@@ -10,7 +10,6 @@ import kopf
 
 from gameday_operator import engine, shell, targets
 from gameday_operator.actuators import Context
-from gameday_operator.model import parse_scenario_to_revert
 from gameday_operator.runtime import LoggerLike, Runtime
 
 # (the scenario as read, type, reason, message) → an Event about it.
@@ -50,7 +49,7 @@ def tick(
         return
     # A spec that does not read was rejected at creation (it is immutable) — or accepted by an
     # older operator with looser rules, and then what the run recorded must still be reverted.
-    scenario, spec_problem = parse_scenario_to_revert(raw)
+    scenario, spec_problem = rt.scenario(raw)
     if spec_problem is not None and not status.actions:
         return
     now = shell.utcnow()

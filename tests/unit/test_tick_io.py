@@ -13,7 +13,15 @@ import pytest
 
 from gameday_operator import scenario_tick, shell
 from gameday_operator.engine import Intent
-from gameday_operator.model import ActionState, JsonDict, Phase, Status, Timeline, parse_status
+from gameday_operator.model import (
+    ActionState,
+    JsonDict,
+    Phase,
+    Status,
+    Timeline,
+    parse_scenario_to_revert,
+    parse_status,
+)
 from gameday_operator.model.status import status_patch
 from tests.unit.fake_kube import LOAD, NS, STRESS, T0, Scene, scene
 
@@ -119,3 +127,20 @@ def test_a_fault_in_many_pods_is_marked_in_few_writes_and_a_crash_repeats_no_cha
     assert sc.kube.called("add_ephemeral_container") == 40  # each pod's injector added once
     for name in pods:
         assert len(sc.kube.pods[(NS, name)]["spec"]["ephemeralContainers"]) == 1
+
+
+def test_a_scenario_is_parsed_once_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = injecting(monkeypatch)
+    parsed: list[int] = []
+    parse = parse_scenario_to_revert
+
+    def counting(raw: Any) -> Any:
+        parsed.append(raw["metadata"]["generation"])
+        return parse(raw)
+
+    monkeypatch.setattr("gameday_operator.runtime.parse_scenario_to_revert", counting)
+    for at in (2, 3, 4):
+        run(sc, at, monkeypatch, kopf_copy(sc))
+    sc.kube.scenarios[(NS, sc.scenario.name)]["metadata"]["generation"] = 2
+    run(sc, 5, monkeypatch, kopf_copy(sc))
+    assert parsed == [2]  # generation 1 was parsed by the first tick, once
