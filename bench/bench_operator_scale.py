@@ -1,23 +1,28 @@
 """Benchmark of the operator at scale: memory (RSS) and CPU with many scenarios over many pods.
 
 kwok fakes the nodes and the pods, so thousands are cheap:
-  * kwok runs against the cluster managing only Nodes annotated kwok.x-k8s.io/node=fake;
-    the fake Nodes carry a NoSchedule taint, so real workloads never land there, and only the
-    benchmark's pods tolerate it;
-  * --targets Deployments of one replica each (pods from their ReplicaSets, scheduled onto the
-    fake nodes), plus bare pods with the same `app` label bound to the fake nodes, up to --pods
-    in all (the ReplicaSet controller of a shared cluster creates ~20 pods/s; bare pods keep
+  * kwok runs against the cluster managing only Nodes annotated kwok.x-k8s.io/node=fake; the fake
+    Nodes carry a NoSchedule taint, so real workloads never land there, and only the benchmark's
+    pods tolerate it;
+  * --targets Deployments (one per scenario unless given: a scenario claims its target, and a second
+    one on a busy target is refused) of one replica each (pods from their ReplicaSets, scheduled
+    onto the fake nodes), plus bare pods with the same `app` label bound to the fake nodes, up to
+    --pods in all (the ReplicaSet controller of a shared cluster creates ~20 pods/s; bare pods keep
     its queue free). The operator's pod listing for a target sees all of them;
-  * --scenarios FailureScenarios spread over the targets, each injecting CPUStress into one of
-    its target's pods (an ephemeral container in a fake pod) and then holding in Injecting
-    (remediation.after 30m), so the operator ticks every one of them.
+  * --scenarios FailureScenarios, one per target, each injecting CPUStress into one of its target's
+    pods (an ephemeral container in a fake pod) and then holding in Injecting (remediation.after
+    30m), so the operator ticks every one of them.
 
-The operator runs as a process (`kopf run`, default tick unless --tick). Printed: the time to
-get every scenario to Injecting, the operator's RSS and CPU over --window seconds of steady
-state, and how far behind the ticks fall (now - status.progress.lastTickAt). Everything is
-deleted afterwards (scenarios first, with the operator still running, then pods, namespace,
-nodes, kwok). Every wait is bounded; if the setup does not reach the asked scale in time,
-the scale it reached is what is measured and printed.
+The operator runs as a process (`kopf run`, default tick unless --tick). Printed: the time to get
+every scenario to Injecting, the operator's RSS and CPU over --window seconds of steady state, and
+how far behind the ticks fall: the operator's own gameday_tick_lag_seconds (how much later than its
+interval after the one before each tick started, read from its /metrics over the window; "n/a" from
+an operator without it), and the age of status.progress.lastTickAt when read (written at every tick
+by earlier operators; since status is written only when it changes, at the latest with the next
+sample, so this age is bounded by the sample interval plus the lag rather than by the tick
+interval). Everything is deleted afterwards (scenarios first, with the operator still running, then
+pods, namespace, nodes, kwok). Every wait is bounded; if the setup does not reach the asked scale in
+time, the scale it reached is what is measured and printed.
 
     .venv/bin/python bench/bench_operator_scale.py --scenarios 1000 --pods 10000
 """
@@ -26,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -197,16 +204,53 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lag_buckets(port: int) -> dict[float, float] | None:
+    """The operator's gameday_tick_lag_seconds buckets (upper bound → cumulative count); None
+    when it has no such metric or does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("gameday_tick_lag_seconds_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(bound)] = float(line.rsplit(" ", 1)[1])
+    return out or None
+
+
+def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> str:
+    """p50 / p95 / max of the ticks between two readings, each as its bucket's upper bound."""
+    counts = sorted((b, after[b] - before.get(b, 0.0)) for b in after)
+    total = counts[-1][1]
+    if total <= 0:
+        return "no ticks"
+
+    def at(q: float) -> str:
+        bound = next(b for b, n in counts if n >= q * total)
+        return "> 60" if bound == float("inf") else f"≤ {bound:g}"
+
+    return f"{at(0.5)} / {at(0.95)} / {at(1.0)} ({int(total)} ticks)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=10000)
-    parser.add_argument("--targets", type=int, default=100)
+    parser.add_argument("--targets", type=int, default=0, help="default: one per scenario")
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--window", type=float, default=60.0, help="steady-state seconds")
     parser.add_argument("--setup-timeout", type=float, default=600.0)
     parser.add_argument("--tick", default="", help="GAMEDAY_TICK_INTERVAL (default: operator's)")
     args = parser.parse_args()
+    args.targets = args.targets or args.scenarios
 
     kubeconfig = os.environ.get("KUBECONFIG") or str(KUBECONFIG)
     api = config.new_client_from_config(kubeconfig)  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
@@ -337,7 +381,10 @@ def main() -> None:
             flush=True,
         )
 
-        env = {"GAMEDAY_TICK_INTERVAL": args.tick} if args.tick else {}
+        metrics_port = free_port()
+        env = {"GAMEDAY_METRICS_PORT": str(metrics_port)}
+        if args.tick:
+            env["GAMEDAY_TICK_INTERVAL"] = args.tick
         # The deployed operator (if any) would take this namespace's scenarios too.
         stand_aside.enter_context(deployed_operator_stopped(Cluster(Path(kubeconfig), api)))
         operator = start_operator(ns, kubeconfig, Path(f"/tmp/{ns}-operator.log"), env)
@@ -375,6 +422,7 @@ def main() -> None:
             time.sleep(5)
         figures[f"apply → {last_count} Injecting (s)"] = round(last_change - t_apply, 1)
         w0 = time.monotonic()
+        lag_before = lag_buckets(metrics_port)
         lags: list[float] = []
         while time.monotonic() - w0 < args.window:
             listed = json_of(custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
@@ -386,6 +434,7 @@ def main() -> None:
                     lags.append(now - at)
             time.sleep(10)
         w1 = time.monotonic()
+        lag_after = lag_buckets(metrics_port)
         cores, peak, mean = sampler.between(w0, w1)
         load_cores, load_peak, _ = sampler.between(t_apply, w0)
         figures["phases"] = dict(phases())
@@ -395,8 +444,11 @@ def main() -> None:
         figures["operator RSS peak while applying (MiB)"] = round(load_peak, 1)
         figures["operator CPU steady (cores)"] = round(cores, 3)
         figures["operator CPU while applying (cores)"] = round(load_cores, 3)
+        figures["tick lag p50 / p95 / max (s, operator)"] = (
+            lag_quantiles(lag_before or {}, lag_after) if lag_after else "n/a"
+        )
         if lags:
-            figures["tick lag p50 / p95 / max (s)"] = (
+            figures["lastTickAt age p50 / p95 / max (s)"] = (
                 f"{statistics.median(lags):.1f} / {percentile(lags, 95):.1f} / {max(lags):.1f}"
             )
         sampler.stop()

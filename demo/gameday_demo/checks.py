@@ -16,6 +16,7 @@ from gameday_operator import builders, faultspec
 from gameday_operator.config import Config
 from gameday_operator.faultspec.network_latency import admin_url, latency_endpoint
 from gameday_operator.model import NetworkLatency, parse_spec
+from gameday_operator.model.status import expand_actions
 
 # Every action kind a fault can place, from the definitions that plan them.
 FAULT_ACTIONS = frozenset(kind.name for kind in faultspec.ACTION_KINDS)
@@ -54,7 +55,7 @@ def leftovers(kubectl: Kubectl, shape: Shape, scenario: Mapping[str, Any]) -> li
     """Every fault the scenario injected must be gone: returns what is still there."""
     problems: list[str] = []
     status = scenario.get("status") or {}
-    for action in status.get("actions") or []:
+    for action in expand_actions(status.get("actions")):
         if action.get("kind") in FAULT_ACTIONS and action.get("state") != "Reverted":
             problems.append(
                 f"action {action.get('kind')} on {action.get('target')} is {action.get('state')}"
@@ -75,7 +76,7 @@ def leftovers(kubectl: Kubectl, shape: Shape, scenario: Mapping[str, Any]) -> li
             if "running" in (ec.get("state") or {}):
                 problems.append(f"{ec['name']} still running in {pod['metadata']['name']}")
     live = {pod["metadata"]["name"] for pod in pods if not pod["metadata"].get("deletionTimestamp")}
-    for action in status.get("actions") or []:
+    for action in expand_actions(status.get("actions")):
         detail = action.get("detail") or {}
         if action.get("kind") == "CPUStressExec" and detail.get("pod") in live:
             count = builders.cpu_hog_count_command(detail["tag"])

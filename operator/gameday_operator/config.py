@@ -39,6 +39,8 @@ class Config:
                                                                  namespace="<ns>" (metric_scope)
     status_key             GAMEDAY_STATUS_KEY               ""   HMAC key sealing status.actions,
                                                                  32+ characters; "": a dev key
+    workers                GAMEDAY_WORKERS                  64   threads running ticks and
+                                                                 handlers (and API connections)
     """
 
     chaos_image: str = "localhost/gameday-chaos:dev"
@@ -60,6 +62,9 @@ class Config:
     # False only where Prometheus has no namespace label (then no query can be confined).
     confine_metrics: bool = True
     status_key: str = field(default="", repr=False)  # a secret: never in the startup log
+    # Ticks block on the API server and Prometheus: a tick waiting for a slow answer holds a
+    # thread, and the others must not wait for it (kopf's default pool is the CPUs + 4).
+    workers: int = 64
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -100,6 +105,9 @@ class Config:
         port_raw = e.get("GAMEDAY_METRICS_PORT") or str(cls.metrics_port)
         if not port_raw.isdigit() or not 0 <= int(port_raw) <= 65535:
             raise ConfigError(f"GAMEDAY_METRICS_PORT={port_raw!r} must be a port number or 0")
+        workers_raw = e.get("GAMEDAY_WORKERS") or str(cls.workers)
+        if not workers_raw.isdigit() or not 1 <= int(workers_raw) <= 1000:
+            raise ConfigError(f"GAMEDAY_WORKERS={workers_raw!r} must be an integer 1-1000")
         domain = (e.get("GAMEDAY_CLUSTER_DOMAIN") or cls.cluster_domain).rstrip(".")
         if not _DNS_NAME.fullmatch(domain):
             raise ConfigError(f"GAMEDAY_CLUSTER_DOMAIN={domain!r} is not a DNS name")
@@ -128,6 +136,7 @@ class Config:
             status_key=e.get("GAMEDAY_STATUS_KEY") or "",
             cluster_domain=domain,
             confine_metrics=confine_raw == "true",
+            workers=int(workers_raw),
         )
 
 

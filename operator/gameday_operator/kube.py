@@ -10,12 +10,13 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+from kubernetes.watch.watch import iter_resp_lines
 
 from gameday_operator.model import GROUP, PLURAL, VERSION, JsonDict
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+LIST_PAGE = 500
 
 
 def load_client_config() -> None:
@@ -44,9 +46,19 @@ def is_status(exc: BaseException, *codes: int) -> bool:
 
 class Kube:
     def __init__(
-        self, api_client: kubernetes.client.ApiClient | None = None, timeout: float = 30.0
+        self,
+        api_client: kubernetes.client.ApiClient | None = None,
+        timeout: float = 30.0,
+        connections: int = 0,
     ) -> None:
-        self.api = api_client or kubernetes.client.ApiClient()
+        """`connections`: how many to keep open to the API server (0: the client's default);
+        as many as threads may call at once, or each call beyond them opens and drops one."""
+        if api_client is None:
+            configuration = kubernetes.client.Configuration.get_default_copy()
+            if connections:
+                configuration.connection_pool_maxsize = connections
+            api_client = kubernetes.client.ApiClient(configuration)
+        self.api = api_client
         self.core = kubernetes.client.CoreV1Api(self.api)
         self.apps = kubernetes.client.AppsV1Api(self.api)
         self.batch = kubernetes.client.BatchV1Api(self.api)
@@ -70,6 +82,18 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    def _list(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[JsonDict]:
+        """Every item of a list, LIST_PAGE at a time: a target of thousands of pods is not one
+        answer of tens of megabytes for the API server to build and this process to parse."""
+        items: list[JsonDict] = []
+        continue_: str | None = None
+        while True:
+            page = self._raw(fn, *args, limit=LIST_PAGE, _continue=continue_, **kwargs)
+            items.extend(page.get("items") or [])
+            continue_ = (page.get("metadata") or {}).get("continue") or None
+            if continue_ is None:
+                return items
 
     def _create(self, fn: Callable[..., Any], namespace: str, body: JsonDict) -> bool:
         """True if created; False if one of that name exists already (409)."""
@@ -119,6 +143,37 @@ class Kube:
     def get_deployment(self, namespace: str, name: str) -> JsonDict | None:
         return self._get(self.apps.read_namespaced_deployment, name, namespace)
 
+    def list_deployments(
+        self, namespace: str, limit: int = 500, continue_: str | None = None
+    ) -> JsonDict:
+        """One page of the namespace's Deployments: the list as the API returns it, with its
+        metadata.resourceVersion and, when more remain, metadata.continue."""
+        return self._raw(
+            self.apps.list_namespaced_deployment, namespace, limit=limit, _continue=continue_
+        )
+
+    def watch_deployments(
+        self, namespace: str, resource_version: str, timeout_seconds: float
+    ) -> Iterator[JsonDict]:
+        """The namespace's Deployment events from `resource_version` on, as the API sends them
+        ({type, object}: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), until the server ends the
+        watch after `timeout_seconds`; a read that stalls longer than that raises."""
+        resp: Any = self.apps.list_namespaced_deployment(
+            namespace,
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=int(timeout_seconds),
+            _preload_content=False,
+            _request_timeout=(self.timeout, timeout_seconds + self.timeout),
+        )
+        try:
+            for line in iter_resp_lines(resp):
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            resp.release_conn()
+
     def patch_deployment(
         self,
         namespace: str,
@@ -148,15 +203,13 @@ class Kube:
 
     def list_replica_sets(self, namespace: str, label_selector: str) -> list[JsonDict]:
         """ReplicaSets matching a label-selector string (`selectors.to_query`); "": all."""
-        out = self._raw(
+        return self._list(
             self.apps.list_namespaced_replica_set, namespace, label_selector=label_selector
         )
-        return list(out.get("items") or [])
 
     def list_pods(self, namespace: str, label_selector: str) -> list[JsonDict]:
         """Pods matching a label-selector string (`selectors.to_query`); "": all."""
-        out = self._raw(self.core.list_namespaced_pod, namespace, label_selector=label_selector)
-        return list(out.get("items") or [])
+        return self._list(self.core.list_namespaced_pod, namespace, label_selector=label_selector)
 
     def get_pod(self, namespace: str, name: str) -> JsonDict | None:
         return self._get(self.core.read_namespaced_pod, name, namespace)

@@ -20,6 +20,7 @@ from gameday_operator import (
     seal,
 )
 from gameday_operator.config import Config, ConfigError
+from gameday_operator.deployments import DeploymentCache
 from gameday_operator.kube import Kube, load_client_config
 from gameday_operator.model import GROUP, PLURAL, VERSION
 from gameday_operator.runtime import LoggerLike
@@ -46,6 +47,23 @@ def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> 
         seal.key_from(config.status_key, in_cluster="KUBERNETES_SERVICE_HOST" in os.environ)
     except (ConfigError, seal.SealKeyError) as exc:
         raise kopf.PermanentError(str(exc)) from exc
+    apply_settings(settings, config)
+    load_client_config()
+    kube = Kube(timeout=config.request_timeout_seconds, connections=config.workers)
+    rt = runtime.Runtime(
+        config=config,
+        kube=kube,
+        source=prometheus_source(config),
+        deployments=DeploymentCache(kube, config.watch_timeout_seconds),
+    )
+    rt.metrics.serve(config.metrics_port)
+    rt.metrics.leading.set(1)
+    runtime.install(rt)
+    logger.info("gameday operator configured: %s", config)
+
+
+def apply_settings(settings: kopf.OperatorSettings, config: Config) -> None:
+    """kopf's settings from the operator's configuration."""
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -54,17 +72,9 @@ def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> 
     settings.watching.server_timeout = int(config.watch_timeout_seconds)
     settings.watching.client_timeout = int(config.watch_timeout_seconds) + 10
     settings.networking.request_timeout = config.request_timeout_seconds
+    # The ticks of every running scenario and the handlers share this pool.
+    settings.execution.max_workers = config.workers
     settings.posting.level = logging.INFO
-    load_client_config()
-    rt = runtime.Runtime(
-        config=config,
-        kube=Kube(timeout=config.request_timeout_seconds),
-        source=prometheus_source(config),
-    )
-    rt.metrics.serve(config.metrics_port)
-    rt.metrics.leading.set(1)
-    runtime.install(rt)
-    logger.info("gameday operator configured: %s", config)
 
 
 @kopf.on.login()

@@ -19,6 +19,7 @@ from gameday_operator.model import ActionState, Phase, Status
 log = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 10, 15, 20, 30, 60)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class _Seen:
 class OperatorMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _seen: dict[str, _Seen] = field(default_factory=dict)
+    _ticked: dict[str, float] = field(default_factory=dict)  # uid → its last tick (monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _serving: bool = False
 
@@ -70,8 +72,23 @@ class OperatorMetrics:
             "1 while this replica acts on scenarios (it holds the Lease), 0 while it stands by",
             registry=r,
         )
+        self.tick_lag = Histogram(
+            "gameday_tick_lag_seconds",
+            "How much later than its interval after the one before a scenario's tick started",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         for phase in Phase:
             self.scenarios.labels(phase=phase.value).set(0)
+
+    def ticked(self, key: str, at: float, interval: float) -> None:
+        """A tick of scenario `key` started at `at` (monotonic seconds): its lag is observed
+        from the one before (none for the first this process runs)."""
+        with self._lock:
+            before = self._ticked.get(key)
+            self._ticked[key] = at
+        if before is not None:
+            self.tick_lag.observe(max(0.0, at - before - interval))
 
     def record(self, key: str, architecture: str, status: Status) -> None:
         states = {a.id: a.state for a in status.actions}
@@ -92,20 +109,24 @@ class OperatorMetrics:
                             m.remediation_seconds
                         )
             self._seen[key] = _Seen(status.phase, states, completed)
-            self._count_phases()
+            self._moved(before.phase if before is not None else None, status.phase)
 
     def forget(self, key: str) -> None:
         with self._lock:
-            self._seen.pop(key, None)
-            self._count_phases()
+            before = self._seen.pop(key, None)
+            self._ticked.pop(key, None)
+            if before is not None:
+                self._moved(before.phase, None)
 
-    def _count_phases(self) -> None:
-        counts = {phase: 0 for phase in Phase}
-        for seen in self._seen.values():
-            if seen.phase is not None:
-                counts[seen.phase] += 1
-        for phase, n in counts.items():
-            self.scenarios.labels(phase=phase.value).set(n)
+    def _moved(self, before: Phase | None, after: Phase | None) -> None:
+        """One scenario went from phase `before` to `after` (None: none): the gauges follow,
+        without counting every scenario again (this runs at every tick of every one)."""
+        if before is after:
+            return
+        if before is not None:
+            self.scenarios.labels(phase=before.value).dec()
+        if after is not None:
+            self.scenarios.labels(phase=after.value).inc()
 
     def serve(self, port: int) -> bool:
         """Serves /metrics on all interfaces in a background thread, once per process (0 turns

@@ -325,6 +325,11 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def round_seconds(config: ObserveConfig) -> float:
+    """How long one observation may take: every query, each with its attempts."""
+    return config.timeout_seconds * config.attempts * len(build_queries(config))
+
+
 def observe(config: ObserveConfig, now: datetime) -> Observation:
     """Queries every figure for every watched service at `now`.
 
@@ -334,7 +339,7 @@ def observe(config: ObserveConfig, now: datetime) -> Observation:
     Deployment.
     """
     queries = build_queries(config)
-    deadline = time.monotonic() + config.timeout_seconds * config.attempts * len(queries)
+    deadline = time.monotonic() + round_seconds(config)
     found: dict[str, dict[str, float | None]] = {}
     session = requests.Session()
     client = _client(config, session)

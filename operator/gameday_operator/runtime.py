@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,9 +12,10 @@ from typing import Any
 from gameday_operator import faults, faultspec, metrics, remediation, remediation_actuators
 from gameday_operator.actuators import Actuators
 from gameday_operator.config import Config
+from gameday_operator.deployments import DeploymentCache
 from gameday_operator.engine import Settings
 from gameday_operator.kube import Kube
-from gameday_operator.model import Scenario
+from gameday_operator.model import JsonDict, Scenario, Status, parse_scenario_to_revert
 from gameday_operator.observation import Observation
 
 ObservationSource = Callable[[Scenario, datetime], Observation | None]
@@ -28,6 +29,17 @@ def every_actuator() -> Actuators:
     )
 
 
+@dataclass(frozen=True)
+class Written:
+    """A scenario's status as this process last knows it is stored: the object's
+    resourceVersion then, the status as stored (what the next write is a patch against), and
+    the status the last tick made of it, which may be newer by a lastTickAt not yet written."""
+
+    resource_version: str
+    stored: JsonDict
+    status: Status
+
+
 @dataclass
 class Runtime:
     config: Config
@@ -35,7 +47,12 @@ class Runtime:
     source: ObservationSource
     actuators: Actuators = field(default_factory=every_actuator)
     metrics: metrics.OperatorMetrics = field(default_factory=lambda: metrics.METRICS)
+    # The targets as their namespaces' watches last saw them; None: read at every tick.
+    deployments: DeploymentCache | None = None
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _written: dict[str, Written] = field(default_factory=dict)
+    # uid → (generation, what parse_scenario_to_revert made of it)
+    _parsed: dict[str, tuple[int, tuple[Scenario, str | None]]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -53,6 +70,30 @@ class Runtime:
     def forget(self, uid: str) -> None:
         with self._guard:
             self._locks.pop(uid, None)
+            self._written.pop(uid, None)
+            self._parsed.pop(uid, None)
+
+    def scenario(self, raw: Mapping[str, Any]) -> tuple[Scenario, str | None]:
+        """`model.parse_scenario_to_revert(raw)`, once per generation of a scenario: its spec
+        changes only with its generation, and a tick would parse it again every time."""
+        meta = raw.get("metadata") or {}
+        uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+        with self._guard:
+            found = self._parsed.get(uid)
+        if found is not None and found[0] == generation:
+            return found[1]
+        parsed = parse_scenario_to_revert(raw)
+        with self._guard:
+            self._parsed[uid] = (generation, parsed)
+        return parsed
+
+    def written(self, uid: str) -> Written | None:
+        with self._guard:
+            return self._written.get(uid)
+
+    def remember(self, uid: str, written: Written) -> None:
+        with self._guard:
+            self._written[uid] = written
 
 
 _current: Runtime | None = None

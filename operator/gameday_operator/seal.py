@@ -11,6 +11,7 @@ Pure: no I/O, no clock. The shell seals what it records and verifies before it a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -23,7 +24,13 @@ from gameday_operator.model import Action
 # The shell logs a Warning when it is used.
 DEVELOPMENT_KEY = b"gameday development status key: not for a shared cluster"
 MIN_KEY_LENGTH = 32  # characters; `make deploy` generates 64 hex digits
-VERSION = "v1"  # the canonical form below; a seal of another version does not verify
+# The seal written: v2 is the HMAC's first 128 bits in unpadded base64url (22 characters; a
+# status records one seal per pod of a pod fault, so they count towards the object's size,
+# and RFC 2104 allows truncating an HMAC to half its length). v1, the whole HMAC in hex, was
+# written by earlier operators and still verifies, so that a run recorded by one is carried on
+# by the next. Any other version does not verify.
+VERSION = "v2"
+VERSIONS = ("v1", "v2")
 
 
 class SealKeyError(ValueError):
@@ -64,14 +71,14 @@ def _normalised(value: object) -> object:
     return value
 
 
-def canonical(scenario_uid: str, action: Action) -> bytes:
+def canonical(scenario_uid: str, action: Action, version: str = VERSION) -> bytes:
     """The sealed bytes: every field an actuator or the shell reads to apply or revert.
 
     `state` is in because it decides whether an action is applied again (Pending) or
     reverted (live); `at`, `error`, `revertedAt` and `durationSeconds` are a record for
     people and change nothing the operator does."""
     fields = {
-        "version": VERSION,
+        "version": version,
         "scenario": scenario_uid,
         "id": action.id,
         "kind": action.kind,
@@ -83,9 +90,11 @@ def canonical(scenario_uid: str, action: Action) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute(key: bytes, scenario_uid: str, action: Action) -> str:
-    digest = hmac.new(key, canonical(scenario_uid, action), hashlib.sha256).hexdigest()
-    return f"{VERSION}:{digest}"
+def compute(key: bytes, scenario_uid: str, action: Action, version: str = VERSION) -> str:
+    mac = hmac.new(key, canonical(scenario_uid, action, version), hashlib.sha256).digest()
+    if version == "v1":
+        return f"v1:{mac.hex()}"
+    return f"{version}:{base64.urlsafe_b64encode(mac[:16]).decode().rstrip('=')}"
 
 
 def sealed(key: bytes, scenario_uid: str, action: Action) -> Action:
@@ -96,9 +105,10 @@ def sealed(key: bytes, scenario_uid: str, action: Action) -> Action:
 def verifies(key: bytes, scenario_uid: str, action: Action) -> bool:
     """Whether the operator recorded the action as it stands; a missing seal never verifies
     (statuses of an operator that did not seal are refused too)."""
-    if not action.seal:
+    version = action.seal.split(":", 1)[0]
+    if version not in VERSIONS:
         return False
-    return hmac.compare_digest(action.seal, compute(key, scenario_uid, action))
+    return hmac.compare_digest(action.seal, compute(key, scenario_uid, action, version))
 
 
 def altered(key: bytes, scenario_uid: str, actions: tuple[Action, ...]) -> tuple[int, ...]:

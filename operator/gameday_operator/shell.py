@@ -39,6 +39,7 @@ from gameday_operator.model import (
     Status,
     parse_status,
 )
+from gameday_operator.model.status import status_patch
 from gameday_operator.model.target import (
     Planning,
     Target,
@@ -47,7 +48,7 @@ from gameday_operator.model.target import (
     read_target,
     rollout_blockers,
 )
-from gameday_operator.runtime import LoggerLike, Runtime
+from gameday_operator.runtime import LoggerLike, Runtime, Written
 
 log = logging.getLogger(__name__)
 Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event on the scenario
@@ -82,16 +83,26 @@ def intact(rt: Runtime, ctx: Context, action: Action) -> bool:
 
 
 class Writer:
-    """Writes the status subresource; each write is the whole operator-owned status."""
+    """Writes the status subresource: only what changed since this process last wrote it (or
+    read it), and nothing when nothing did (`status_patch`)."""
 
     def __init__(self, rt: Runtime, scenario: Scenario) -> None:
         self.rt = rt
         self.scenario = scenario
 
     def __call__(self, status: Status) -> Status:
-        self.rt.kube.patch_scenario_status(
-            self.scenario.namespace, self.scenario.name, status.to_dict()
-        )
+        uid = self.scenario.uid
+        known = self.rt.written(uid)
+        whole = status.to_dict()
+        patch = status_patch(known.stored if known is not None else None, whole)
+        if patch is None and known is not None:
+            self.rt.remember(uid, replace(known, status=status))
+        else:
+            stored = self.rt.kube.patch_scenario_status(
+                self.scenario.namespace, self.scenario.name, patch or whole
+            )
+            version = str((stored.get("metadata") or {}).get("resourceVersion") or "")
+            self.rt.remember(uid, Written(version, whole, status))
         self.record(status)
         return status
 
@@ -99,6 +110,36 @@ class Writer:
         """Counts what changed since the last status seen for this scenario (metrics)."""
         architecture = self.scenario.spec.target.architecture.value
         self.rt.metrics.record(self.scenario.uid, architecture, status)
+
+
+def current(
+    rt: Runtime, namespace: str, name: str, body: Mapping[str, Any] | None
+) -> tuple[JsonDict | None, Status]:
+    """A scenario and its status at the start of a tick. Without a read when `body` (the
+    scenario as kopf last saw it) is the object this process last wrote: then the status is
+    the one the last tick made. Else read: someone else changed it, or kopf has not yet seen
+    the last write (the body it holds would predate it)."""
+    meta = (body or {}).get("metadata") or {}
+    known = rt.written(str(meta.get("uid") or ""))
+    version = meta.get("resourceVersion")
+    if body is not None and known is not None and version == known.resource_version != "":
+        return dict(body), known.status
+    raw = rt.kube.get_scenario(namespace, name)
+    if raw is None:
+        return None, Status()
+    stored = raw.get("status") or {}
+    status = parse_status(stored)
+    uid = str(raw["metadata"].get("uid") or "")
+    known = rt.written(uid)
+    if known is not None:
+        # The time of the last tick is the operator's own bookkeeping (the downtime between
+        # ticks counts from it); a read does not take it back to the last one written.
+        ours = known.status.progress.last_tick_at
+        theirs = status.progress.last_tick_at
+        if ours is not None and (theirs is None or ours > theirs):
+            status = replace(status, progress=replace(status.progress, last_tick_at=ours))
+    rt.remember(uid, Written(str(raw["metadata"].get("resourceVersion") or ""), stored, status))
+    return raw, status
 
 
 def workload(deployment: Mapping[str, Any] | None) -> Workload:
@@ -140,6 +181,23 @@ def fault_failure(rt: Runtime, ctx: Context, action: Action) -> str | None:
         return None
 
 
+# Until remediation the operator has changed nothing of the target Deployment, and the copy
+# its namespace's watch keeps (milliseconds behind) is as good as a read. From remediation on
+# a tick must see the operator's own patches (a rollout it started and already sees complete
+# is the one before it), which the watch may not have delivered yet: those ticks read.
+WATCHED_PHASES = (Phase.PENDING, Phase.BASELINE, Phase.INJECTING, Phase.DEGRADED)
+
+
+def target_deployment(rt: Runtime, scenario: Scenario, phase: Phase | None) -> JsonDict | None:
+    """The target Deployment (None: there is none), from the watch where it may be."""
+    namespace, name = scenario.namespace, scenario.spec.target.deployment
+    if rt.deployments is not None and phase in WATCHED_PHASES:
+        known, found = rt.deployments.get(namespace, name)
+        if known:
+            return found
+    return rt.kube.get_deployment(namespace, name)
+
+
 @dataclass(frozen=True)
 class Gathered:
     """What one tick read: the engine's facts, and the target Deployment they were read from
@@ -155,11 +213,15 @@ def gather(
     body: Mapping[str, Any],
     now: datetime,
     spec_problem: str | None = None,
+    status: Status | None = None,
 ) -> Gathered:
+    """What the engine needs to know this tick; `status` the tick's own (else read from
+    `body`)."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
-    status = parse_status(body.get("status"))
+    if status is None:
+        status = parse_status(body.get("status"))
     recorded = status.actions
-    deployment = rt.kube.get_deployment(scenario.namespace, scenario.spec.target.deployment)
+    deployment = target_deployment(rt, scenario, status.phase)
     seen = workload(deployment)
     if deployment is not None and status.phase is Phase.REMEDIATING:
         # Only a remediation waits on a rollout: the pods are read then, not at every tick.
@@ -231,11 +293,39 @@ def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None)
     return [seal.sealed(key, ctx.scenario.uid, a) for a in actions]
 
 
+# While an intent's changes are made, their Applied marks are written at most this often, not
+# one write per change: a change made and not yet marked stays Pending, and is made again
+# after a restart, which finds it in place (every apply is idempotent). One write per change
+# would make a fault in N pods N writes of N actions.
+APPLIED_WRITE_SECONDS = 1.0
+
+
+class AppliedMarks:
+    """Writes the status as changes are marked Applied: at the first mark, then at most every
+    APPLIED_WRITE_SECONDS."""
+
+    def __init__(self, write: Writer) -> None:
+        self.write = write
+        self.last: float | None = None
+
+    def __call__(self, status: Status) -> Status:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < APPLIED_WRITE_SECONDS:
+            return status
+        self.last = now
+        return self.write(status)
+
+
 def apply_one(
-    rt: Runtime, ctx: Context, status: Status, action: Action, write: Writer, logger: LoggerLike
+    rt: Runtime,
+    ctx: Context,
+    status: Status,
+    action: Action,
+    write: Callable[[Status], Status],
+    logger: LoggerLike,
 ) -> tuple[Status, str | None]:
-    """Make one recorded change: the status with it Applied (written), or with it Failed and
-    why (not written yet: the engine decides what the failure makes of the run)."""
+    """Make one recorded change: the status with it Applied (handed to `write`), or with it
+    Failed and why (not written yet: the engine decides what the failure makes of the run)."""
     began = time.monotonic()
     try:
         rt.actuators.apply(ctx, action)
@@ -285,13 +375,14 @@ def execute(
     for action in fresh:
         status = status.with_action(action)
     status = write(status)  # recorded before anything is changed
+    marks = AppliedMarks(write)
     for action in fresh:
-        status, failed = apply_one(rt, ctx, status, action, write, logger)
+        status, failed = apply_one(rt, ctx, status, action, marks, logger)
         if failed is not None:
             what = f"{action.kind} {action.target}"
             step = engine.intent_failed(sc, status, intent, what, failed, ctx.now)
             return write(said(step, emit))
-    return said(engine.intent_done(status, intent, tuple(fresh)), emit)
+    return said(engine.intent_done(status, intent, tuple(fresh)), emit)  # the tick writes it
 
 
 def resume_pending(
@@ -301,6 +392,7 @@ def resume_pending(
 
     Only what the operator recorded itself: an action whose seal does not verify is left as
     it is, for the engine to refuse (`Facts.altered`) in this same tick."""
+    marks = AppliedMarks(write)
     for action in status.actions:
         if action.state is ActionState.PENDING and not (status.phase and status.phase.terminal):
             if not intact(rt, ctx, action):
@@ -314,11 +406,11 @@ def resume_pending(
             logger.info(
                 "resuming recorded action %s (%s on %s)", action.id, action.kind, action.target
             )
-            status, why = apply_one(rt, ctx, status, action, write, logger)
+            status, why = apply_one(rt, ctx, status, action, marks, logger)
             if why is not None:
                 step = engine.resume_failed(ctx.scenario, status, why, ctx.now)
                 return write(said(step, emit))
-    return status
+    return status  # the tick writes the last marks
 
 
 class RevertUnderWay(ActuatorError):

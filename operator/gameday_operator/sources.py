@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 
 from gameday_operator import metric_scope, observe
@@ -78,18 +80,67 @@ def unscoped_queries(scenario: Scenario, config: Config) -> list[str]:
 
 
 def prometheus_source(config: Config) -> Callable[[Scenario, datetime], Observation | None]:
-    """An observation source reading the scenario's steadyState.prometheus."""
+    """An observation source reading the scenario's steadyState.prometheus.
+
+    Bounded whatever Prometheus, or a proxy before it, does: a request's timeout bounds each
+    read, not the answer, and an answer that trickles in slower than that could hold the tick
+    (and the thread it runs in) for as long as it lasts. So each observation runs in a thread
+    of its own and the tick waits for it at most `observe.round_seconds` (every query with its
+    attempts); one that has not answered by then is a problem of that tick, and the scenario
+    starts no other until it has ended (one request in flight per scenario at most).
+    """
+    in_flight: dict[str, Future[Observation]] = {}
+    guard = threading.Lock()
 
     def source(scenario: Scenario, now: datetime) -> Observation | None:
         try:
             cfg = observe_config(scenario, config)
             if cfg is None:
                 return None
-            return observe.observe(cfg, now)
+            bound = observe.round_seconds(cfg)
         except ValueError as exc:
             return Observation(at=now, problem=f"bad Prometheus settings: {exc}")
+        with guard:
+            running = in_flight.get(scenario.uid)
+            if running is not None and not running.done():
+                return Observation(
+                    at=now,
+                    problem=f"Prometheus at {cfg.url} has not answered an earlier query yet",
+                    details={"url": cfg.url},
+                )
+            running = in_flight[scenario.uid] = _in_thread(observe.observe, cfg, now)
+        try:
+            return running.result(timeout=bound)
+        except TimeoutError:
+            return Observation(
+                at=now,
+                problem=f"Prometheus at {cfg.url} did not answer within {bound:g}s",
+                details={"url": cfg.url},
+            )
         except Exception as exc:  # an observer bug must not pass as a healthy system
             log.exception("observer failed for %s/%s", scenario.namespace, scenario.name)
             return Observation(at=now, problem=f"observer error: {exc}")
+        finally:
+            with guard:
+                if running.done() and in_flight.get(scenario.uid) is running:
+                    del in_flight[scenario.uid]
 
     return source
+
+
+def _in_thread(
+    fn: Callable[[observe.ObserveConfig, datetime], Observation],
+    cfg: observe.ObserveConfig,
+    now: datetime,
+) -> Future[Observation]:
+    """`fn(cfg, now)` in a daemon thread of its own (never one a tick needs)."""
+    result: Future[Observation] = Future()
+
+    def run() -> None:
+        try:
+            result.set_result(fn(cfg, now))
+        except BaseException as exc:
+            result.set_exception(exc)
+
+    threading.Thread(target=run, name=f"observe {cfg.url}", daemon=True).start()
+    return result

@@ -24,6 +24,8 @@ OPTED_IN = "shop-monolith"  # the shop's manifests opt it in
 # (verb, resource) of every workload right of ClusterRole gameday-operator-target.
 WORKLOAD_RIGHTS = [
     ("patch", "deployments.apps"),
+    ("list", "deployments.apps"),
+    ("watch", "deployments.apps"),
     ("list", "replicasets.apps"),
     ("get", "pods"),
     ("patch", "pods/ephemeralcontainers"),
@@ -39,13 +41,11 @@ WORKLOAD_RIGHTS = [
     ("create", "configmaps"),
 ]
 
-# What no fault needs in an opted-in namespace: nothing there is watched, no workload is
-# created, replaced or deleted but the operator's own Jobs, HPAs, Leases and load summaries
-# (ConfigMaps), and no Secret is read (the database injector's Job reads its Secret as an
-# environment variable).
+# What no fault needs in an opted-in namespace: nothing there is watched but its
+# Deployments, no workload is created, replaced or deleted but the operator's own Jobs, HPAs,
+# Leases and load summaries (ConfigMaps), and no Secret is read (the database injector's Job
+# reads its Secret as an environment variable).
 NOT_GRANTED = [
-    ("list", "deployments.apps"),
-    ("watch", "deployments.apps"),
     ("update", "deployments.apps"),
     ("delete", "deployments.apps"),
     ("watch", "pods"),

@@ -21,9 +21,10 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import queue
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +181,9 @@ class FakeKube(Kube):
         # server answers 403 to what it reads there.
         self.unbound: set[str] = set()
         self.calls: list[tuple[str, ...]] = []  # (method, namespace, name) of every call
+        # What a watch of Deployments delivers, in order; what a list of them raises.
+        self.deployment_events: queue.Queue[JsonDict | None] = queue.Queue()
+        self.list_refusal: ApiException | None = None
         self.execs: list[tuple[str, str, str, list[str]]] = []
         self.hogs = CpuHogs()
         self.exec_handler: ExecHandler = exec_handler or self.play
@@ -312,6 +316,34 @@ class FakeKube(Kube):
         self._call("get_namespace", name)
         found = self.namespaces.get(name)
         return copy.deepcopy(found) if found is not None else None
+
+    def list_deployments(
+        self, namespace: str, limit: int = 500, continue_: str | None = None
+    ) -> JsonDict:
+        self._call("list_deployments", namespace)
+        if self.list_refusal is not None:
+            raise self.list_refusal
+        names = sorted(n for ns, n in self.deployments if ns == namespace)
+        start = int(continue_ or 0)
+        meta: JsonDict = {"resourceVersion": str(next(self._versions))}
+        if start + limit < len(names):
+            meta["continue"] = str(start + limit)
+        items = [copy.deepcopy(self.deployments[(namespace, n)]) for n in names[start:][:limit]]
+        return {"metadata": meta, "items": items}
+
+    def watch_deployments(
+        self, namespace: str, resource_version: str, timeout_seconds: float
+    ) -> Iterator[JsonDict]:
+        """The events a test puts in `deployment_events` (None ends the watch)."""
+        self._call("watch_deployments", namespace, resource_version)
+        while True:
+            try:
+                event = self.deployment_events.get(timeout=timeout_seconds)
+            except queue.Empty:
+                return
+            if event is None:
+                return
+            yield event
 
     def get_deployment(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_deployment", namespace, name)

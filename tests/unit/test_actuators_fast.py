@@ -214,9 +214,9 @@ def test_the_adapter_lists_pods_and_replica_sets_by_the_selector_string() -> Non
         real = Kube(kubernetes.client.ApiClient(config), timeout=5)
         assert real.list_pods(NS, "app=web,tier in (a,b),!legacy") == []
         assert real.list_replica_sets(NS, "") == []
-    assert seen == [
-        ("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector={PODS_QUERY}"),
-        ("GET", f"/apis/apps/v1/namespaces/{NS}/replicasets?labelSelector="),
+    assert seen == [  # a page at a time
+        ("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector={PODS_QUERY}&limit=500"),
+        ("GET", f"/apis/apps/v1/namespaces/{NS}/replicasets?labelSelector=&limit=500"),
     ]
 
 

@@ -107,3 +107,15 @@ def test_a_replica_says_it_stands_by_until_it_is_told_it_leads() -> None:
     assert value(m, "gameday_operator_leading") == 0
     m.leading.set(1)
     assert value(m, "gameday_operator_leading") == 1
+
+
+def test_tick_lag_is_how_much_later_than_its_interval_a_tick_started() -> None:
+    m = OperatorMetrics()
+    m.ticked("a", 100.0, 2.0)  # the first this process runs: nothing to count from
+    m.ticked("a", 102.5, 2.0)
+    m.ticked("b", 101.0, 2.0)
+    m.ticked("b", 102.0, 2.0)  # early (a sharp timer after a slow tick): no lag
+    m.forget("a")
+    m.ticked("a", 200.0, 2.0)  # a deleted scenario's name reused: counted afresh
+    assert m.registry.get_sample_value("gameday_tick_lag_seconds_count") == 2
+    assert m.registry.get_sample_value("gameday_tick_lag_seconds_sum") == 0.5

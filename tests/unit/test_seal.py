@@ -29,7 +29,7 @@ SEALED = seal.sealed(KEY, UID, ACTION)
 
 def test_the_canonical_form_is_sorted_compact_json_of_the_sealed_fields() -> None:
     assert json.loads(seal.canonical(UID, ACTION)) == {
-        "version": "v1",
+        "version": "v2",
         "scenario": UID,
         "id": "r-resize",
         "kind": "VerticalResize",
@@ -61,7 +61,7 @@ def test_a_null_value_is_sealed_as_an_absent_key() -> None:
 
 
 def test_a_sealed_action_verifies_and_survives_the_status_round_trip() -> None:
-    assert SEALED.seal.startswith("v1:") and len(SEALED.seal) == 3 + 64
+    assert SEALED.seal.startswith("v2:") and len(SEALED.seal) == 3 + 22
     assert seal.verifies(KEY, UID, SEALED)
     raw = json.loads(json.dumps(Status(actions=(SEALED,)).to_dict()))
     (back,) = parse_status(raw).actions
@@ -107,8 +107,17 @@ def test_another_key_or_another_scenario_does_not_verify() -> None:
 
 def test_a_missing_malformed_or_other_version_seal_does_not_verify() -> None:
     digest = SEALED.seal.split(":", 1)[1]
-    for bad in ("", "v1:", digest, f"v2:{digest}", SEALED.seal.upper(), SEALED.seal + "0"):
+    for bad in ("", "v2:", digest, f"v1:{digest}", f"v3:{digest}", SEALED.seal + "0"):
         assert not seal.verifies(KEY, UID, replace(SEALED, seal=bad)), bad
+
+
+def test_a_seal_an_earlier_operator_wrote_still_verifies() -> None:
+    """v1 (the whole HMAC in hex), so that a run recorded before an upgrade is carried on."""
+    v1 = replace(SEALED, seal=seal.compute(KEY, UID, SEALED, "v1"))
+    assert v1.seal.startswith("v1:") and len(v1.seal) == 3 + 64
+    assert seal.verifies(KEY, UID, v1)
+    assert not seal.verifies(KEY, UID, replace(v1, target="deployment/payments"))
+    assert not seal.verifies(KEY, UID, replace(v1, seal=v1.seal.replace("v1:", "v2:")))
 
 
 def test_altered_names_the_positions_that_do_not_verify() -> None:

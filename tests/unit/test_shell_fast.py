@@ -64,7 +64,7 @@ def test_inject_records_every_action_before_making_any() -> None:
         return sc.kube.hogs(ns, pod, container, command)
 
     sc.kube.exec_handler = recording
-    status = execute(sc, Intent.INJECT)
+    status = sc.write(execute(sc, Intent.INJECT))  # the tick writes what execute returns
     pending, applied = ActionState.PENDING, ActionState.APPLIED
     assert seen == [
         {"f0-web-a": pending, "f0-web-b": pending},
@@ -107,14 +107,15 @@ def test_inject_that_fails_marks_the_action_and_fails_the_run() -> None:
 def writes(
     sc: Scene, monkeypatch: pytest.MonkeyPatch
 ) -> list[tuple[str | None, dict[str, ActionState]]]:
-    """The phase and action states of every status write from now on, in order."""
+    """The phase and action states the status has after each write from now on, in order."""
     seen: list[tuple[str | None, dict[str, ActionState]]] = []
     patch = sc.kube.patch_scenario_status
 
     def recording(namespace: str, name: str, status: JsonDict) -> JsonDict:
-        written = parse_status(status)
+        stored = patch(namespace, name, status)
+        written = parse_status(stored.get("status"))
         seen.append((written.phase, states(written)))
-        return patch(namespace, name, status)
+        return stored
 
     monkeypatch.setattr(sc.kube, "patch_scenario_status", recording)
     return seen
@@ -506,7 +507,7 @@ def test_a_pending_action_edited_in_status_is_not_applied() -> None:
 
 def test_a_live_action_whose_revert_detail_was_edited_is_not_reverted_with_it() -> None:
     sc = scene([CPU_EXEC, LOAD])
-    status = execute(sc, Intent.INJECT, INJECTED)
+    status = sc.write(execute(sc, Intent.INJECT, INJECTED))  # as the tick writes it
     theirs = {"metadata": {"name": "nightly-backup"}, "spec": {}}
     sc.kube.jobs[(NS, "nightly-backup")] = theirs  # another team's Job in the namespace
     ours = next(a for a in status.actions if a.kind == "LoadJob")

@@ -270,6 +270,94 @@ class Action:
         )
 
 
+# A pod fault records one action per pod, alike but for the pod; about 600 bytes each, so at
+# about 2,600 pods one status write would pass the size etcd allows an object (1.5 MiB). A run
+# of such actions is written as its first entry plus, under `alike`, only what differs in each
+# of the others (the pod, the state, the seal, the times): about 110 bytes a pod. Shorter runs
+# are written entry by entry, as people read them best. Lossless: an action joins a run only
+# if it reads back from the run's first entry exactly as it was.
+ALIKE_FROM = 8
+# What an `alike` entry carries beside the pod: everything that changes after an action is
+# recorded. Whatever else it has (id, at, kind, target, detail, previous) is its first entry's.
+_ALIKE_OWN = ("state", "revertedAt", "durationSeconds", "error", "seal", "revertProgress")
+_ALIKE_SHARED = ("at", "kind", "previous")
+
+
+def _pod_of(entry: Mapping[str, Any]) -> str | None:
+    """The pod a recorded action is for, if its id and target end with it (a pod fault's)."""
+    pod = (entry.get("detail") or {}).get("pod")
+    if not isinstance(pod, str) or not pod:
+        return None
+    id_, target = str(entry.get("id", "")), str(entry.get("target", ""))
+    return pod if id_.endswith(pod) and target.endswith(pod) else None
+
+
+def _like(first: Mapping[str, Any], own: Mapping[str, Any]) -> JsonDict:
+    """The action an `alike` entry stands for: its first entry's, with its own pod and state."""
+    first_pod = str(first["detail"]["pod"])
+    pod = str(own["pod"])
+    out: JsonDict = {
+        "id": str(first["id"])[: -len(first_pod)] + pod,
+        "target": str(first["target"])[: -len(first_pod)] + pod,
+        "detail": {**first["detail"], "pod": pod},
+    }
+    out.update({k: first[k] for k in _ALIKE_SHARED if k in first})
+    out.update({k: own[k] for k in _ALIKE_OWN if k in own})
+    return out
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = ("id", "target", "detail", *_ALIKE_SHARED)
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def _own(entry: Mapping[str, Any]) -> JsonDict:
+    """What an `alike` entry keeps of a recorded action."""
+    return {"pod": entry["detail"]["pod"], **{k: entry[k] for k in _ALIKE_OWN if k in entry}}
+
+
+def compact_actions(entries: list[JsonDict]) -> list[JsonDict]:
+    """`status.actions` as written: each run of ALIKE_FROM or more pod actions alike but for
+    the pod as its first entry with the rest under `alike`."""
+    out: list[JsonDict] = []
+    run: list[JsonDict] = []
+
+    def close() -> None:
+        if len(run) >= ALIKE_FROM:
+            out.append({**run[0], "alike": [_own(e) for e in run[1:]]})
+        else:
+            out.extend(run)
+        run.clear()
+
+    for entry in entries:
+        pod = _pod_of(entry)
+        if run and pod is not None and _same(_like(run[0], _own(entry)), entry):
+            run.append(entry)
+            continue
+        close()
+        if pod is not None:
+            run.append(entry)
+        else:
+            out.append(entry)
+    close()
+    return out
+
+
+def expand_actions(entries: object) -> list[JsonDict]:
+    """`status.actions` as read from the API: one entry per action, `alike` runs unfolded.
+    Every reader of the raw status goes through it."""
+    out: list[JsonDict] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        first = {k: v for k, v in entry.items() if k != "alike"}
+        out.append(first)
+        alike = entry.get("alike")
+        if isinstance(alike, list) and _pod_of(first) is not None:
+            out.extend(_like(first, a) for a in alike if isinstance(a, Mapping) and a.get("pod"))
+    return out
+
+
 @dataclass(frozen=True)
 class Proposal:
     kind: str
@@ -397,7 +485,7 @@ class Status:
             "timeline": self.timeline.to_dict(),
             "measurements": self.measurements.to_dict(),
             "blastRadius": self.blast_radius.to_dict(),
-            "actions": [a.to_dict() for a in self.actions],
+            "actions": compact_actions([a.to_dict() for a in self.actions]),
             "proposals": [p.to_dict() for p in self.proposals],
             "samples": [s.to_dict() for s in self.samples],
             "progress": self.progress.to_dict(),
@@ -423,9 +511,7 @@ class Status:
             measurements=Measurements.from_dict(raw.get("measurements") or {}),
             blast_radius=BlastRadius.from_dict(raw.get("blastRadius") or {}),
             actions=tuple(
-                Action.from_dict(a)
-                for a in raw.get("actions") or []
-                if isinstance(a, Mapping) and "id" in a
+                Action.from_dict(a) for a in expand_actions(raw.get("actions")) if "id" in a
             ),
             proposals=tuple(
                 Proposal.from_dict(p) for p in raw.get("proposals") or [] if isinstance(p, Mapping)
@@ -444,3 +530,24 @@ class Status:
 def figures_to_dict(f: Figures) -> JsonDict:
     """Figures as status holds them (None where not measured)."""
     return f.to_dict()
+
+
+def status_patch(written: Mapping[str, Any] | None, status: JsonDict) -> JsonDict | None:
+    """The merge patch that makes the status `written` last (None: unknown) into `status`: its
+    top-level parts that changed, whole; None when nothing changed.
+
+    `progress.lastTickAt` alone is no change: at every tick it moves, and a write for it alone
+    would make every tick of every running scenario a write (and an event back to every watch
+    of scenarios). It goes out with the next change, at the latest with the next sample."""
+    if written is None:
+        return status
+    changed = {k: v for k, v in status.items() if written.get(k) != v}
+    progress = changed.get("progress")
+    if progress is not None and set(changed) == {"progress"}:
+        before = written.get("progress")
+        if isinstance(before, Mapping) and {**before, "lastTickAt": None} == {
+            **progress,
+            "lastTickAt": None,
+        }:
+            return None
+    return changed or None

@@ -25,6 +25,7 @@ from gameday_operator.model import (
     parse_timeline,
 )
 from gameday_operator.model.spec import SteadyState
+from gameday_operator.model.status import expand_actions
 from gameday_operator.report.extras import Cost, RouteFigures, customer_shape
 from gameday_operator.units import parse_duration
 
@@ -219,7 +220,7 @@ def summarize(
             state=str(a.get("state", "")),
             duration_seconds=_float(a.get("durationSeconds")),
         )
-        for a in status.get("actions") or []
+        for a in expand_actions(status.get("actions"))
     )
     return RunSummary(
         name=str(metadata.get("name", "")),
