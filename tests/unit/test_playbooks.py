@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gameday_operator import engine, remediation
+from gameday_operator import engine, remediation, shell
 from gameday_operator.engine import Intent, Workload
 from gameday_operator.model import (
     Action,
@@ -25,9 +25,11 @@ from gameday_operator.model import (
     SpecError,
     StepKind,
     parse_spec,
+    parse_status,
 )
-from gameday_operator.model.status import Status
+from gameday_operator.model.status import Status, StepRecord
 from gameday_operator.model.target import Planning, read_target
+from tests.unit.fake_kube import DB as DB_FAULT
 from tests.unit.fake_kube import NS, Scene, scene
 from tests.unit.fake_kube import deployment as fake_deployment
 from tests.unit.test_op_engine import at, injected, scenario, tick
@@ -389,3 +391,70 @@ def test_an_hpa_step_needs_a_cpu_request_to_measure_utilization() -> None:
 def test_the_default_playbook_is_never_refused_at_accept() -> None:
     sc = scenario(remediation={"monolith": {"maxCpu": "50m"}})
     assert remediation.playbook_problems(sc, read_target(deployment())) == []
+
+
+# ------------------------------------------------- the shell, against the in-memory adapter
+
+
+def shell_execute(sc: Scene, intent: Intent, status: Status) -> Status:
+    target = sc.deployment()
+    return shell.execute(sc.rt, sc.ctx, status, intent, target, sc.write, sc.emit, sc.log)
+
+
+def started(status: Status, *indices: int) -> Status:
+    """`status` with the steps at `indices` recorded as started, as the engine records them."""
+    records = tuple(StepRecord(n, "", at(20)) for n in indices)
+    return replace(status, phase=Phase.REMEDIATING, steps=(*status.steps, *records))
+
+
+def test_each_stage_is_applied_when_started_and_the_playbook_reverted_newest_first() -> None:
+    sc = scene(
+        remediation=steps(
+            {"kind": "Scale", "scale": {"replicas": 3}},
+            {"kind": "SetConfig", "setConfig": {"name": "CACHE_ENABLED", "value": "true"}},
+            {"kind": "Rollout", "rollout": {"strategy": "Recreate"}},
+        )
+    )
+    before = sc.kube.get_deployment(NS, "web")
+    assert before is not None
+    status = shell_execute(sc, Intent.REMEDIATE, started(Status(), 0))
+    assert [(a.id, a.state) for a in status.actions] == [("r0-scale", ActionState.APPLIED)]
+    d = sc.kube.get_deployment(NS, "web")
+    assert d is not None and d["spec"]["replicas"] == 3
+    status = shell_execute(sc, Intent.REMEDIATE, started(status, 1))
+    status = shell_execute(sc, Intent.REMEDIATE, started(status, 2))
+    assert [a.id for a in status.actions] == ["r0-scale", "r1-setconfig", "r2-rollout"]
+    d = sc.kube.get_deployment(NS, "web")
+    assert d is not None
+    (app,) = d["spec"]["template"]["spec"]["containers"]
+    assert app["env"] == [{"name": "CACHE_ENABLED", "value": "true"}]
+    assert d["spec"]["strategy"]["type"] == "Recreate"
+    # A stage asked for again (a tick repeated after a restart) records and applies nothing.
+    assert shell_execute(sc, Intent.REMEDIATE, status).actions == status.actions
+    status = shell_execute(sc, Intent.REVERT_ALL, status)
+    assert {a.state for a in status.actions} == {ActionState.REVERTED}
+    after = sc.kube.get_deployment(NS, "web")
+    assert after is not None
+    assert after["spec"]["replicas"] == before["spec"]["replicas"]
+    assert after["spec"]["strategy"] == before["spec"]["strategy"]
+    assert after["spec"]["template"]["spec"] == before["spec"]["template"]["spec"]
+
+
+def test_a_restore_database_step_reverts_the_fault_once_its_restore_completed() -> None:
+    sc = scene([DB_FAULT], remediation=steps({"kind": "RestoreDatabase"}))
+    status = shell_execute(sc, Intent.INJECT, Status(phase=Phase.INJECTING))
+    (fault,) = status.actions
+    status = shell_execute(sc, Intent.RESTORE_DATABASE, started(status, 0))
+    # The restore Job runs: the fault stays live, and the status says where it stands.
+    (fault,) = status.actions
+    assert fault.state is ActionState.APPLIED and "has not completed yet" in (
+        fault.revert_progress or ""
+    )
+    restore = fault.detail["restore"]["metadata"]["name"]
+    sc.kube.jobs[(NS, restore)]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    status = shell_execute(sc, Intent.RESTORE_DATABASE, status)
+    (fault,) = status.actions
+    assert fault.state is ActionState.REVERTED and fault.revert_progress is None
+    assert engine.live_database_faults(status) == ()
+    # ...and recorded so: a restarted operator reads it back from the cluster.
+    assert parse_status(sc.stored_status()).actions[0].state is ActionState.REVERTED
