@@ -80,7 +80,7 @@ class Intent(StrEnum):
 
     INJECT = "Inject"
     PROPOSE = "Propose"
-    # Plan and apply the changes of the playbook's stage just started (`current_stage`).
+    # Plan and apply the changes of the playbook's stage just started (`current_stage_indices`).
     REMEDIATE = "Remediate"
     # Revert the live DBSlowQuery faults now (a RestoreDatabase step): asked at every tick
     # until none is live, as a restore spans ticks.
