@@ -53,6 +53,9 @@ class ShopConfig:
     # The gateway's call to a service: no longer than the entry timeout it answers under.
     gateway_timeout_seconds: float = 15.0
     cache_ttl_seconds: float = 2.0
+    # The switch a responder turns: off, every read goes to the database even with a Redis
+    # URL (the seed incident's shop runs with it off, so that turning it on is a response).
+    cache_enabled: bool = True
     payment_decline_card: str = "decline"
     payment_limit_cents: int = 1_000_000
     saga_retry_after_seconds: float = 2.0
@@ -126,6 +129,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "HTTP_MAX_CONNECTIONS": ("http_max_connections", _positive(int)),
     "GATEWAY_TIMEOUT_SECONDS": ("gateway_timeout_seconds", _positive(float)),
     "CACHE_TTL_SECONDS": ("cache_ttl_seconds", _positive(float)),
+    "CACHE_ENABLED": ("cache_enabled", _parse_bool),
     "PAYMENT_DECLINE_CARD": ("payment_decline_card", str),
     "PAYMENT_LIMIT_CENTS": ("payment_limit_cents", _positive(int)),
     "SAGA_RETRY_AFTER_SECONDS": ("saga_retry_after_seconds", _positive(float)),

@@ -109,7 +109,8 @@ def _role_routes(res: Resources) -> list[Route]:
     if config.role is not Role.GATEWAY:
         assert config.database_url is not None  # validated with the config
         res.pool = make_pool(config, config.database_url)
-        redis = Redis.from_url(config.redis_url) if config.redis_url else None
+        cache_url = config.redis_url if config.cache_enabled else None
+        redis = Redis.from_url(cache_url) if cache_url else None
         res.cache = Cache(redis, service, config.cache_ttl_seconds)
         pool = res.pool
         res.readiness.append(lambda: database_ready(pool, config.pool_timeout_seconds))

@@ -93,6 +93,17 @@ def rollout_state(d: DeploymentView) -> tuple[RolloutState, str]:
     return RolloutState.COMPLETE, ""
 
 
+def pod_requests(deployment_spec: Mapping[str, Any]) -> tuple[float, float]:
+    """CPU cores and memory MiB one pod of the template requests, its containers summed."""
+    cpu = memory = Decimal(0)
+    template = deployment_spec.get("template") or {}
+    for c in (template.get("spec") or {}).get("containers") or []:
+        requests = (c.get("resources") or {}).get("requests") or {}
+        cpu += parse_quantity(requests["cpu"]) if "cpu" in requests else 0
+        memory += parse_quantity(requests["memory"]) if "memory" in requests else 0
+    return float(cpu), float(memory / 2**20)
+
+
 # --------------------------------------------------------------------------- monolith resize
 
 
@@ -154,6 +165,36 @@ def deployment_template_patch(
     if strategy is not None:
         spec["strategy"] = dict(strategy)
     return {"spec": spec}
+
+
+def env_patch(container: str, name: str, value: str, restarted_at: str | None) -> JsonDict:
+    """Strategic-merge patch: one variable of one container (env merges by name) and the
+    restart annotation (None removes it)."""
+    env = [{"name": name, "value": value}]
+    return {
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {RESTARTED_AT: restarted_at}},
+                "spec": {"containers": [{"name": container, "env": env}]},
+            }
+        }
+    }
+
+
+def env_mismatches(
+    deployment: Mapping[str, Any], container: str, name: str, value: str, restarted_at: str | None
+) -> list[str]:
+    """What of an `env_patch` (the same arguments) the Deployment read back does not hold."""
+    out = template_mismatches(deployment, container, None, restarted_at)
+    containers = deployment["spec"]["template"]["spec"].get("containers") or []
+    found = next((c for c in containers if c.get("name") == container), None)
+    have = next(
+        (e.get("value", "") for e in (found or {}).get("env") or [] if e.get("name") == name),
+        None,
+    )
+    if have != value:
+        out.append(f"container {container} {name} is {have!r}, not {value!r}")
+    return out
 
 
 def _same_quantity(found: object, wanted: object) -> bool:

@@ -12,6 +12,7 @@ from gameday_operator.report.load import (
     load_audit_file,
     load_scenario_file,
     load_scenario_from_cluster,
+    load_scenarios_file,
     load_traffic_file,
 )
 from gameday_operator.report.summary import RunSummary, pick_sides, summarize
@@ -120,6 +121,24 @@ def report(
     click.echo(f"Markdown summary: {paths.markdown}")
     for plot in paths.plots:
         click.echo(f"Plot:             {plot}")
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def compare(files: tuple[Path, ...]) -> None:
+    """Compare playbooks: runs of one incident (kubectl get fsc -o yaml, one scenario or a
+    List per file) grouped by architecture and playbook, as a Markdown table of MTTR,
+    downtime and the CPU-seconds and pod-minutes their steps added."""
+    from gameday_operator.report.compare import compare as grouped
+    from gameday_operator.report.compare import markdown_table, outcome
+
+    try:
+        documents = [d for path in files for d in load_scenarios_file(path)]
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    click.echo(markdown_table(grouped(outcome(d) for d in documents)), nl=False)
 
 
 def _on_side(document: dict[str, Any], side: str) -> dict[str, Any]:

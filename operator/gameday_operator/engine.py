@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gameday_operator.faultspec.db_slow_query import DB_JOB
 from gameday_operator.figures import (
     Slo,
     breaches,
@@ -27,6 +28,7 @@ from gameday_operator.figures import (
     mttr_parts,
     mttr_seconds,
     over_slo,
+    window_figures,
     within_slo,
     worst,
 )
@@ -39,12 +41,16 @@ from gameday_operator.model import (
     Condition,
     Figures,
     Phase,
+    PlaybookStep,
     Proposal,
     RemediationMode,
     Sample,
+    ScaleStep,
     Scenario,
     Status,
+    StepKind,
 )
+from gameday_operator.model.status import Footprint, StepRecord
 from gameday_operator.observation import Observation
 from gameday_operator.units import human_duration
 
@@ -74,7 +80,11 @@ class Intent(StrEnum):
 
     INJECT = "Inject"
     PROPOSE = "Propose"
+    # Plan and apply the changes of the playbook's stage just started (`current_stage_indices`).
     REMEDIATE = "Remediate"
+    # Revert the live DBSlowQuery faults now (a RestoreDatabase step): asked at every tick
+    # until none is live, as a restore spans ticks.
+    RESTORE_DATABASE = "RestoreDatabase"
     REVERT_ALL = "RevertAll"
 
 
@@ -95,6 +105,15 @@ class Workload:
     rollout_message: str = ""
     # Why the rollout cannot finish, as Kubernetes reports it (read while remediating only).
     blockers: tuple[str, ...] = ()
+    # What one pod of the template requests, its containers summed.
+    pod_cpu_cores: float = 0.0
+    pod_memory_mib: float = 0.0
+
+    @property
+    def footprint(self) -> Footprint:
+        """What the Deployment's desired pods ask of the node."""
+        n = self.desired_replicas if self.exists else 0
+        return Footprint(n, n * self.pod_cpu_cores, n * self.pod_memory_mib)
 
     @property
     def fully_ready(self) -> bool:
@@ -329,8 +348,27 @@ def step(scenario: Scenario, status: Status, facts: Facts, settings: Settings = 
         observed_generation=scenario.generation,
         progress=replace(s.progress, last_tick_at=facts.now),
         blast_radius=_blast_radius(scenario, s),
+        steps=_steps_after(scenario, s, facts.now),
     )
     return Step(status=s, intents=tuple(t.intents), events=tuple(t.events))
+
+
+def _steps_after(scenario: Scenario, s: Status, now: datetime) -> tuple[StepRecord, ...]:
+    """Each finished step's figures over the window after it took effect, as far as the
+    samples go; complete once the window has passed or the run has ended."""
+    window = timedelta(seconds=scenario.spec.steady_state.window_seconds)
+    ended = s.timeline.completed_at is not None
+    out = []
+    for r in s.steps:
+        if r.finished_at is not None and not r.after_complete:
+            end = min(now, r.finished_at + window)
+            r = replace(
+                r,
+                after=window_figures(s.samples, r.finished_at, end),
+                after_complete=ended or now >= r.finished_at + window,
+            )
+        out.append(r)
+    return tuple(out)
 
 
 def _wind_up(t: _Tick, s: Status, altered: tuple[tuple[int, Action], ...]) -> Status:
@@ -745,12 +783,13 @@ def _while_degraded(t: _Tick, s: Status) -> Status:
 def _remediate(t: _Tick, s: Status) -> Status:
     spec = t.scenario.spec
     now = t.facts.now
-    t.intents.append(Intent.REMEDIATE)
-    what = (
-        "vertical resize and full rollout"
-        if spec.target.architecture is Architecture.MONOLITH
-        else "HPA scale-out and rolling update of the target service"
-    )
+    steps = playbook(t.scenario)
+    if spec.remediation.steps:
+        what = f"playbook of {len(steps)} step(s): " + ", ".join(x.kind.value for x in steps)
+    elif spec.target.architecture is Architecture.MONOLITH:
+        what = "vertical resize and full rollout"
+    else:
+        what = "HPA scale-out and rolling update of the target service"
     t.events.append(Event("Normal", "RemediationStarted", f"{what} of {spec.target.deployment}"))
     s = replace(
         s,
@@ -759,11 +798,92 @@ def _remediate(t: _Tick, s: Status) -> Status:
         message=what,
         timeline=replace(s.timeline, remediation_started_at=now),
     )
-    return set_condition(s, REMEDIATED, False, "Progressing", what, now, t.scenario.generation)
+    s = set_condition(s, REMEDIATED, False, "Progressing", what, now, t.scenario.generation)
+    return _start_stage(t, s, 0)
+
+
+# ------------------------------------------------------------------------------ playbooks
+
+
+def playbook(scenario: Scenario) -> tuple[PlaybookStep, ...]:
+    """The steps the scenario's remediation plays (given, or the architecture's default)."""
+    return scenario.spec.remediation.playbook(scenario.spec.target.architecture)
+
+
+def stages(steps: tuple[PlaybookStep, ...]) -> tuple[tuple[int, ...], ...]:
+    """The playbook's steps grouped into stages: a step and those that start with it."""
+    out: list[list[int]] = []
+    for n, step in enumerate(steps):
+        if step.with_previous and out:
+            out[-1].append(n)
+        else:
+            out.append([n])
+    return tuple(tuple(stage) for stage in out)
+
+
+def current_stage_indices(scenario: Scenario, status: Status) -> tuple[int, ...]:
+    """The positions in the playbook of the stage started last (what a REMEDIATE intent
+    plans), as `status.steps` records them. With none recorded, every step: a run that began
+    remediating under an operator without playbooks applied every change at once."""
+    started = {record.index for record in status.steps}
+    staged = stages(playbook(scenario))
+    for stage in reversed(staged):
+        if stage[0] in started:
+            return stage
+    return tuple(n for stage in staged for n in stage)
+
+
+def live_database_faults(status: Status) -> tuple[Action, ...]:
+    """The DBSlowQuery faults still in effect: what a RestoreDatabase step ends."""
+    return tuple(a for a in status.live_actions if a.kind == DB_JOB.name)
+
+
+def _window(t: _Tick) -> float:
+    return t.scenario.spec.steady_state.window_seconds
+
+
+def _start_stage(t: _Tick, s: Status, first: int) -> Status:
+    """Record the stage that starts at step `first` as started, and ask for its changes."""
+    now = t.facts.now
+    steps = playbook(t.scenario)
+    stage = next(st for st in stages(steps) if st[0] == first)
+    before = window_figures(s.samples, now - timedelta(seconds=_window(t)), now)
+    records = tuple(
+        StepRecord(
+            index=n,
+            kind=steps[n].kind.value,
+            started_at=now,
+            before=before,
+            footprint_before=t.facts.workload.footprint,
+        )
+        for n in stage
+    )
+    kinds = {steps[n].kind for n in stage}
+    if kinds - {StepKind.RESTORE_DATABASE}:
+        t.intents.append(Intent.REMEDIATE)
+    if StepKind.RESTORE_DATABASE in kinds:
+        t.intents.append(Intent.RESTORE_DATABASE)
+    if len(stages(steps)) > 1:
+        named = ", ".join(f"{steps[n].kind.value} (step {n + 1})" for n in stage)
+        t.events.append(Event("Normal", "StepStarted", f"{named} of {len(steps)}"))
+    return replace(s, steps=(*s.steps, *records))
+
+
+def _needed_replicas(stage: tuple[PlaybookStep, ...], desired: int) -> int:
+    """Ready replicas the stage waits for: the Deployment's, or what a Scale step asks."""
+    needed = desired
+    for step in stage:
+        if isinstance(step.settings, ScaleStep):
+            scale = step.settings
+            wanted = scale.replicas if scale.hpa is None else scale.hpa.min_replicas
+            needed = max(needed, wanted or 0)
+    return needed
 
 
 def _while_remediating(t: _Tick, s: Status) -> Status:
-    """Verifying once the rollout is complete with enough replicas ready; Failed if it failed."""
+    """The stage under way takes effect (the rollout complete with enough replicas ready, the
+    database restored): then the next stage starts, or, after the last, Verifying. Failed if
+    the rollout failed."""
     spec = t.scenario.spec
     now = t.facts.now
     g = t.scenario.generation
@@ -771,19 +891,49 @@ def _while_remediating(t: _Tick, s: Status) -> Status:
     if w.rollout is RolloutState.FAILED:
         s = set_condition(s, REMEDIATED, False, "RolloutFailed", w.rollout_message, now, g)
         return finish(t.scenario, s, Phase.FAILED, "RolloutFailed", w.rollout_message, now)
-    needed = w.desired_replicas
-    if spec.target.architecture is Architecture.MSA:
-        needed = max(needed, spec.remediation.msa.min_replicas)
+    steps = playbook(t.scenario)
+    staged = stages(steps)
+    indices = current_stage_indices(t.scenario, s)
+    stage = tuple(steps[n] for n in indices)
+    where = "" if len(staged) == 1 else f"step {indices[0] + 1}/{len(steps)}: "
+    if any(step.kind is StepKind.RESTORE_DATABASE for step in stage):
+        restoring = live_database_faults(s)
+        if restoring:
+            t.intents.append(Intent.RESTORE_DATABASE)
+            return replace(
+                s,
+                message=f"{where}restoring the database ({len(restoring)} fault(s) to end)",
+            )
+    needed = _needed_replicas(stage, w.desired_replicas)
     if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < needed:
         if w.blockers:
             return _rollout_blocked(t, s, w.blockers)
         s = _unstalled(s, now, g)
         return replace(
             s,
-            message=f"rollout in progress: {w.ready_replicas}/{needed} ready"
+            message=f"{where}rollout in progress: {w.ready_replicas}/{needed} ready"
             + (f" ({w.rollout_message})" if w.rollout_message else ""),
         )
     s = _unstalled(s, now, g)
+    s = replace(
+        s,
+        steps=tuple(
+            replace(r, finished_at=now, footprint_after=w.footprint)
+            if r.index in indices and r.finished_at is None
+            else r
+            for r in s.steps
+        ),
+    )
+    if len(staged) > 1:
+        began = min((r.started_at for r in s.steps if r.index in indices), default=now)
+        took_stage = (now - began).total_seconds()
+        named = ", ".join(f"{steps[n].kind.value} (step {n + 1})" for n in indices)
+        t.events.append(
+            Event("Normal", "StepComplete", f"{named} took effect in {took_stage:.1f}s")
+        )
+    following = [st for st in staged if st[0] > indices[-1]]
+    if following:
+        return _start_stage(t, s, following[0][0])
     took = (now - (s.timeline.remediation_started_at or now)).total_seconds()
     msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
     t.events.append(Event("Normal", "RemediationComplete", msg))

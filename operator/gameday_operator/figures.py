@@ -286,6 +286,13 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def window_figures(samples: Iterable[Sample], start: datetime, end: datetime) -> Figures:
+    """The system's median figures over the samples taken from `start` to `end` (both
+    included): what a playbook step found before it, or left after it."""
+    points = [p.figures for p in system_points(samples) if start <= p.at <= end]
+    return _combine(points, _median)
+
+
 def aggregates(samples: Sequence[Sample], timeline: Timeline) -> Aggregates:
     """Baseline (median before injection), peak (max from injection to recovery, or to the
     end when it never recovered) and recovered (median from recovery on)."""

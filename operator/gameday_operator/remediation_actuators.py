@@ -1,5 +1,6 @@
 """Acting on the remediations' changes (planned in gameday_operator.remediation): the target
-Deployment's template, its pods' resources in place, its HPA.
+Deployment's template (resources, an environment variable, the restart annotation and the
+strategy), its replica count, its pods' resources in place, its HPA.
 
 A revert counts once the object read back holds what was recorded (an admission webhook or
 another controller may have had its say on the patch): otherwise it raises, the action stays
@@ -22,6 +23,7 @@ from gameday_operator.remediation.monolith import (
     VerticalResize,
 )
 from gameday_operator.remediation.msa import HpaBefore, HpaScaleOut, RollingUpdate
+from gameday_operator.remediation.steps import EnvBefore, EnvSetting, ReplicasBefore, ReplicaScale
 
 
 def _deployment(change: Change[Any, Any]) -> str:
@@ -40,6 +42,18 @@ def _patch_if_there(ctx: Context, name: str, patch: dict[str, Any]) -> bool:
 def _verified(what: str, mismatches: list[str]) -> None:
     if mismatches:
         raise ActuatorError(f"{what} does not hold what was restored: {'; '.join(mismatches)}")
+
+
+def _give_replicas_back(ctx: Context, name: str, replicas: int) -> None:
+    """The Deployment's replica count set back, and read back."""
+    if _patch_if_there(ctx, name, {"spec": {"replicas": replicas}}):
+        found = (ctx.kube.get_deployment(ctx.namespace, name) or {}).get("spec") or {}
+        _verified(
+            f"deployment/{name}",
+            []
+            if found.get("replicas", replicas) == replicas
+            else [f"replicas is {found.get('replicas')}, not {replicas}"],
+        )
 
 
 def _template_restored(
@@ -149,15 +163,7 @@ class HpaScaler:
         if ctx.kube.get_hpa(ctx.namespace, d.name) is not None:
             raise ActuatorError(f"horizontalpodautoscaler/{d.name} is not gone yet")
         # No HPA manages the Deployment any more: give it back its own replica count.
-        replicas = 1 if before.replicas is None else before.replicas
-        if _patch_if_there(ctx, d.name, {"spec": {"replicas": replicas}}):
-            found = (ctx.kube.get_deployment(ctx.namespace, d.name) or {}).get("spec") or {}
-            _verified(
-                f"deployment/{d.name}",
-                []
-                if found.get("replicas", replicas) == replicas
-                else [f"replicas is {found.get('replicas')}, not {replicas}"],
-            )
+        _give_replicas_back(ctx, d.name, 1 if before.replicas is None else before.replicas)
 
 
 class RollingUpdater:
@@ -180,9 +186,50 @@ class RollingUpdater:
             _template_restored(ctx, name, change.detail.container, None, before.restarted_at)
 
 
+class ReplicaScaler:
+    """Sets the Deployment's replica count; gives it its own count back."""
+
+    detail_type = ReplicaScale
+
+    def apply(self, ctx: Context, change: Change[ReplicaScale, ReplicasBefore]) -> None:
+        patch = {"spec": {"replicas": change.detail.replicas}}
+        ctx.kube.patch_deployment(ctx.namespace, _deployment(change), patch)
+
+    def revert(self, ctx: Context, change: Change[ReplicaScale, ReplicasBefore]) -> None:
+        _give_replicas_back(ctx, _deployment(change), change.previous.replicas)
+
+
+class EnvSetter:
+    """Sets one variable of the target container (the template change rolls the pods); puts
+    its value and the restart annotation back."""
+
+    detail_type = EnvSetting
+
+    def apply(self, ctx: Context, change: Change[EnvSetting, EnvBefore]) -> None:
+        d = change.detail
+        patch = builders.env_patch(d.container, d.name, d.value, d.restarted_at)
+        ctx.kube.patch_deployment(ctx.namespace, _deployment(change), patch)
+
+    def revert(self, ctx: Context, change: Change[EnvSetting, EnvBefore]) -> None:
+        d, before = change.detail, change.previous
+        patch = builders.env_patch(d.container, d.name, before.value, before.restarted_at)
+        name = _deployment(change)
+        if _patch_if_there(ctx, name, patch):
+            found = ctx.kube.get_deployment(ctx.namespace, name)
+            if found is not None:
+                _verified(
+                    f"deployment/{name}",
+                    builders.env_mismatches(
+                        found, d.container, d.name, before.value, before.restarted_at
+                    ),
+                )
+
+
 ACTUATORS: tuple[Actuator[Any, Any], ...] = (
     PodResizer(),
     TemplateResizer(),
     HpaScaler(),
     RollingUpdater(),
+    ReplicaScaler(),
+    EnvSetter(),
 )

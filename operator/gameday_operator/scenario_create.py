@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from gameday_operator import confinement, engine, sources, targets
+from gameday_operator import confinement, engine, remediation, sources, targets
 from gameday_operator.model import (
     ENABLED_LABEL,
     Scenario,
@@ -16,6 +16,7 @@ from gameday_operator.model import (
     parse_scenario,
     parse_status,
 )
+from gameday_operator.model.target import read_target
 from gameday_operator.runtime import LoggerLike, Runtime
 from gameday_operator.shell import utcnow
 
@@ -102,6 +103,11 @@ def accept(rt: Runtime, body: kopf.Body, logger: LoggerLike) -> Status | None:
             f"(has {', '.join(names)})",
             logger,
         )
+    if scenario.spec.remediation.steps:
+        hpa = rt.kube.get_hpa(scenario.namespace, target.deployment)
+        problems = remediation.playbook_problems(scenario, read_target(d, hpa=hpa))
+        if problems:
+            reject(rt, body, scenario, "PlaybookNotApplicable", "; ".join(problems), logger)
     confine(rt, body, scenario, logger)
     try:
         busy = targets.claim(rt.kube, scenario, logger)

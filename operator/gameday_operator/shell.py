@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from gameday_operator import engine, faultspec, remediation, seal
 from gameday_operator.actuators import ActuatorError, Context, RevertPending
 from gameday_operator.api_errors import describe
-from gameday_operator.builders import DeploymentView, rollout_state
+from gameday_operator.builders import DeploymentView, pod_requests, rollout_state
 from gameday_operator.engine import Facts, Intent, Workload
 from gameday_operator.model import (
     APPROVE_ANNOTATION,
@@ -162,12 +162,15 @@ def workload(deployment: Mapping[str, Any] | None) -> Workload:
         progressing_reason=str(progressing.get("reason") or ""),
     )
     state, message = rollout_state(view)
+    cpu, memory = pod_requests(spec)
     return Workload(
         exists=True,
         desired_replicas=view.replicas,
         ready_replicas=view.ready_replicas,
         rollout=state,
         rollout_message=message,
+        pod_cpu_cores=cpu,
+        pod_memory_mib=memory,
     )
 
 
@@ -276,8 +279,15 @@ def target(rt: Runtime, scenario: Scenario, deployment: JsonDict | None, intent:
     return read_target(deployment, replica_sets, pods, hpa, services)
 
 
-def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None) -> list[Action]:
-    """The actions of an intent, sealed: what the operator itself decided to do."""
+def plan(
+    rt: Runtime,
+    ctx: Context,
+    intent: Intent,
+    deployment: JsonDict | None,
+    stage: tuple[int, ...] | None = None,
+) -> list[Action]:
+    """The actions of an intent, sealed: what the operator itself decided to do. A remediation
+    plans the playbook's `stage` (None: every step, as a proposal lists them)."""
     planning = Planning(
         scenario=ctx.scenario,
         config=rt.config,
@@ -288,7 +298,7 @@ def plan(rt: Runtime, ctx: Context, intent: Intent, deployment: JsonDict | None)
     if intent is Intent.INJECT:
         actions = faultspec.plan_faults(planning)
     else:
-        actions = remediation.plan_remediation(planning)
+        actions = remediation.plan_remediation(planning, stage)
     key = status_key(rt)
     return [seal.sealed(key, ctx.scenario.uid, a) for a in actions]
 
@@ -364,8 +374,11 @@ def execute(
             return revert_all(rt, ctx, status, write, emit, logger)
         except RevertUnderWay as under_way:
             return under_way.status  # the next tick asks for the revert again
+    if intent is Intent.RESTORE_DATABASE:
+        return restore_database(rt, ctx, status, write, logger)
+    stage = engine.current_stage_indices(sc, status) if intent is Intent.REMEDIATE else None
     try:
-        planned = plan(rt, ctx, intent, deployment)
+        planned = plan(rt, ctx, intent, deployment, stage)
     except Exception as exc:
         step = engine.intent_failed(sc, status, intent, "could not plan", describe(exc), ctx.now)
         return write(said(step, emit))
@@ -383,6 +396,41 @@ def execute(
             step = engine.intent_failed(sc, status, intent, what, failed, ctx.now)
             return write(said(step, emit))
     return said(engine.intent_done(status, intent, tuple(fresh)), emit)  # the tick writes it
+
+
+def restore_database(
+    rt: Runtime, ctx: Context, status: Status, write: Writer, logger: LoggerLike
+) -> Status:
+    """A RestoreDatabase step: the live DBSlowQuery faults reverted now (their restore runs
+    and verifies the index back), each marked Reverted once its revert is done. A restore
+    that has not completed yet is tried again at the next tick; the step waits for it."""
+    for action in engine.live_database_faults(status):
+        if not intact(rt, ctx, action):
+            continue  # the engine refuses it in this same tick
+        try:
+            rt.actuators.revert(ctx, action)
+        except (ActuatorError, ApiException) as exc:
+            where = describe(exc)
+            logger.info("restoring the database (%s %s): %s", action.kind, action.id, where)
+            if action.revert_progress != where:
+                status = write(record(rt, ctx, status, replace(action, revert_progress=where)))
+            continue
+        logger.info("restored the database: reverted %s %s", action.kind, action.id)
+        status = write(record(rt, ctx, status, reverted(action)))
+    return status
+
+
+def reverted(action: Action) -> Action:
+    """`action` recorded as undone; a failed apply keeps saying why it failed, a revert's own
+    error is cleared."""
+    kept = action.error if action.state is ActionState.FAILED else None
+    return replace(
+        action,
+        state=ActionState.REVERTED,
+        reverted_at=utcnow(),
+        error=kept,
+        revert_progress=None,
+    )
 
 
 def resume_pending(
@@ -458,16 +506,7 @@ def revert_all(
         logger.info("reverted %s %s on %s", action.kind, action.id, action.target)
         if report is not None:
             reports.append(f"{action.kind} {action.target}: {report}")
-        # A failed apply keeps saying why it failed; a revert's own error is cleared.
-        kept = action.error if action.state is ActionState.FAILED else None
-        reverted = replace(
-            action,
-            state=ActionState.REVERTED,
-            reverted_at=utcnow(),
-            error=kept,
-            revert_progress=None,
-        )
-        status = write(record(rt, ctx, status, reverted))
+        status = write(record(rt, ctx, status, reverted(action)))
     step = engine.revert_done(status, tuple(errors), altered, tuple(pending), tuple(reports))
     status = said(step, emit)
     if errors:

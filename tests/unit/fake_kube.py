@@ -584,9 +584,13 @@ NS = "shop"
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
+ENV = {"CACHE_ENABLED": "false"}
+
+
 def deployment(name: str = "web", replicas: int = 2) -> JsonDict:
-    """The target: one container `app` (100m/500m CPU, 64Mi/128Mi), all replicas ready."""
-    d = echo_deployment(name, replicas, cpu=("100m", "500m"), memory=("64Mi", "128Mi"))
+    """The target: one container `app` (100m/500m CPU, 64Mi/128Mi, CACHE_ENABLED=false), all
+    replicas ready."""
+    d = echo_deployment(name, replicas, cpu=("100m", "500m"), memory=("64Mi", "128Mi"), env=ENV)
     d["status"] = {"replicas": replicas, "readyReplicas": replicas}
     return d
 

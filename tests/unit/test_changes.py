@@ -46,7 +46,18 @@ def every_kind_planned() -> list[tuple[Scene, Action]]:
     existing = scene(architecture="msa")
     existing.kube.add_hpa(NS, builders.hpa("web", NS, "web", MsaRemediation(min_replicas=2), "a"))
     out += [(existing, a) for a in planned(existing, Intent.REMEDIATE)]
+    played = scene(remediation={"after": "20s", "steps": PLAYBOOK}, pods=["web-a"])
+    out += [(played, a) for a in planned(played, Intent.REMEDIATE)]
     return out
+
+
+# A playbook with a step of every kind that records an action of its own.
+PLAYBOOK = [
+    {"kind": "Scale", "scale": {"replicas": 3}},
+    {"kind": "SetConfig", "setConfig": {"name": "CACHE_ENABLED", "value": "true"}},
+    {"kind": "Rollout", "rollout": {"strategy": "Recreate"}},
+    {"kind": "Rollout", "rollout": {"maxSurge": 2}, "withPrevious": True},
+]
 
 
 PLANNED = every_kind_planned()

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from gameday_operator.cli import main
+from gameday_operator.model import Figures, parse_time
+from gameday_operator.model.status import Footprint, StepRecord
 from gameday_operator.report.load import (
     load_audit_file,
     load_scenario_file,
@@ -360,3 +362,38 @@ def test_cli_reads_the_customers_traffic_as_the_demo_writes_it(tmp_path: Path) -
     bad = report()
     assert bad.exit_code == 2
     assert "not the output of `gameday-chaos load --summary`" in bad.output
+
+
+def test_each_playbook_step_is_in_the_report_and_marked_on_the_plots(tmp_path: Path) -> None:
+    raw = load_scenario_file(DATA / "scenario-monolith.yaml")
+    timeline = raw["status"]["timeline"]
+    started = parse_time(timeline["remediationStartedAt"])
+    done = parse_time(timeline["remediatedAt"])
+    assert started is not None and done is not None
+    middle = started + (done - started) / 2
+    raw["status"]["steps"] = [
+        StepRecord(
+            0,
+            "Scale",
+            started,
+            middle,
+            before=Figures(p95_seconds=4.2, error_ratio=0.25),
+            after=Figures(p95_seconds=1.5, error_ratio=0.05),
+            footprint_before=Footprint(2, 0.5, 512),
+            footprint_after=Footprint(3, 0.75, 768),
+        ).to_dict(),
+        StepRecord(1, "SetConfig", middle).to_dict(),
+    ]
+    monolith, msa = summarize(raw), _runs()[1]
+    assert [(s.index, s.kind) for s in monolith.steps] == [(0, "Scale"), (1, "SetConfig")]
+    md = render_markdown(monolith, msa, WHEN)
+    row = next(line for line in md.splitlines() if line.startswith("| step 1: Scale |"))
+    assert "4.20 s" in row and "1.50 s" in row, row
+    assert "+1 pods, +0.25 CPU, +256 MiB" in row
+    unfinished = next(line for line in md.splitlines() if line.startswith("| step 2: SetConfig"))
+    assert unfinished.endswith("| n/a |"), unfinished
+    assert "step 2: SetConfig" in render_html(monolith, msa, {"monolith": b"", "msa": b""}, WHEN)
+    # The plot with the steps marked differs from the one without.
+    marked = write_report(monolith, msa, tmp_path / "marked", WHEN).plots[0].read_bytes()
+    plain = write_report(_runs()[0], msa, tmp_path / "plain", WHEN).plots[0].read_bytes()
+    assert marked != plain

@@ -135,3 +135,16 @@ def test_a_gateway_has_no_database_bounds_to_order() -> None:
         }
     )
     assert config.request_timeout_seconds == 1
+
+
+@pytest.mark.parametrize(("raw", "enabled"), [(None, True), ("false", False), ("true", True)])
+def test_the_cache_is_a_switch_on_unless_turned_off(raw: str | None, enabled: bool) -> None:
+    env = {"SHOP_DATABASE_URL": "postgresql://db/shop", "SHOP_REDIS_URL": "redis://c:6379/0"}
+    if raw is not None:
+        env["SHOP_CACHE_ENABLED"] = raw
+    assert config_from_env(env).cache_enabled is enabled
+
+
+def test_a_cache_switch_that_is_not_a_boolean_is_refused() -> None:
+    with pytest.raises(ConfigError, match="SHOP_CACHE_ENABLED"):
+        config_from_env({"SHOP_DATABASE_URL": "postgresql://db/shop", "SHOP_CACHE_ENABLED": "2"})

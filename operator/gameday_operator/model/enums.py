@@ -77,6 +77,23 @@ class Rollout(StrEnum):
     RECREATE = "Recreate"
 
 
+class StepKind(StrEnum):
+    """What one step of a remediation playbook (`spec.remediation.steps[]`) changes."""
+
+    RESIZE = "Resize"
+    SCALE = "Scale"
+    ROLLOUT = "Rollout"
+    RESTORE_DATABASE = "RestoreDatabase"
+    SET_CONFIG = "SetConfig"
+
+
+class RolloutStrategy(StrEnum):
+    """How a Rollout step replaces the pods."""
+
+    RECREATE = "Recreate"  # all stop, then the new ones start
+    ROLLING = "Rolling"  # by maxSurge / maxUnavailable
+
+
 class Phase(StrEnum):
     PENDING = "Pending"
     BASELINE = "Baseline"

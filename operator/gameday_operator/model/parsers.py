@@ -8,6 +8,7 @@ operator can check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,20 +22,29 @@ from gameday_operator.model.enums import (
     Architecture,
     RemediationMode,
     Rollout,
+    RolloutStrategy,
     SelectorMode,
+    StepKind,
 )
 from gameday_operator.model.reader import Reader, SpecError, dns_label
 from gameday_operator.model.spec import (
     Fault,
+    HpaBounds,
     MonolithRemediation,
     MsaRemediation,
+    PlaybookStep,
     PodSelector,
     PrometheusSource,
     Queries,
     Remediation,
+    RestoreDatabaseStep,
+    RolloutStep,
+    ScaleStep,
     Scenario,
+    SetConfigStep,
     Spec,
     SteadyState,
+    StepSettings,
     Target,
 )
 from gameday_operator.model.status import Figures, Status, Timeline
@@ -100,6 +110,9 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         )
 
     remediation = _parse_remediation(r.sub("remediation"), architecture, duration)
+    restores = any(step.kind is StepKind.RESTORE_DATABASE for step in remediation.steps)
+    if restores and not any(f.type == "DBSlowQuery" for f in faults):
+        raise SpecError("remediation.steps: RestoreDatabase needs a DBSlowQuery fault to end early")
     return Spec(
         target=target,
         faults=faults,
@@ -164,17 +177,17 @@ def _parse_remediation(r: Reader, architecture: Architecture, duration: float) -
     if r.has("monolith") and architecture is not Architecture.MONOLITH:
         raise SpecError("spec.remediation.monolith applies only to target.architecture monolith")
     if mode is RemediationMode.NONE:
-        for block in ("monolith", "msa"):
+        for block in ("monolith", "msa", "steps"):
             r.not_applicable(block, "modes Auto and Manual (mode None remediates nothing)")
-    mono = r.sub("monolith")
-    monolith = MonolithRemediation(
-        cpu_factor=mono.num("cpuFactor", 2, 1, 16),
-        memory_factor=mono.num("memoryFactor", 2, 1, 16),
-        max_cpu=mono.quantity("maxCpu", "4"),
-        max_memory=mono.quantity("maxMemory", "8Gi"),
-        rollout=mono.enum("rollout", Rollout, Rollout.FULL),
-        in_place_resize=mono.bool_("inPlaceResize", False),
-    )
+    steps: tuple[PlaybookStep, ...] = ()
+    if r.has("steps"):
+        if r.has("monolith") or r.has("msa"):
+            raise SpecError(
+                "spec.remediation.steps replaces remediation.monolith and remediation.msa: "
+                "give one or the other"
+            )
+        steps = _parse_steps(r.raw["steps"], f"{r.path}.steps")
+    monolith = _parse_resize(r.sub("monolith"))
     m = r.sub("msa")
     msa = MsaRemediation(
         min_replicas=m.int_("minReplicas", 4, 1, 1000),
@@ -193,7 +206,110 @@ def _parse_remediation(r: Reader, architecture: Architecture, duration: float) -
         response_delay_seconds=response_delay,
         monolith=monolith,
         msa=msa,
+        steps=steps,
     )
+
+
+def _parse_resize(b: Reader) -> MonolithRemediation:
+    return MonolithRemediation(
+        cpu_factor=b.num("cpuFactor", 2, 1, 16),
+        memory_factor=b.num("memoryFactor", 2, 1, 16),
+        max_cpu=b.quantity("maxCpu", "4"),
+        max_memory=b.quantity("maxMemory", "8Gi"),
+        rollout=b.enum("rollout", Rollout, Rollout.FULL),
+        in_place_resize=b.bool_("inPlaceResize", False),
+    )
+
+
+# The block each step kind carries (RestoreDatabase needs no settings).
+STEP_BLOCKS: dict[StepKind, str | None] = {
+    StepKind.RESIZE: "resize",
+    StepKind.SCALE: "scale",
+    StepKind.ROLLOUT: "rollout",
+    StepKind.RESTORE_DATABASE: None,
+    StepKind.SET_CONFIG: "setConfig",
+}
+MAX_STEPS = 8
+
+
+def _parse_steps(raw: object, path: str) -> tuple[PlaybookStep, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise SpecError(f"{path} must list at least one step")
+    if len(raw) > MAX_STEPS:
+        raise SpecError(f"{path} must list at most {MAX_STEPS} steps")
+    steps = tuple(_parse_step(Reader(item, f"{path}[{i}]")) for i, item in enumerate(raw))
+    if steps[0].with_previous:
+        raise SpecError(f"{path}[0] cannot start with a previous step: there is none")
+    return steps
+
+
+def _parse_step(r: Reader) -> PlaybookStep:
+    kind = r.enum("kind", StepKind)
+    present = [block for block in STEP_BLOCKS.values() if block is not None and r.has(block)]
+    block = STEP_BLOCKS[kind]
+    if present != ([] if block is None else [block]):
+        raise SpecError(
+            f"{r.path}: a step carries the block of its kind and only that block "
+            f"(kind {kind.value} → {block or 'none'}; found {', '.join(present) or 'none'})"
+        )
+    settings: StepSettings
+    if kind is StepKind.RESIZE:
+        settings = _parse_resize(r.sub("resize"))
+    elif kind is StepKind.SCALE:
+        settings = _parse_scale(r.sub("scale"))
+    elif kind is StepKind.ROLLOUT:
+        settings = _parse_rollout(r.sub("rollout"))
+    elif kind is StepKind.SET_CONFIG:
+        c = r.sub("setConfig")
+        value = c.raw.get("value")
+        if not isinstance(value, str) or len(value) > 4096:
+            raise SpecError(f"{c.path}.value must be a string of at most 4096 characters")
+        settings = SetConfigStep(env_name(c.str_("name", max_len=256), f"{c.path}.name"), value)
+    else:
+        settings = RestoreDatabaseStep()
+    return PlaybookStep(kind, settings, with_previous=r.bool_("withPrevious", False))
+
+
+def _parse_scale(b: Reader) -> ScaleStep:
+    if b.has("replicas") == b.has("hpa"):
+        raise SpecError(f"{b.path}: scale takes exactly one of replicas or hpa")
+    if b.has("replicas"):
+        return ScaleStep(replicas=b.int_("replicas", None, 1, 1000))
+    h = b.sub("hpa")
+    bounds = HpaBounds(
+        min_replicas=h.int_("minReplicas", 4, 1, 1000),
+        max_replicas=h.int_("maxReplicas", None, 1, 1000) if h.has("maxReplicas") else None,
+        target_cpu_utilization=h.int_("targetCPUUtilization", 60, 1, 100),
+    )
+    if bounds.max_replicas is not None and bounds.max_replicas < bounds.min_replicas:
+        raise SpecError(f"{h.path}: scale.hpa.maxReplicas must be at least minReplicas")
+    return ScaleStep(hpa=bounds)
+
+
+def _parse_rollout(b: Reader) -> RolloutStep:
+    strategy = b.enum("strategy", RolloutStrategy, RolloutStrategy.ROLLING)
+    if strategy is RolloutStrategy.RECREATE and (b.has("maxSurge") or b.has("maxUnavailable")):
+        raise SpecError(
+            f"{b.path}: rollout.maxSurge and maxUnavailable apply only to strategy Rolling"
+        )
+    step = RolloutStep(
+        strategy=strategy,
+        max_surge=b.int_("maxSurge", 1, 0, 100),
+        max_unavailable=b.int_("maxUnavailable", 0, 0, 100),
+    )
+    if step.max_surge == 0 and step.max_unavailable == 0:
+        raise SpecError(f"{b.path}: rollout.maxSurge and maxUnavailable cannot both be 0")
+    return step
+
+
+def env_name(value: str, path: str) -> str:
+    """An environment variable's name as a container's env may hold it (a C identifier)."""
+    if not re.fullmatch(ENV_NAME, value):
+        raise SpecError(f"{path} must be an environment variable name ({ENV_NAME})")
+    return value
+
+
+ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*"
 
 
 def parse_scenario(body: Mapping[str, Any]) -> Scenario:

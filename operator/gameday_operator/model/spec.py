@@ -15,7 +15,9 @@ from gameday_operator.model.enums import (
     Architecture,
     RemediationMode,
     Rollout,
+    RolloutStrategy,
     SelectorMode,
+    StepKind,
 )
 
 
@@ -116,6 +118,67 @@ class MsaRemediation:
 
 
 @dataclass(frozen=True)
+class HpaBounds:
+    """The HPA's bounds while remediating (created with them, or the one there is patched)."""
+
+    min_replicas: int = 4
+    max_replicas: int | None = None  # as MsaRemediation.max_replicas
+    target_cpu_utilization: int = 60
+
+    def as_msa(self) -> MsaRemediation:
+        """The same bounds as the MSA block states them (what the HPA builders read)."""
+        return MsaRemediation(
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            target_cpu_utilization=self.target_cpu_utilization,
+        )
+
+
+@dataclass(frozen=True)
+class ScaleStep:
+    """Horizontal scale: the Deployment's replicas, or its HPA's bounds (exactly one)."""
+
+    replicas: int | None = None
+    hpa: HpaBounds | None = None
+
+
+@dataclass(frozen=True)
+class RolloutStep:
+    strategy: RolloutStrategy = RolloutStrategy.ROLLING
+    max_surge: int = 1
+    max_unavailable: int = 0
+
+
+@dataclass(frozen=True)
+class RestoreDatabaseStep:
+    """Ends the DBSlowQuery faults' effect early: their restore runs now, not at the end."""
+
+
+@dataclass(frozen=True)
+class SetConfigStep:
+    """An environment variable of the target container set to `value` (the template change
+    rolls the pods)."""
+
+    name: str
+    value: str
+
+
+# A vertical resize is what the monolith block has always described: its factors, caps,
+# rollout and in-place option.
+StepSettings = MonolithRemediation | ScaleStep | RolloutStep | RestoreDatabaseStep | SetConfigStep
+
+
+@dataclass(frozen=True)
+class PlaybookStep:
+    """One step of a remediation playbook. A step starts once the one before it has taken
+    effect, or with it (`with_previous`): such steps form one stage, waited for together."""
+
+    kind: StepKind
+    settings: StepSettings
+    with_previous: bool = False
+
+
+@dataclass(frozen=True)
 class Remediation:
     mode: RemediationMode = RemediationMode.AUTO
     after_seconds: float = 30.0
@@ -124,6 +187,25 @@ class Remediation:
     response_delay_seconds: float = 0.0
     monolith: MonolithRemediation = MonolithRemediation()
     msa: MsaRemediation = MsaRemediation()
+    # spec.remediation.steps as given; () plays the architecture's default (`playbook`).
+    steps: tuple[PlaybookStep, ...] = ()
+
+    def playbook(self, architecture: Architecture) -> tuple[PlaybookStep, ...]:
+        """The steps to play: those given, or the architecture's default, which is what the
+        remediation always did — the monolith resized with a full rollout (one patch); the
+        MSA's HPA scaled out and a rolling update of the target started with it, the two
+        waited for together."""
+        if self.steps:
+            return self.steps
+        if architecture is Architecture.MONOLITH:
+            return (PlaybookStep(StepKind.RESIZE, self.monolith),)
+        msa = self.msa
+        bounds = HpaBounds(msa.min_replicas, msa.max_replicas, msa.target_cpu_utilization)
+        rolling = RolloutStep(RolloutStrategy.ROLLING, msa.max_surge, msa.max_unavailable)
+        return (
+            PlaybookStep(StepKind.SCALE, ScaleStep(hpa=bounds)),
+            PlaybookStep(StepKind.ROLLOUT, rolling, with_previous=True),
+        )
 
 
 @dataclass(frozen=True)

@@ -419,6 +419,102 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What the target's pods ask of the node: their count and their requests summed."""
+
+    pods: int = 0
+    cpu_cores: float = 0.0
+    memory_mib: float = 0.0
+
+    def minus(self, other: Footprint) -> Footprint:
+        return Footprint(
+            self.pods - other.pods,
+            self.cpu_cores - other.cpu_cores,
+            self.memory_mib - other.memory_mib,
+        )
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "pods": self.pods,
+            "cpuCores": _round(self.cpu_cores),
+            "memoryMiB": _round(self.memory_mib),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Footprint:
+        f = raw if isinstance(raw, Mapping) else {}
+        pods = f.get("pods")
+        return cls(
+            pods=int(pods) if isinstance(pods, int | float) else 0,
+            cpu_cores=_opt_float(f.get("cpuCores")) or 0.0,
+            memory_mib=_opt_float(f.get("memoryMiB")) or 0.0,
+        )
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One playbook step as it was played: when it started and took effect, the watched
+    figures over the steady-state window before it started and after it took effect, and what
+    the target asked of the node before and after it (`added`)."""
+
+    index: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    before: Figures = Figures()
+    after: Figures = Figures()
+    # Whether `after` covers the whole window (else it is filled in again as samples come).
+    after_complete: bool = False
+    footprint_before: Footprint = Footprint()
+    footprint_after: Footprint | None = None
+
+    @property
+    def added(self) -> Footprint | None:
+        """The pods and requests the step added (negative: released); None until it is done."""
+        if self.footprint_after is None:
+            return None
+        return self.footprint_after.minus(self.footprint_before)
+
+    def to_dict(self) -> JsonDict:
+        out: JsonDict = {
+            "index": self.index,
+            "kind": self.kind,
+            "startedAt": format_time(self.started_at),
+            "finishedAt": format_time(self.finished_at),
+            "before": {k: v for k, v in self.before.to_dict().items() if k in STEP_FIGURES},
+            "after": {k: v for k, v in self.after.to_dict().items() if k in STEP_FIGURES},
+            "afterComplete": self.after_complete,
+            "footprintBefore": self.footprint_before.to_dict(),
+        }
+        if self.footprint_after is not None:
+            out["footprintAfter"] = self.footprint_after.to_dict()
+        if (added := self.added) is not None:
+            out["added"] = added.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> StepRecord:
+        index = raw.get("index")
+        return cls(
+            index=int(index) if isinstance(index, int | float) else 0,
+            kind=str(raw.get("kind", "")),
+            started_at=parse_time(raw.get("startedAt")) or _epoch(),
+            finished_at=parse_time(raw.get("finishedAt")),
+            before=Figures.from_dict(raw.get("before")),
+            after=Figures.from_dict(raw.get("after")),
+            after_complete=bool(raw.get("afterComplete")),
+            footprint_before=Footprint.from_dict(raw.get("footprintBefore")),
+            footprint_after=Footprint.from_dict(raw["footprintAfter"])
+            if isinstance(raw.get("footprintAfter"), Mapping)
+            else None,
+        )
+
+
+# What a step's before/after says: the SLO's two figures.
+STEP_FIGURES = ("p95LatencySeconds", "errorRatio")
+
+
+@dataclass(frozen=True)
 class Progress:
     """The phase machine's own bookkeeping between ticks."""
 
@@ -456,6 +552,8 @@ class Status:
     proposals: tuple[Proposal, ...] = ()
     samples: tuple[Sample, ...] = ()
     progress: Progress = Progress()
+    # The remediation playbook's steps started so far, in order.
+    steps: tuple[StepRecord, ...] = ()
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -489,6 +587,7 @@ class Status:
             "proposals": [p.to_dict() for p in self.proposals],
             "samples": [s.to_dict() for s in self.samples],
             "progress": self.progress.to_dict(),
+            "steps": [step.to_dict() for step in self.steps],
         }
 
     @classmethod
@@ -524,6 +623,11 @@ class Status:
                 and s.get("phase") in Phase._value2member_map_
             ),
             progress=Progress.from_dict(raw.get("progress") or {}),
+            steps=tuple(
+                StepRecord.from_dict(step)
+                for step in raw.get("steps") or []
+                if isinstance(step, Mapping)
+            ),
         )
 
 

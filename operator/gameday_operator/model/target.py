@@ -10,7 +10,7 @@ them a `Target`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +25,17 @@ from gameday_operator.model.spec import Scenario
 class Container:
     name: str
     resources: JsonDict  # requests/limits as the spec has them; {} when it sets none
+    # Its environment variables that have a literal value (valueFrom ones are left out).
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any]) -> Container:
-        return cls(name=str(raw["name"]), resources=dict(raw.get("resources") or {}))
+        env = {
+            str(e["name"]): str(e.get("value") or "")
+            for e in raw.get("env") or ()
+            if "name" in e and "valueFrom" not in e
+        }
+        return cls(name=str(raw["name"]), resources=dict(raw.get("resources") or {}), env=env)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Monolith: vertical resize (requests/limits by the factors, capped) and a full rollout. Pure.
+"""Vertical resize (requests/limits by the factors, capped) and a full rollout: the monolith's
+default remediation, and a playbook's Resize step. Pure.
 
 Optionally the running pods are first resized in place (pods/resize). The Deployment's pod
 template then gets the new resources and a restart annotation in one patch, so every pod is
@@ -87,9 +88,9 @@ POD_RESIZE = replacing("PodResize", PodResize, PodResources)
 VERTICAL_RESIZE = replacing("VerticalResize", VerticalResize, TemplateBefore)
 
 
-def plan_monolith(planning: Planning) -> list[Action]:
-    """Resize each target pod in place (if asked), then the template with a full rollout."""
-    plan = planning.scenario.spec.remediation.monolith
+def plan_resize(planning: Planning, plan: Plan, prefix: str) -> list[Action]:
+    """Resize each target pod in place (if asked), then the template with a full rollout;
+    the actions' ids start with `prefix`."""
     d = planning.target.deployment
     container = planning.container(d.containers, f"Deployment {d.name}")
     new, kept = grown_resources(container.resources, plan)
@@ -99,7 +100,7 @@ def plan_monolith(planning: Planning) -> list[Action]:
             had = find_container(pod.containers, container.name, f"pod {pod.name}")
             actions.append(
                 POD_RESIZE.action(
-                    f"r-podresize-{pod.name}",
+                    f"{prefix}-podresize-{pod.name}",
                     f"pod/{pod.name}",
                     PodResize(pod.name, container.name, new, tuple(kept)),
                     PodResources(had.resources),
@@ -110,6 +111,8 @@ def plan_monolith(planning: Planning) -> list[Action]:
     resize = VerticalResize(container.name, new, format_time(planning.now), strategy, tuple(kept))
     before = TemplateBefore(restarted_at(d), d.strategy, container.resources)
     actions.append(
-        VERTICAL_RESIZE.action("r-resize", deployment_target(d), resize, before, planning.now)
+        VERTICAL_RESIZE.action(
+            f"{prefix}-resize", deployment_target(d), resize, before, planning.now
+        )
     )
     return actions

@@ -1,4 +1,5 @@
-"""MSA: scale the target service out through its HPA, then a rolling update of it alone. Pure.
+"""Scale the target out through its HPA, and roll it (rolling or Recreate): the MSA's default
+remediation (the two together), and a playbook's Scale (hpa) and Rollout steps. Pure.
 
 The HPA (autoscaling/v2) is created, or patched, with the higher minReplicas, so the HPA
 controller scales the Deployment out at its next sync; the operator never writes the replicas
@@ -13,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from gameday_operator import builders
-from gameday_operator.model import JsonDict, SpecError, format_time
+from gameday_operator.model import (
+    HpaBounds,
+    JsonDict,
+    RolloutStep,
+    RolloutStrategy,
+    SpecError,
+    format_time,
+)
 from gameday_operator.model.changes import OMITTED_WHEN_EMPTY, Recorded, RecordedBefore, replacing
 from gameday_operator.model.reader import Reader
 from gameday_operator.model.status import Action
@@ -62,12 +70,14 @@ class RollingUpdate(Recorded):
 
 HPA_SCALE_OUT = replacing("HPAScaleOut", HpaScaleOut, HpaBefore)
 ROLLING_UPDATE = replacing("RollingUpdate", RollingUpdate, RolloutBefore)
+# A Rollout step with strategy Recreate: recorded and undone as a rolling update is.
+RECREATE = replacing("Recreate", RollingUpdate, RolloutBefore)
 
 
-def plan_msa(planning: Planning) -> list[Action]:
-    """Scale out through the HPA (created, or the one there is patched), then roll."""
+def plan_hpa(planning: Planning, bounds: HpaBounds, prefix: str) -> list[Action]:
+    """Scale out through the HPA: created with the bounds, or the one there is patched."""
     existing, d = planning.target.hpa, planning.target.deployment
-    plan = planning.scenario.spec.remediation.msa
+    plan = bounds.as_msa()
     name, namespace = d.name, planning.namespace
     if existing is None:
         manifest = builders.hpa(name, namespace, name, plan, planning.scenario.name)
@@ -77,20 +87,27 @@ def plan_msa(planning: Planning) -> list[Action]:
         )
     else:
         patch = builders.hpa_scale_out_patch(existing, plan)
-        bounds = {
+        bounds_were = {
             "minReplicas": existing.get("minReplicas", 1),
             "maxReplicas": existing["maxReplicas"],
         }
-        scale_out, before = HpaScaleOut(name, False, patch), HpaBefore(exists=True, spec=bounds)
+        scale_out, before = (
+            HpaScaleOut(name, False, patch),
+            HpaBefore(exists=True, spec=bounds_were),
+        )
     hpa_target = f"horizontalpodautoscaler/{name}"
+    return [HPA_SCALE_OUT.action(f"{prefix}-hpa", hpa_target, scale_out, before, planning.now)]
+
+
+def plan_rollout(planning: Planning, step: RolloutStep, prefix: str) -> list[Action]:
+    """Roll every pod of the target, by Recreate or rolling by maxSurge/maxUnavailable."""
+    d = planning.target.deployment
     container = planning.container(d.containers, f"Deployment {d.name}")
-    rolling = RollingUpdate(
-        container.name,
-        format_time(planning.now),
-        builders.rolling_strategy(plan.max_surge, plan.max_unavailable),
-    )
+    if step.strategy is RolloutStrategy.RECREATE:
+        kind, strategy = RECREATE, builders.recreate_strategy()
+    else:
+        kind = ROLLING_UPDATE
+        strategy = builders.rolling_strategy(step.max_surge, step.max_unavailable)
+    rolling = RollingUpdate(container.name, format_time(planning.now), strategy)
     rolled = RolloutBefore.of(d)
-    return [
-        HPA_SCALE_OUT.action("r-hpa", hpa_target, scale_out, before, planning.now),
-        ROLLING_UPDATE.action("r-rollout", deployment_target(d), rolling, rolled, planning.now),
-    ]
+    return [kind.action(f"{prefix}-rollout", deployment_target(d), rolling, rolled, planning.now)]

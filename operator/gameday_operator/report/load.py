@@ -40,6 +40,16 @@ def load_scenario_file(path: Path) -> dict[str, Any]:
     return single_scenario(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
+def load_scenarios_file(path: Path) -> list[dict[str, Any]]:
+    """Every FailureScenario of a file: one, or a `kind: List` of them (`kubectl get fsc -o
+    yaml` with a selector); each must have run."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = document.get("items") if isinstance(document, dict) else None
+    if isinstance(document, dict) and "spec" not in document and isinstance(items, list):
+        return [single_scenario(item, f"{path}: items[{n}]") for n, item in enumerate(items)]
+    return [single_scenario(document, str(path))]
+
+
 def load_audit_file(path: Path) -> dict[str, Any]:
     """`shop audit --json` output: {"checked": n, "lost": [...], "duplicates": [...], ...}."""
     audit = json.loads(path.read_text(encoding="utf-8"))

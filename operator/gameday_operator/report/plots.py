@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from gameday_operator.model import Sample
-from gameday_operator.report.summary import RunSummary
+from gameday_operator.report.summary import RunSummary, step_label
 
 MILESTONE_COLOURS = {
     "fault injected": "#d62728",
@@ -59,6 +59,25 @@ def _mark_milestones(axes: Axes, run: RunSummary, origin: datetime, label: bool)
             color="#d62728",
             alpha=0.06,
         )
+    for step in run.steps:
+        # Each playbook step from its start to the moment it took effect.
+        x = (step.started_at - origin).total_seconds()
+        axes.axvline(x, color="#17becf", linestyle=":", linewidth=1)
+        if label:
+            axes.annotate(
+                step_label(step),
+                (x, 1.0),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=6,
+                va="top",
+                ha="right",
+                color="#17becf",
+            )
+        if step.finished_at is not None and step.finished_at > step.started_at:
+            axes.axvspan(
+                x, (step.finished_at - origin).total_seconds(), color="#17becf", alpha=0.08
+            )
     for at, name in run.milestones():
         axes.axvline(
             (at - origin).total_seconds(),

@@ -13,6 +13,7 @@ import jinja2
 from gameday_operator.report.plots import timeseries_png
 from gameday_operator.report.summary import (
     RunSummary,
+    added_text,
     comparison_rows,
     factor_text,
     latency_text,
@@ -20,6 +21,7 @@ from gameday_operator.report.summary import (
     seconds_text,
     services_text,
     shape_text,
+    step_label,
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -45,6 +47,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         factor=factor_text,
         md=markdown_cell,
         clock=clock_text,
+        step_label=step_label,
+        added=added_text,
     )
     return env
 

@@ -25,7 +25,7 @@ from gameday_operator.model import (
     parse_timeline,
 )
 from gameday_operator.model.spec import SteadyState
-from gameday_operator.model.status import expand_actions
+from gameday_operator.model.status import StepRecord, expand_actions
 from gameday_operator.report.extras import Cost, RouteFigures, customer_shape
 from gameday_operator.units import parse_duration
 
@@ -117,6 +117,8 @@ class RunSummary:
     cost: Cost | None = None
     # As the customers saw it (their load timelines), when the comparison was given them.
     customer_shape: ShapeVerdict | None = None
+    # The remediation playbook's steps as status.steps recorded them.
+    steps: tuple[StepRecord, ...] = ()
 
     @property
     def seed_shape(self) -> ShapeVerdict:
@@ -258,6 +260,11 @@ def summarize(
             if "window" in steady
             else SteadyState.window_seconds,
         ),
+        steps=tuple(
+            StepRecord.from_dict(step)
+            for step in status.get("steps") or []
+            if isinstance(step, Mapping)
+        ),
     )
 
 
@@ -352,6 +359,19 @@ def retries_text(audit: Audit | None) -> str:
     if audit is None or audit.retries_resolved is None:
         return MISSING
     return f"{audit.retries_resolved} of {audit.retries_sent}"
+
+
+def step_label(step: StepRecord) -> str:
+    """A playbook step as a plot marks it and a table names it: `step 2: SetConfig`."""
+    return f"step {step.index + 1}: {step.kind}"
+
+
+def added_text(step: StepRecord) -> str:
+    """What a step added (pods, CPU, memory), signed; `n/a` until it took effect."""
+    added = step.added
+    if added is None:
+        return "n/a"
+    return f"{added.pods:+d} pods, {added.cpu_cores:+.3g} CPU, {added.memory_mib:+.4g} MiB"
 
 
 def cost_text(cost: Cost | None) -> str:
