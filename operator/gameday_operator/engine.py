@@ -40,6 +40,7 @@ from gameday_operator.model import (
     BlastRadius,
     Condition,
     Figures,
+    OnFailure,
     Phase,
     PlaybookStep,
     Proposal,
@@ -85,6 +86,9 @@ class Intent(StrEnum):
     # Revert the live DBSlowQuery faults now (a RestoreDatabase step): asked at every tick
     # until none is live, as a restore spans ticks.
     RESTORE_DATABASE = "RestoreDatabase"
+    # Revert now the live changes of a stage that failed with onFailure Continue
+    # (`failed_stage_actions`): asked at every tick until none is live.
+    UNDO_STAGE = "UndoStage"
     REVERT_ALL = "RevertAll"
 
 
@@ -882,20 +886,24 @@ def _needed_replicas(stage: tuple[PlaybookStep, ...], desired: int) -> int:
 
 def _while_remediating(t: _Tick, s: Status) -> Status:
     """The stage under way takes effect (the rollout complete with enough replicas ready, the
-    database restored): then the next stage starts, or, after the last, Verifying. Failed if
-    the rollout failed."""
-    spec = t.scenario.spec
+    database restored): then the next stage starts, or, after the last, Verifying. A stage
+    whose effect cannot come fails the run, or, with onFailure Continue, is undone first."""
     now = t.facts.now
     g = t.scenario.generation
     w = t.facts.workload
-    if w.rollout is RolloutState.FAILED:
-        s = set_condition(s, REMEDIATED, False, "RolloutFailed", w.rollout_message, now, g)
-        return finish(t.scenario, s, Phase.FAILED, "RolloutFailed", w.rollout_message, now)
     steps = playbook(t.scenario)
     staged = stages(steps)
     indices = current_stage_indices(t.scenario, s)
     stage = tuple(steps[n] for n in indices)
     where = "" if len(staged) == 1 else f"step {indices[0] + 1}/{len(steps)}: "
+    if stage_failed(s, indices):
+        return _undoing(t, s, indices, where)
+    continues = stage[0].on_failure is OnFailure.CONTINUE
+    if w.rollout is RolloutState.FAILED:
+        if continues:
+            return _stage_failed(t, s, indices, w.rollout_message)
+        s = set_condition(s, REMEDIATED, False, "RolloutFailed", w.rollout_message, now, g)
+        return finish(t.scenario, s, Phase.FAILED, "RolloutFailed", w.rollout_message, now)
     if any(step.kind is StepKind.RESTORE_DATABASE for step in stage):
         restoring = live_database_faults(s)
         if restoring:
@@ -907,7 +915,7 @@ def _while_remediating(t: _Tick, s: Status) -> Status:
     needed = _needed_replicas(stage, w.desired_replicas)
     if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < needed:
         if w.blockers:
-            return _rollout_blocked(t, s, w.blockers)
+            return _rollout_blocked(t, s, w.blockers, indices if continues else None)
         s = _unstalled(s, now, g)
         return replace(
             s,
@@ -931,27 +939,115 @@ def _while_remediating(t: _Tick, s: Status) -> Status:
         t.events.append(
             Event("Normal", "StepComplete", f"{named} took effect in {took_stage:.1f}s")
         )
-    following = [st for st in staged if st[0] > indices[-1]]
+    return _after_stage(t, s, indices)
+
+
+def _after_stage(t: _Tick, s: Status, indices: tuple[int, ...]) -> Status:
+    """The stage at `indices` is over (took effect, or failed and was undone): the next stage
+    starts, or, after the last, Verifying."""
+    following = [st for st in stages(playbook(t.scenario)) if st[0] > indices[-1]]
     if following:
         return _start_stage(t, s, following[0][0])
+    now, g, w = t.facts.now, t.scenario.generation, t.facts.workload
     took = (now - (s.timeline.remediation_started_at or now)).total_seconds()
-    msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
+    failed = [r for r in s.steps if r.failed_at is not None]
+    if failed:
+        named = ", ".join(f"{r.kind} (step {r.index + 1})" for r in failed)
+        msg = (
+            f"playbook played in {took:.1f}s with {len(failed)} step(s) failed and undone "
+            f"({named}): {w.ready_replicas} ready"
+        )
+        reason = "StepsFailed"
+    else:
+        msg = f"rollout complete in {took:.1f}s: {w.ready_replicas} ready"
+        reason = "RolloutComplete"
     t.events.append(Event("Normal", "RemediationComplete", msg))
+    window = t.scenario.spec.steady_state.window_seconds
     s = replace(
         s,
         phase=Phase.VERIFYING,
         reason="Verifying",
-        message=f"{msg}; verifying the SLO holds for {spec.steady_state.window_seconds:g}s",
+        message=f"{msg}; verifying the SLO holds for {window:g}s",
         timeline=replace(s.timeline, remediated_at=now),
         measurements=replace(s.measurements, remediation_seconds=took),
     )
-    s = set_condition(s, REMEDIATED, True, "RolloutComplete", msg, now, g)
+    s = set_condition(s, REMEDIATED, True, reason, msg, now, g)
     return _while_verifying(t, s)
 
 
-def _rollout_blocked(t: _Tick, s: Status, blockers: tuple[str, ...]) -> Status:
-    """Says at once why the rollout cannot finish (condition Stalled and a Warning), and fails
-    the run once that has held for ROLLOUT_BLOCKED_LIMIT_SECONDS."""
+def stage_failed(status: Status, indices: tuple[int, ...]) -> bool:
+    """Whether the stage at `indices` was given up on (onFailure Continue)."""
+    return any(r.failed_at is not None for r in status.steps if r.index in indices)
+
+
+def failed_stage_actions(scenario: Scenario, status: Status) -> tuple[Action, ...]:
+    """The live changes of the stage started last, if it failed: what UNDO_STAGE reverts."""
+    indices = current_stage_indices(scenario, status)
+    if not stage_failed(status, indices):
+        return ()
+    prefixes = tuple(f"{scenario.spec.remediation.step_prefix(n)}-" for n in indices)
+    return tuple(a for a in status.live_actions if a.id.startswith(prefixes))
+
+
+def _stage_failed(t: _Tick, s: Status, indices: tuple[int, ...], cause: str) -> Status:
+    """The stage's effect cannot come and its steps say Continue: each is recorded as failed,
+    with why, and its changes are undone before the next stage starts."""
+    now, g = t.facts.now, t.scenario.generation
+    steps = playbook(t.scenario)
+    named = ", ".join(f"{steps[n].kind.value} (step {n + 1})" for n in indices)
+    t.events.append(
+        Event(
+            "Warning",
+            "StepFailed",
+            f"{named} of {len(steps)} failed: {cause}; undoing its changes and going on "
+            "(onFailure Continue)",
+        )
+    )
+    s = replace(
+        s,
+        steps=tuple(
+            replace(r, failed_at=now, failure=cause) if r.index in indices else r for r in s.steps
+        ),
+    )
+    # The limit's clock starts again for the undo: its rollout may be blocked in its turn.
+    before = s.condition(STALLED)
+    if before is not None and before.status == "True":
+        s = set_condition(s, STALLED, False, "StepFailed", f"{named} failed: {cause}", now, g)
+    where = f"step {indices[0] + 1}/{len(steps)}: "
+    return _undoing(t, s, indices, where)
+
+
+def _undoing(t: _Tick, s: Status, indices: tuple[int, ...], where: str) -> Status:
+    """A failed stage's changes reverted, then the Deployment rolled back to what it was: then
+    the playbook goes on. The Deployment that cannot get back fails the run."""
+    now, g, w = t.facts.now, t.scenario.generation, t.facts.workload
+    live = failed_stage_actions(t.scenario, s)
+    if live:
+        t.intents.append(Intent.UNDO_STAGE)
+        return replace(s, message=f"{where}failed; undoing its {len(live)} change(s)")
+    if w.rollout is RolloutState.FAILED:
+        msg = f"the Deployment could not roll back from a failed step: {w.rollout_message}"
+        s = set_condition(s, REMEDIATED, False, "RolloutFailed", msg, now, g)
+        return finish(t.scenario, s, Phase.FAILED, "RolloutFailed", msg, now)
+    if w.rollout is not RolloutState.COMPLETE or w.ready_replicas < w.desired_replicas:
+        if w.blockers:
+            return _rollout_blocked(t, s, w.blockers, None)
+        s = _unstalled(s, now, g)
+        return replace(
+            s,
+            message=f"{where}failed and undone; rolling back: "
+            f"{w.ready_replicas}/{w.desired_replicas} ready",
+        )
+    s = _unstalled(s, now, g)
+    return _after_stage(t, s, indices)
+
+
+def _rollout_blocked(
+    t: _Tick, s: Status, blockers: tuple[str, ...], continuing: tuple[int, ...] | None
+) -> Status:
+    """Says at once why the rollout cannot finish (condition Stalled and a Warning), and once
+    that has held for ROLLOUT_BLOCKED_LIMIT_SECONDS fails the run — or, with the stage at
+    `continuing` set to onFailure Continue, that stage."""
     now, g = t.facts.now, t.scenario.generation
     cause = "; ".join(blockers)
     before = s.condition(STALLED)
@@ -969,6 +1065,8 @@ def _rollout_blocked(t: _Tick, s: Status, blockers: tuple[str, ...]) -> Status:
     held = (now - since).total_seconds()
     if held >= ROLLOUT_BLOCKED_LIMIT_SECONDS:
         msg = f"the rollout was blocked for {human_duration(held)}: {cause}"
+        if continuing is not None:
+            return _stage_failed(t, s, continuing, msg)
         s = set_condition(s, REMEDIATED, False, ROLLOUT_BLOCKED, msg, now, g)
         return finish(t.scenario, s, Phase.FAILED, ROLLOUT_BLOCKED, msg, now)
     return replace(s, message=f"rollout blocked for {human_duration(held)}: {cause}")

@@ -375,7 +375,11 @@ def execute(
         except RevertUnderWay as under_way:
             return under_way.status  # the next tick asks for the revert again
     if intent is Intent.RESTORE_DATABASE:
-        return restore_database(rt, ctx, status, write, logger)
+        faults = engine.live_database_faults(status)
+        return revert_now(rt, ctx, status, faults, write, logger)
+    if intent is Intent.UNDO_STAGE:
+        changes = engine.failed_stage_actions(sc, status)
+        return revert_now(rt, ctx, status, changes, write, logger)
     stage = engine.current_stage_indices(sc, status) if intent is Intent.REMEDIATE else None
     try:
         planned = plan(rt, ctx, intent, deployment, stage)
@@ -398,24 +402,30 @@ def execute(
     return said(engine.intent_done(status, intent, tuple(fresh)), emit)  # the tick writes it
 
 
-def restore_database(
-    rt: Runtime, ctx: Context, status: Status, write: Writer, logger: LoggerLike
+def revert_now(
+    rt: Runtime,
+    ctx: Context,
+    status: Status,
+    actions: tuple[Action, ...],
+    write: Writer,
+    logger: LoggerLike,
 ) -> Status:
-    """A RestoreDatabase step: the live DBSlowQuery faults reverted now (their restore runs
-    and verifies the index back), each marked Reverted once its revert is done. A restore
-    that has not completed yet is tried again at the next tick; the step waits for it."""
-    for action in engine.live_database_faults(status):
+    """Changes the engine asked to end before the game day does (a RestoreDatabase step's
+    DBSlowQuery faults, the changes of a step that failed with onFailure Continue), newest
+    first, each marked Reverted once its revert is done and verified. A revert not done yet is
+    tried again at the next tick; the engine waits for it."""
+    for action in reversed(actions):
         if not intact(rt, ctx, action):
             continue  # the engine refuses it in this same tick
         try:
             rt.actuators.revert(ctx, action)
         except (ActuatorError, ApiException) as exc:
             where = describe(exc)
-            logger.info("restoring the database (%s %s): %s", action.kind, action.id, where)
+            logger.info("reverting %s %s now: %s", action.kind, action.id, where)
             if action.revert_progress != where:
                 status = write(record(rt, ctx, status, replace(action, revert_progress=where)))
             continue
-        logger.info("restored the database: reverted %s %s", action.kind, action.id)
+        logger.info("reverted %s %s on %s before the end", action.kind, action.id, action.target)
         status = write(record(rt, ctx, status, reverted(action)))
     return status
 

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from gameday_operator import engine, remediation, shell
-from gameday_operator.engine import Intent, Workload
+from gameday_operator.engine import Intent, RolloutState, Workload
 from gameday_operator.model import (
     Action,
     ActionState,
     HpaBounds,
     MonolithRemediation,
+    OnFailure,
     Phase,
     PlaybookStep,
     RolloutStep,
@@ -32,7 +33,7 @@ from gameday_operator.model.target import Planning, read_target
 from tests.unit.fake_kube import DB as DB_FAULT
 from tests.unit.fake_kube import NS, Scene, scene
 from tests.unit.fake_kube import deployment as fake_deployment
-from tests.unit.test_op_engine import at, injected, scenario, tick
+from tests.unit.test_op_engine import UNSCHEDULABLE, at, injected, scenario, tick
 from tests.unit.test_op_model import minimal
 
 MSA = {"architecture": "msa", "deployment": "order"}
@@ -69,7 +70,7 @@ def test_each_step_kind_parses_with_its_defaults() -> None:
                 {"kind": "Resize", "resize": {"cpuFactor": 3, "maxCpu": "2"}},
                 {"kind": "Scale", "scale": {"replicas": 3}},
                 {"kind": "Scale", "scale": {"hpa": {"minReplicas": 5}}, "withPrevious": True},
-                {"kind": "Rollout", "rollout": {"strategy": "Recreate"}},
+                {"kind": "Rollout", "rollout": {"strategy": "Recreate"}, "onFailure": "Continue"},
                 {"kind": "Rollout", "rollout": {"maxUnavailable": 1}},
                 {"kind": "RestoreDatabase"},
                 {"kind": "SetConfig", "setConfig": {"name": "CACHE_ENABLED", "value": ""}},
@@ -94,6 +95,9 @@ def test_each_step_kind_parses_with_its_defaults() -> None:
     assert got[3].settings == RolloutStep(RolloutStrategy.RECREATE, 1, 0)
     assert got[4].settings == RolloutStep(RolloutStrategy.ROLLING, 1, 1)
     assert got[6].settings == SetConfigStep("CACHE_ENABLED", "")
+    assert [s.on_failure for s in got] == [OnFailure.ABORT] * 3 + [OnFailure.CONTINUE] + [
+        OnFailure.ABORT
+    ] * 3
     # Given steps are the playbook, whatever the architecture.
     assert spec.remediation.playbook(spec.target.architecture) == got
 
@@ -163,6 +167,19 @@ def test_each_step_kind_parses_with_its_defaults() -> None:
             steps({"kind": "SetConfig", "setConfig": {"name": "X"}}),
             None,
             "setConfig.value must be a string",
+        ),
+        (
+            steps(
+                {"kind": "Scale", "scale": {"replicas": 3}},
+                {"kind": "Rollout", "rollout": {}, "withPrevious": True, "onFailure": "Abort"},
+            ),
+            None,
+            "onFailure is set on the first step of a stage; a step withPrevious shares it",
+        ),
+        (
+            steps({"kind": "Rollout", "rollout": {}, "onFailure": "Retry"}),
+            None,
+            "onFailure must be one of Abort, Continue",
         ),
     ],
 )
@@ -458,3 +475,181 @@ def test_a_restore_database_step_reverts_the_fault_once_its_restore_completed() 
     assert engine.live_database_faults(status) == ()
     # ...and recorded so: a restarted operator reads it back from the cluster.
     assert parse_status(sc.stored_status()).actions[0].state is ActionState.REVERTED
+
+
+# ------------------------------------------------------------- a step whose effect cannot come
+
+
+def resize_or_else(on_failure: str = "Continue") -> Any:
+    """A resize that may not fit the node, then a scale-out."""
+    return scenario(
+        remediation=steps(
+            {
+                "kind": "Resize",
+                "resize": {"cpuFactor": 16, "maxCpu": "64"},
+                "onFailure": on_failure,
+            },
+            {"kind": "Scale", "scale": {"replicas": 4}},
+        )
+    )
+
+
+def resized(status: Status, state: ActionState = ActionState.APPLIED) -> Status:
+    """`status` with the first step's change recorded, as the shell records it."""
+    return status.with_action(
+        Action(
+            id="r0-resize", at=at(20), kind="VerticalResize", target="deployment/shop", state=state
+        )
+    )
+
+
+BLOCKED = Workload(
+    desired_replicas=2,
+    ready_replicas=1,
+    rollout=RolloutState.PROGRESSING,
+    rollout_message="1 of 2 updated replicas available",
+    blockers=UNSCHEDULABLE,
+)
+
+
+def test_a_step_set_to_continue_is_undone_and_the_next_step_starts() -> None:
+    sc = resize_or_else()
+    st = resized(
+        tick(sc, injected(sc), 20, workload=Workload(desired_replicas=2, ready_replicas=2)).status
+    )
+    st = tick(sc, st, 30, workload=BLOCKED).status
+    assert st.phase is Phase.REMEDIATING and st.message.startswith("rollout blocked for 0s")
+    # Held for the limit: the step fails, says why, and its change is to be undone.
+    failed = tick(sc, st, 30 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS, workload=BLOCKED)
+    assert failed.status.phase is Phase.REMEDIATING
+    assert failed.intents == (Intent.UNDO_STAGE,)
+    (record,) = failed.status.steps
+    assert record.failed_at == at(90) and record.finished_at is None
+    assert record.failure == f"the rollout was blocked for 60s: {UNSCHEDULABLE[0]}"
+    (warning,) = [e for e in failed.events if e.type == "Warning"]
+    assert warning.reason == "StepFailed" and "Insufficient cpu" in warning.message
+    assert "Resize (step 1) of 2 failed" in warning.message
+    stalled = failed.status.condition("Stalled")
+    assert stalled is not None and (stalled.status, stalled.reason) == ("False", "StepFailed")
+    assert [a.id for a in engine.failed_stage_actions(sc, failed.status)] == ["r0-resize"]
+    # Asked again at every tick while the change is live.
+    again = tick(sc, failed.status, 95, workload=BLOCKED)
+    assert again.intents == (Intent.UNDO_STAGE,) and "undoing its 1 change" in again.status.message
+    # Undone, and the Deployment rolling back: the next step waits for it.
+    undone = replace(
+        failed.status,
+        actions=tuple(replace(a, state=ActionState.REVERTED) for a in failed.status.actions),
+    )
+    rolling = Workload(desired_replicas=2, ready_replicas=1, rollout=RolloutState.PROGRESSING)
+    back = tick(sc, undone, 100, workload=rolling)
+    assert back.intents == () and "failed and undone; rolling back: 1/2" in back.status.message
+    # Back as it was: the scale-out starts.
+    going = tick(sc, back.status, 105, workload=Workload(desired_replicas=2, ready_replicas=2))
+    assert going.intents == (Intent.REMEDIATE,)
+    assert [(r.index, r.kind) for r in going.status.steps] == [(0, "Resize"), (1, "Scale")]
+    assert engine.current_stage_indices(sc, going.status) == (1,)
+    assert engine.failed_stage_actions(sc, going.status) == ()
+    done = tick(sc, going.status, 120, workload=Workload(desired_replicas=4, ready_replicas=4))
+    assert done.status.phase is Phase.VERIFYING
+    remediated = done.status.condition("Remediated")
+    assert remediated is not None and (remediated.status, remediated.reason) == (
+        "True",
+        "StepsFailed",
+    )
+    assert "1 step(s) failed and undone (Resize (step 1))" in remediated.message
+    # What a restarted operator reads back says the same.
+    assert Status.from_dict(done.status.to_dict()).steps == done.status.steps
+
+
+def test_a_step_set_to_abort_fails_the_run_as_before() -> None:
+    sc = resize_or_else("Abort")
+    st = resized(
+        tick(sc, injected(sc), 20, workload=Workload(desired_replicas=2, ready_replicas=2)).status
+    )
+    st = tick(sc, st, 30, workload=BLOCKED).status
+    ended = tick(sc, st, 30 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS, workload=BLOCKED)
+    assert ended.status.phase is Phase.FAILED and ended.status.reason == "RolloutBlocked"
+    assert ended.intents == (Intent.REVERT_ALL,)
+    assert ended.status.steps[0].failed_at is None
+
+
+def test_a_rollout_past_its_deadline_fails_a_continuing_step_at_once() -> None:
+    sc = resize_or_else()
+    st = resized(
+        tick(sc, injected(sc), 20, workload=Workload(desired_replicas=2, ready_replicas=2)).status
+    )
+    deadline = Workload(
+        desired_replicas=2,
+        ready_replicas=1,
+        rollout=RolloutState.FAILED,
+        rollout_message="rollout exceeded its progress deadline",
+    )
+    failed = tick(sc, st, 30, workload=deadline)
+    assert failed.intents == (Intent.UNDO_STAGE,)
+    assert failed.status.steps[0].failure == "rollout exceeded its progress deadline"
+
+
+def test_a_deployment_that_cannot_roll_back_from_a_failed_step_fails_the_run() -> None:
+    sc = resize_or_else()
+    st = resized(
+        tick(sc, injected(sc), 20, workload=Workload(desired_replicas=2, ready_replicas=2)).status
+    )
+    st = tick(sc, st, 30, workload=BLOCKED).status
+    st = tick(sc, st, 90, workload=BLOCKED).status
+    undone = replace(st, actions=tuple(replace(a, state=ActionState.REVERTED) for a in st.actions))
+    # The undo's own rollout is blocked: for the limit, and then the run fails.
+    st = tick(sc, undone, 95, workload=BLOCKED).status
+    assert st.phase is Phase.REMEDIATING
+    ended = tick(sc, st, 95 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS, workload=BLOCKED)
+    assert ended.status.phase is Phase.FAILED and ended.status.reason == "RolloutBlocked"
+
+
+def test_the_last_step_failing_leaves_the_verdict_to_the_slo() -> None:
+    sc = scenario(
+        remediation=steps(
+            {"kind": "Resize", "resize": {"cpuFactor": 16, "maxCpu": "64"}, "onFailure": "Continue"}
+        )
+    )
+    st = resized(
+        tick(sc, injected(sc), 20, workload=Workload(desired_replicas=2, ready_replicas=2)).status
+    )
+    st = tick(sc, st, 30, workload=BLOCKED).status
+    st = tick(sc, st, 90, workload=BLOCKED).status
+    undone = replace(st, actions=tuple(replace(a, state=ActionState.REVERTED) for a in st.actions))
+    verifying = tick(sc, undone, 95, workload=Workload(desired_replicas=2, ready_replicas=2))
+    assert verifying.status.phase is Phase.VERIFYING
+    assert verifying.status.steps[0].failed_at == at(90)
+
+
+def test_the_shell_undoes_only_the_failed_stage_changes() -> None:
+    sc = scene(
+        remediation=steps(
+            {"kind": "Scale", "scale": {"replicas": 3}},
+            {
+                "kind": "SetConfig",
+                "setConfig": {"name": "CACHE_ENABLED", "value": "true"},
+                "onFailure": "Continue",
+            },
+        )
+    )
+    status = shell_execute(sc, Intent.REMEDIATE, started(Status(), 0))
+    status = shell_execute(sc, Intent.REMEDIATE, started(status, 1))
+    assert [a.id for a in status.live_actions] == ["r0-scale", "r1-setconfig"]
+    failing = replace(
+        status,
+        steps=tuple(
+            replace(r, failed_at=at(90), failure="blocked") if r.index == 1 else r
+            for r in status.steps
+        ),
+    )
+    undone = shell_execute(sc, Intent.UNDO_STAGE, failing)
+    assert [(a.id, a.state) for a in undone.actions] == [
+        ("r0-scale", ActionState.APPLIED),
+        ("r1-setconfig", ActionState.REVERTED),
+    ]
+    d = sc.kube.get_deployment(NS, "web")
+    assert d is not None and d["spec"]["replicas"] == 3
+    (app,) = d["spec"]["template"]["spec"]["containers"]
+    assert app["env"] == [{"name": "CACHE_ENABLED", "value": "false"}]
+    # ...and recorded so, for a restarted operator.
+    assert [a["state"] for a in sc.stored_status()["actions"]] == ["Applied", "Reverted"]

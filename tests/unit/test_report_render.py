@@ -383,15 +383,25 @@ def test_each_playbook_step_is_in_the_report_and_marked_on_the_plots(tmp_path: P
             footprint_after=Footprint(3, 0.75, 768),
         ).to_dict(),
         StepRecord(1, "SetConfig", middle).to_dict(),
+        StepRecord(
+            2, "Resize", middle, failed_at=done, failure="the rollout was blocked for 60s: cpu"
+        ).to_dict(),
     ]
     monolith, msa = summarize(raw), _runs()[1]
-    assert [(s.index, s.kind) for s in monolith.steps] == [(0, "Scale"), (1, "SetConfig")]
+    assert [(s.index, s.kind) for s in monolith.steps] == [
+        (0, "Scale"),
+        (1, "SetConfig"),
+        (2, "Resize"),
+    ]
     md = render_markdown(monolith, msa, WHEN)
     row = next(line for line in md.splitlines() if line.startswith("| step 1: Scale |"))
     assert "4.20 s" in row and "1.50 s" in row, row
     assert "+1 pods, +0.25 CPU, +256 MiB" in row
     unfinished = next(line for line in md.splitlines() if line.startswith("| step 2: SetConfig"))
     assert unfinished.endswith("| n/a |"), unfinished
+    failed = next(line for line in md.splitlines() if line.startswith("| step 3: Resize"))
+    assert failed.startswith("| step 3: Resize (failed, undone) |"), failed
+    assert failed.endswith("| nothing kept: the rollout was blocked for 60s: cpu |"), failed
     assert "step 2: SetConfig" in render_html(monolith, msa, {"monolith": b"", "msa": b""}, WHEN)
     # The plot with the steps marked differs from the one without.
     marked = write_report(monolith, msa, tmp_path / "marked", WHEN).plots[0].read_bytes()

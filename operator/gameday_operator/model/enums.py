@@ -87,6 +87,15 @@ class StepKind(StrEnum):
     SET_CONFIG = "SetConfig"
 
 
+class OnFailure(StrEnum):
+    """What the playbook does when a step's effect cannot come (its rollout blocked past the
+    limit, or past its progress deadline): the run fails, or the step's changes are undone
+    and the next step starts — what responders do when their first move does not take."""
+
+    ABORT = "Abort"
+    CONTINUE = "Continue"
+
+
 class RolloutStrategy(StrEnum):
     """How a Rollout step replaces the pods."""
 

@@ -20,6 +20,7 @@ from gameday_operator.faultspec.registry import (
 )
 from gameday_operator.model.enums import (
     Architecture,
+    OnFailure,
     RemediationMode,
     Rollout,
     RolloutStrategy,
@@ -267,7 +268,13 @@ def _parse_step(r: Reader) -> PlaybookStep:
         settings = SetConfigStep(env_name(c.str_("name", max_len=256), f"{c.path}.name"), value)
     else:
         settings = RestoreDatabaseStep()
-    return PlaybookStep(kind, settings, with_previous=r.bool_("withPrevious", False))
+    with_previous = r.bool_("withPrevious", False)
+    if with_previous and r.has("onFailure"):
+        raise SpecError(
+            f"{r.path}.onFailure is set on the first step of a stage; a step withPrevious shares it"
+        )
+    on_failure = r.enum("onFailure", OnFailure, OnFailure.ABORT)
+    return PlaybookStep(kind, settings, with_previous=with_previous, on_failure=on_failure)
 
 
 def _parse_scale(b: Reader) -> ScaleStep:

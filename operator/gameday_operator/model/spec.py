@@ -13,6 +13,7 @@ from decimal import Decimal
 from gameday_operator.model.enums import (
     DEFAULT_SERVICES,
     Architecture,
+    OnFailure,
     RemediationMode,
     Rollout,
     RolloutStrategy,
@@ -176,6 +177,8 @@ class PlaybookStep:
     kind: StepKind
     settings: StepSettings
     with_previous: bool = False
+    # Set on a stage's first step; the steps that start with it share it.
+    on_failure: OnFailure = OnFailure.ABORT
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,12 @@ class Remediation:
     msa: MsaRemediation = MsaRemediation()
     # spec.remediation.steps as given; () plays the architecture's default (`playbook`).
     steps: tuple[PlaybookStep, ...] = ()
+
+    def step_prefix(self, index: int) -> str:
+        """The start of the ids of the actions of step `index`: `r` for the default playbook
+        (the ids the remediation always recorded, which a running scenario's status may hold),
+        `r<index>` for a step of `steps`."""
+        return f"r{index}" if self.steps else "r"
 
     def playbook(self, architecture: Architecture) -> tuple[PlaybookStep, ...]:
         """The steps to play: those given, or the architecture's default, which is what the

@@ -467,6 +467,10 @@ class StepRecord:
     after_complete: bool = False
     footprint_before: Footprint = Footprint()
     footprint_after: Footprint | None = None
+    # When the step's effect was given up on (onFailure Continue) and why; its changes are
+    # undone before the next step starts. `finished_at` stays None.
+    failed_at: datetime | None = None
+    failure: str | None = None
 
     @property
     def added(self) -> Footprint | None:
@@ -490,6 +494,9 @@ class StepRecord:
             out["footprintAfter"] = self.footprint_after.to_dict()
         if (added := self.added) is not None:
             out["added"] = added.to_dict()
+        if self.failed_at is not None:
+            out["failedAt"] = format_time(self.failed_at)
+            out["failure"] = self.failure or ""
         return out
 
     @classmethod
@@ -507,6 +514,8 @@ class StepRecord:
             footprint_after=Footprint.from_dict(raw["footprintAfter"])
             if isinstance(raw.get("footprintAfter"), Mapping)
             else None,
+            failed_at=parse_time(raw.get("failedAt")),
+            failure=str(raw["failure"]) if raw.get("failure") is not None else None,
         )
 
 

@@ -36,14 +36,7 @@ ACTION_KINDS: tuple[ActionKind[Any, Any], ...] = (
     steps.SET_CONFIG,
 )
 
-__all__ = ["ACTION_KINDS", "plan_remediation", "playbook_problems", "step_prefix"]
-
-
-def step_prefix(planning: Planning, index: int) -> str:
-    """The start of the ids of a step's actions: `r` for the default playbook (the ids the
-    remediation always recorded, which a running scenario's status may hold), `r<index>` for a
-    step of spec.remediation.steps."""
-    return f"r{index}" if planning.scenario.spec.remediation.steps else "r"
+__all__ = ["ACTION_KINDS", "plan_remediation", "playbook_problems"]
 
 
 def plan_step(planning: Planning, step: PlaybookStep, prefix: str) -> list[Action]:
@@ -67,11 +60,11 @@ def plan_step(planning: Planning, step: PlaybookStep, prefix: str) -> list[Actio
 def plan_remediation(planning: Planning, indices: Sequence[int] | None = None) -> list[Action]:
     """The actions of the playbook's steps at `indices` (a stage), or of every step (None:
     what a proposal lists)."""
-    spec = planning.scenario.spec
-    playbook = spec.remediation.playbook(spec.target.architecture)
+    remediation = planning.scenario.spec.remediation
+    playbook = remediation.playbook(planning.scenario.spec.target.architecture)
     chosen = range(len(playbook)) if indices is None else indices
     return [
         action
         for n in chosen
-        for action in plan_step(planning, playbook[n], step_prefix(planning, n))
+        for action in plan_step(planning, playbook[n], remediation.step_prefix(n))
     ]

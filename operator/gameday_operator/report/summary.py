@@ -362,12 +362,17 @@ def retries_text(audit: Audit | None) -> str:
 
 
 def step_label(step: StepRecord) -> str:
-    """A playbook step as a plot marks it and a table names it: `step 2: SetConfig`."""
-    return f"step {step.index + 1}: {step.kind}"
+    """A playbook step as a plot marks it and a table names it: `step 2: SetConfig`, and
+    `step 1: Resize (failed, undone)` for one given up on (onFailure Continue)."""
+    label = f"step {step.index + 1}: {step.kind}"
+    return f"{label} (failed, undone)" if step.failed_at is not None else label
 
 
 def added_text(step: StepRecord) -> str:
-    """What a step added (pods, CPU, memory), signed; `n/a` until it took effect."""
+    """What a step added (pods, CPU, memory), signed; `n/a` until it took effect; why it
+    failed, for a step given up on."""
+    if step.failed_at is not None:
+        return f"nothing kept: {step.failure or 'failed'}"
     added = step.added
     if added is None:
         return "n/a"
