@@ -170,6 +170,47 @@ def test_resize_and_hpa_scale_out_played_in_turn(ops: Ops) -> None:
     assert {**after, "replicas": None} == {**before, "replicas": None}
 
 
+def test_a_step_the_node_cannot_schedule_is_undone_and_the_next_step_plays(ops: Ops) -> None:
+    # The resize asks for more CPU than the node has: its surge pod stays Pending. Set to
+    # Continue, the step is given up on once that has held for the limit, its change is
+    # reverted, the Deployment rolls back, and the scale-out is played instead.
+    start_echo(ops, echo("shop", replicas=2, cpu=("100m", "300m")))
+    before = full_shape(ops.deployment("shop"))
+    steps = [
+        {
+            "kind": "Resize",
+            "resize": {"cpuFactor": 16, "maxCpu": "64", "rollout": "Full"},
+            "onFailure": "Continue",
+        },
+        {"kind": "Scale", "scale": {"replicas": 3}},
+    ]
+    with operator(ops):
+        ops.create(played("fallback", "shop", steps, duration="5m", window="6s"))
+        warning = ops.wait_event("fallback", "StepFailed", 240)
+        assert warning.type == "Warning" and "Insufficient cpu" in (warning.message or "")
+        st = ops.wait_phase("fallback", "Verifying", 180)
+        resize, scale = steps_of(st)
+        assert (resize["index"], resize["kind"], scale["index"], scale["kind"]) == (
+            0,
+            "Resize",
+            1,
+            "Scale",
+        )
+        assert not resize.get("finishedAt") and "Insufficient cpu" in resize["failure"], resize
+        assert resize["failedAt"] <= scale["startedAt"] <= scale["finishedAt"], (resize, scale)
+        undone = next(a for a in st["actions"] if a["id"] == "r0-resize")
+        assert undone["state"] == "Reverted", undone  # before the end: at the failure
+        d = ops.deployment("shop")
+        assert d["spec"]["replicas"] == 3 and rolled_out(d)
+        assert app_resources(d) == before["resources"]["app"]
+        remediated = condition(st, "Remediated")
+        assert remediated is not None and remediated["reason"] == "StepsFailed", remediated
+        done = ops.wait_completed("fallback", 150)
+        ops.wait_rolled_out("shop")
+    check_actions(done)
+    assert full_shape(ops.deployment("shop")) == before
+
+
 def test_a_playbook_the_target_cannot_take_is_refused_at_accept(ops: Ops) -> None:
     start_echo(ops, echo("shop"))
     generation = ops.deployment("shop")["metadata"]["generation"]
