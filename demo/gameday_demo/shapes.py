@@ -32,13 +32,25 @@ class Shape:
     databases: tuple[tuple[str, str], ...]
     # Deployments that must come out of the game day exactly as they went in.
     untouched: tuple[str, ...] = ()
+    # A playbook (spec.remediation.steps) played in place of the seed scenario's own
+    # remediation, as bench/bench_playbooks.py compares them; None: the seed's own.
+    steps: tuple[Json, ...] | None = None
 
     def scenario(self, repo: Repo) -> Json:
         path = repo.example(self.example)
         document = yaml.safe_load(path.read_text())
         if not isinstance(document, dict):
             raise DemoError("scenario", f"{path} holds no FailureScenario")
+        if self.steps is not None:
+            remediation = document.setdefault("spec", {}).setdefault("remediation", {})
+            for block in ("monolith", "msa"):
+                remediation.pop(block, None)
+            remediation["steps"] = [dict(step) for step in self.steps]
         return document
+
+    def with_playbook(self, steps: tuple[Json, ...] | None) -> Shape:
+        """The shape with its seed incident answered by `steps` (None: its own remediation)."""
+        return replace(self, steps=steps)
 
     def scenario_name(self, repo: Repo) -> str:
         return str(self.scenario(repo)["metadata"]["name"])

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from gameday_demo.errors import DemoError
+from gameday_demo.playbooks import PLAYBOOKS
 from gameday_demo.repo import MARKERS, PACKAGE_CHECKOUT, Repo, find_repo
 from gameday_demo.shapes import INCIDENTS, SHAPES, Shape
+from gameday_operator.model import parse_spec
 
 
 def checkout(root: Path) -> Path:
@@ -103,3 +105,26 @@ def test_every_incident_has_a_seed_scenario_for_every_shape(incident: str, shape
     assert scenario["metadata"]["namespace"] == shape.namespace
     assert scenario["spec"]["target"]["architecture"] == shape.name
     assert scenario["spec"]["target"]["deployment"] == shape.target
+
+
+@pytest.mark.parametrize(
+    ("shape", "name"),
+    [(s, name) for s in SHAPES for name in PLAYBOOKS[s.name]],
+    ids=lambda x: x.name if isinstance(x, Shape) else str(x),
+)
+def test_each_compared_playbook_answers_the_seed_incident_as_the_operator_reads_it(
+    shape: Shape, name: str
+) -> None:
+    steps = PLAYBOOKS[shape.name][name]
+    document = shape.with_playbook(steps).scenario(Repo(PACKAGE_CHECKOUT))
+    spec = parse_spec(document["spec"])
+    remediation = document["spec"]["remediation"]
+    if steps is None:
+        assert spec.remediation.steps == () and "steps" not in remediation
+    else:
+        assert [s.kind.value for s in spec.remediation.steps] == [s["kind"] for s in steps]
+        assert "monolith" not in remediation and "msa" not in remediation
+        # The rest of the seed is untouched: the same incident, answered differently.
+        seed = shape.scenario(Repo(PACKAGE_CHECKOUT))
+        assert document["spec"]["faults"] == seed["spec"]["faults"]
+        assert remediation["responseDelay"] == seed["spec"]["remediation"]["responseDelay"]
