@@ -145,6 +145,11 @@ elif mode == "connect":
             print(json.dumps({"database": conn.execute("SELECT current_database()").fetchone()[0]}))
     except psycopg.OperationalError as err:
         print(json.dumps({"error": str(err)}))
+elif mode == "durability":
+    import psycopg
+    with psycopg.connect(sys.argv[2], connect_timeout=10) as conn:
+        names = ("fsync", "synchronous_commit", "full_page_writes")
+        print(json.dumps({n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}))
 elif mode == "http":
     import httpx
     body = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -437,6 +442,19 @@ def test_every_database_refuses_a_client_without_its_password(
             for refused in (without_password(dsn), with_password(dsn, "postgres")):
                 seen = in_pod(kube_cluster, shape, "connect", refused)
                 assert "password" in seen.get("error", ""), f"{secret}/{key}: {seen}"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_every_database_keeps_its_durability_settings(
+    kube_cluster: Cluster, shops: dict[str, Shape], shape: Shape
+) -> None:
+    """The audit judges whether confirmed orders survive: no database may lose commits."""
+    for secret, keys in shape.databases:
+        dsn = secret_value(kube_cluster, shape, secret, keys[-1])
+        settings = in_pod(kube_cluster, shape, "durability", dsn)
+        assert settings == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}, (
+            f"{secret}: {settings}"
+        )
 
 
 def test_a_redeploy_keeps_every_database_password(
