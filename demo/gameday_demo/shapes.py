@@ -9,8 +9,9 @@ import yaml
 from gameday_demo.errors import DemoError
 from gameday_demo.kubectl import Json
 from gameday_demo.repo import Repo
+from gameday_operator.model import Phase
 
-TERMINAL = ("Recovered", "Failed", "Aborted")
+TERMINAL = tuple(phase.value for phase in Phase if phase.terminal)
 OPERATOR_NAMESPACE = "gameday-system"
 # The demo's operator acts in the shop namespaces only: other game days on the same cluster
 # (someone else's) are left to their own operator.

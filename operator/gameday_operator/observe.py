@@ -29,6 +29,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from gameday_operator.model.enums import default_services
 from gameday_operator.observation import Observation, ServiceFigures
 from gameday_operator.units import parse_duration
 
@@ -99,13 +100,6 @@ class ObserveConfig:
         unknown = sorted(set(self.queries) - set(FIGURES))
         if unknown:
             raise ValueError(f"unknown query overrides {unknown}; known: {list(FIGURES)}")
-
-
-def default_services(architecture: str) -> tuple[str, ...]:
-    """The `service` label values each architecture of the sample shop reports."""
-    if architecture == "msa":
-        return ("gateway", "order", "inventory", "payment")
-    return ("monolith",)
 
 
 def _matchers(config: ObserveConfig, *extra: str) -> str:

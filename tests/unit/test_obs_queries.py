@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gameday_operator.model.enums import default_services
 from gameday_operator.observe import (
     ERROR_RATIO,
     FIGURES,
@@ -12,7 +13,6 @@ from gameday_operator.observe import (
     ObserveConfig,
     build_queries,
     config_from_steady_state,
-    default_services,
     describe_http_error,
     figures_by_service,
     missing_report,

@@ -130,3 +130,12 @@ DEFAULT_SERVICES: dict[Architecture, tuple[str, ...]] = {
     Architecture.MONOLITH: ("monolith",),
     Architecture.MSA: ("gateway", "order", "inventory", "payment"),
 }
+
+
+def default_services(architecture: str) -> tuple[str, ...]:
+    """The `service` label values each architecture of the sample shop reports, by the
+    architecture's name as a spec spells it (an unknown one: the monolith's)."""
+    try:
+        return DEFAULT_SERVICES[Architecture(architecture)]
+    except ValueError:
+        return DEFAULT_SERVICES[Architecture.MONOLITH]

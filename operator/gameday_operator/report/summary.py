@@ -24,6 +24,7 @@ from gameday_operator.model import (
     parse_time,
     parse_timeline,
 )
+from gameday_operator.model.enums import default_services
 from gameday_operator.model.spec import SteadyState
 from gameday_operator.model.status import StepRecord, expand_actions
 from gameday_operator.report.extras import Cost, RouteFigures, customer_shape
@@ -163,7 +164,7 @@ def _services(
     seen = tuple(dict.fromkeys(s.service for s in samples))
     if seen:
         return seen
-    return ("gateway", "order", "inventory", "payment") if architecture == "msa" else ("monolith",)
+    return default_services(architecture)
 
 
 def summarize(
