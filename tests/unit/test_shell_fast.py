@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from gameday_operator import engine, scenario_tick, shell
 from gameday_operator.actuators import ActuatorError
@@ -171,6 +172,34 @@ def test_an_apply_that_failed_after_taking_effect_is_reverted_all_the_same() -> 
     # Reverted, and still saying why its apply failed.
     assert failed is not None and failed.state is ActionState.REVERTED
     assert "exec timed out" in (failed.error or "")
+
+
+def test_a_change_whose_applied_mark_could_not_be_written_is_still_reverted() -> None:
+    # The API call went through; the status write that marks it Applied did not. What the
+    # cluster holds says Pending (recorded before the call), and the revert undoes a Pending
+    # change like an Applied one: nothing is left running behind a Reverted condition.
+    sc = scene()
+    real = sc.kube.patch_scenario_status
+    refused: list[JsonDict] = []
+
+    def refuses_the_applied_mark(namespace: str, name: str, status: JsonDict) -> JsonDict:
+        marks = [a for a in status.get("actions") or [] if a.get("state") == "Applied"]
+        if marks and not refused:
+            refused.append(status)
+            raise ApiException(status=500, reason="etcdserver: request timed out")
+        return real(namespace, name, status)
+
+    sc.kube.patch_scenario_status = refuses_the_applied_mark  # type: ignore[method-assign]
+    with pytest.raises(ApiException):
+        execute(sc, Intent.INJECT)
+    assert refused and sc.kube.hogs.running("web-a") > 0
+    kept = stored(sc)
+    assert ActionState.PENDING in set(states(kept).values()), states(kept)
+    assert {a.id for a in kept.live_actions} == {a.id for a in kept.actions}
+    sc.kube.patch_scenario_status = real  # type: ignore[method-assign]
+    done = revert_all(sc, replace(kept, phase=Phase.FAILED))
+    assert sc.kube.hogs.running("web-a") == sc.kube.hogs.running("web-b") == 0
+    assert done.live_actions == () and stored(sc).live_actions == ()
 
 
 def test_inject_that_cannot_be_planned_fails_the_run_and_changes_nothing() -> None:
