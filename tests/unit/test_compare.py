@@ -88,6 +88,17 @@ def test_runs_are_grouped_by_playbook_with_the_mttr_of_those_that_recovered() ->
     assert msa.architecture == "msa"
 
 
+def test_steps_started_together_are_counted_once() -> None:
+    # Each step of a stage records the stage's footprint before and after: the MSA default's
+    # HPA scale-out and rolling update added one pod between them, not two.
+    together = run("m2", architecture="msa", added_pods=1)
+    (record,) = together["status"]["steps"]
+    together["status"]["steps"] = [record, {**record, "index": 1, "kind": "Rollout"}]
+    (row,) = compare([outcome(together)])
+    assert row.pod_minutes_median == 2.0  # one pod for 120 s
+    assert round(row.cpu_seconds_median, 6) == 12.0
+
+
 def test_the_command_prints_the_table_from_exported_runs(tmp_path: Path) -> None:
     listed = tmp_path / "runs.yaml"
     listed.write_text(

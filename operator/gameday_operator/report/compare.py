@@ -64,11 +64,14 @@ def playbook_name(spec: Mapping[str, Any]) -> str:
 
 
 def run_cost(status: Status) -> tuple[float, float]:
-    """CPU-seconds and pod-minutes the run's steps added, each from when it took effect until
-    the run ended (the last tick, for a run not completed)."""
+    """CPU-seconds and pod-minutes the run's steps added, each stage from when it took effect
+    until the run ended (the last tick, for a run not completed)."""
     end = status.timeline.completed_at or status.progress.last_tick_at
     cpu = pods = 0.0
-    for step in status.steps:
+    # The steps of one stage (withPrevious) start together and each records the stage's
+    # footprint: the stage is counted once.
+    stages = {step.started_at: step for step in status.steps}
+    for step in stages.values():
         added = step.added
         if added is None or step.finished_at is None or end is None:
             continue
