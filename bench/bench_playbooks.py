@@ -29,9 +29,7 @@ from gameday_demo.playbooks import PLAYBOOKS
 from gameday_demo.runner import ShapeRun, run_demo
 from gameday_demo.shapes import SHAPES, Traffic
 from gameday_operator.report.compare import compare, markdown_table, outcome
-
-# What the audit calls an order the customers were told was taken, or were told about wrongly.
-WRONG = ("lost", "phantom", "stuck", "duplicated")
+from shop.audit import WRONG
 
 
 def _orders(run: ShapeRun) -> str:

@@ -26,6 +26,8 @@ class AcceptedLogError(ValueError):
 ACCEPTED, FAILED, TIMEOUT, ERROR = "accepted", "failed", "timeout", "error"
 # The main categories: exactly one per attempted idempotency key.
 CATEGORIES = ("ok", "lost", "phantom", "stuck", "pending", "failed_cleanly", "duplicated")
+# The categories in which what the customer was told and what the system holds disagree.
+WRONG = ("lost", "phantom", "stuck", "duplicated")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class AuditResult:
 
     @property
     def clean(self) -> bool:
-        bad = sum(self.categories[c] for c in ("lost", "phantom", "stuck", "duplicated"))
+        bad = sum(self.categories[c] for c in WRONG)
         return not (self.lost or self.duplicates or self.wrong_status or bad)
 
     def as_dict(self) -> dict[str, object]:

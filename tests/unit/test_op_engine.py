@@ -295,18 +295,19 @@ def test_msa_waits_for_the_scale_out() -> None:
 
 
 UNSCHEDULABLE = ("pod web-new cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu.",)
+# A rollout held by a pod the scheduler cannot place.
+BLOCKED = Workload(
+    desired_replicas=2,
+    ready_replicas=1,
+    rollout=RolloutState.PROGRESSING,
+    rollout_message="1 of 2 updated replicas available",
+    blockers=UNSCHEDULABLE,
+)
 
 
 def test_a_blocked_rollout_says_why_at_once_and_fails_the_run_after_its_limit() -> None:
     sc = scenario()
-    held = Workload(
-        desired_replicas=2,
-        ready_replicas=1,
-        rollout=RolloutState.PROGRESSING,
-        rollout_message="1 of 2 updated replicas available",
-        blockers=UNSCHEDULABLE,
-    )
-    first = tick(sc, live(remediating(sc)), 40, workload=held)
+    first = tick(sc, live(remediating(sc)), 40, workload=BLOCKED)
     st = first.status
     assert st.phase is Phase.REMEDIATING
     stalled = st.condition("Stalled")
@@ -317,11 +318,11 @@ def test_a_blocked_rollout_says_why_at_once_and_fails_the_run_after_its_limit() 
     assert warning.reason == "RolloutBlocked"
     assert warning.message == f"the remediation of shop cannot finish: {UNSCHEDULABLE[0]}"
     # Said once: the next ticks add no Warning while the cause holds.
-    later = tick(sc, st, 70, workload=held)
+    later = tick(sc, st, 70, workload=BLOCKED)
     assert later.status.phase is Phase.REMEDIATING and later.events == ()
     assert later.status.message.startswith("rollout blocked for 30s: ")
     # Held for the limit: the run fails, naming the cause, and everything is reverted.
-    ended = tick(sc, later.status, 40 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS, workload=held)
+    ended = tick(sc, later.status, 40 + engine.ROLLOUT_BLOCKED_LIMIT_SECONDS, workload=BLOCKED)
     assert ended.status.phase is Phase.FAILED and ended.status.reason == "RolloutBlocked"
     assert ended.status.message == f"the rollout was blocked for 60s: {UNSCHEDULABLE[0]}"
     assert ended.intents == (Intent.REVERT_ALL,)

@@ -33,7 +33,7 @@ from gameday_operator.model.target import Planning, read_target
 from tests.unit.fake_kube import DB as DB_FAULT
 from tests.unit.fake_kube import NS, Scene, scene
 from tests.unit.fake_kube import deployment as fake_deployment
-from tests.unit.test_op_engine import UNSCHEDULABLE, at, injected, scenario, tick
+from tests.unit.test_op_engine import BLOCKED, UNSCHEDULABLE, at, injected, scenario, tick
 from tests.unit.test_op_model import minimal
 
 MSA = {"architecture": "msa", "deployment": "order"}
@@ -501,15 +501,6 @@ def resized(status: Status, state: ActionState = ActionState.APPLIED) -> Status:
             id="r0-resize", at=at(20), kind="VerticalResize", target="deployment/shop", state=state
         )
     )
-
-
-BLOCKED = Workload(
-    desired_replicas=2,
-    ready_replicas=1,
-    rollout=RolloutState.PROGRESSING,
-    rollout_message="1 of 2 updated replicas available",
-    blockers=UNSCHEDULABLE,
-)
 
 
 def test_a_step_set_to_continue_is_undone_and_the_next_step_starts() -> None:
