@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from gameday_operator.config import Config
 from gameday_operator.kube import Kube
-from gameday_operator.model import Action, Scenario, parse_time
+from gameday_operator.model import Action, JsonDict, Scenario, parse_time
 from gameday_operator.model.changes import (
     ActionKind,
     ActuatorError,
@@ -32,6 +32,7 @@ from gameday_operator.model.changes import (
     RevertPending,
 )
 from gameday_operator.model.target import remaining_seconds
+from gameday_operator.watches import NamespaceCache
 
 __all__ = [
     "Actuator",
@@ -54,6 +55,17 @@ class Context:
     scenario: Scenario
     body: Mapping[str, Any]  # the scenario object, for owner references
     now: datetime
+    # The pods that carry injectors, as the namespace's watch keeps them (None: read them).
+    injected_pods: NamespaceCache | None = None
+
+    def pod_for_health(self, name: str) -> JsonDict | None:
+        """The pod as far as its injectors' health goes: from the watch when it can say (a pod
+        it does not keep carries no injector), else read."""
+        if self.injected_pods is not None:
+            known, found = self.injected_pods.get(self.namespace, name)
+            if known:
+                return found
+        return self.kube.get_pod(self.namespace, name)
 
     @property
     def remaining_seconds(self) -> float:

@@ -155,24 +155,10 @@ class Kube:
     def watch_deployments(
         self, namespace: str, resource_version: str, timeout_seconds: float
     ) -> Iterator[JsonDict]:
-        """The namespace's Deployment events from `resource_version` on, as the API sends them
-        ({type, object}: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), until the server ends the
-        watch after `timeout_seconds`; a read that stalls longer than that raises."""
-        resp: Any = self.apps.list_namespaced_deployment(
-            namespace,
-            watch=True,
-            resource_version=resource_version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=int(timeout_seconds),
-            _preload_content=False,
-            _request_timeout=(self.timeout, timeout_seconds + self.timeout),
+        """The namespace's Deployment events from `resource_version` on (`_watch`)."""
+        return self._watch(
+            self.apps.list_namespaced_deployment, namespace, resource_version, timeout_seconds
         )
-        try:
-            for line in iter_resp_lines(resp):
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            resp.release_conn()
 
     def patch_deployment(
         self,
@@ -213,6 +199,42 @@ class Kube:
 
     def get_pod(self, namespace: str, name: str) -> JsonDict | None:
         return self._get(self.core.read_namespaced_pod, name, namespace)
+
+    def list_pod_page(
+        self, namespace: str, limit: int = 500, continue_: str | None = None
+    ) -> JsonDict:
+        """One page of the namespace's pods, as `list_deployments` gives Deployments."""
+        return self._raw(self.core.list_namespaced_pod, namespace, limit=limit, _continue=continue_)
+
+    def watch_pods(
+        self, namespace: str, resource_version: str, timeout_seconds: float
+    ) -> Iterator[JsonDict]:
+        """The namespace's pod events from `resource_version` on (`_watch`)."""
+        return self._watch(
+            self.core.list_namespaced_pod, namespace, resource_version, timeout_seconds
+        )
+
+    def _watch(
+        self, list_call: Any, namespace: str, resource_version: str, timeout_seconds: float
+    ) -> Iterator[JsonDict]:
+        """A namespace's events of one kind from `resource_version` on, as the API sends them
+        ({type, object}: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), until the server ends the
+        watch after `timeout_seconds`; a read that stalls longer than that raises."""
+        resp: Any = list_call(
+            namespace,
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=int(timeout_seconds),
+            _preload_content=False,
+            _request_timeout=(self.timeout, timeout_seconds + self.timeout),
+        )
+        try:
+            for line in iter_resp_lines(resp):
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            resp.release_conn()
 
     def read_pod_log(self, namespace: str, pod: str, container: str) -> str:
         """The container's log (stdout and stderr), as text."""

@@ -20,11 +20,11 @@ from gameday_operator import (
     seal,
 )
 from gameday_operator.config import Config, ConfigError
-from gameday_operator.deployments import DeploymentCache
 from gameday_operator.kube import Kube, load_client_config
 from gameday_operator.model import GROUP, PLURAL, VERSION
 from gameday_operator.runtime import LoggerLike
 from gameday_operator.sources import prometheus_source
+from gameday_operator.watches import deployment_cache, injected_pod_cache
 
 # Validated at import: a bad GAMEDAY_* variable stops the start. The timer's interval is fixed
 # here; everything else is read again at each start, from the environment as it is then.
@@ -54,7 +54,8 @@ def configure(settings: kopf.OperatorSettings, logger: LoggerLike, **_: Any) -> 
         config=config,
         kube=kube,
         source=prometheus_source(config),
-        deployments=DeploymentCache(kube, config.watch_timeout_seconds),
+        deployments=deployment_cache(kube, config.watch_timeout_seconds),
+        injected_pods=injected_pod_cache(kube, config.watch_timeout_seconds),
     )
     rt.metrics.serve(config.metrics_port)
     rt.metrics.leading.set(1)

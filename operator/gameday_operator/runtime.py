@@ -12,11 +12,11 @@ from typing import Any
 from gameday_operator import faults, faultspec, metrics, remediation, remediation_actuators
 from gameday_operator.actuators import Actuators
 from gameday_operator.config import Config
-from gameday_operator.deployments import DeploymentCache
 from gameday_operator.engine import Settings
 from gameday_operator.kube import Kube
 from gameday_operator.model import JsonDict, Scenario, Status, parse_scenario_to_revert
 from gameday_operator.observation import Observation
+from gameday_operator.watches import NamespaceCache
 
 ObservationSource = Callable[[Scenario, datetime], Observation | None]
 
@@ -47,8 +47,10 @@ class Runtime:
     source: ObservationSource
     actuators: Actuators = field(default_factory=every_actuator)
     metrics: metrics.OperatorMetrics = field(default_factory=lambda: metrics.METRICS)
-    # The targets as their namespaces' watches last saw them; None: read at every tick.
-    deployments: DeploymentCache | None = None
+    # The targets, and the pods that carry injectors, as their namespaces' watches last saw
+    # them (watches.py); None: read at every tick.
+    deployments: NamespaceCache | None = None
+    injected_pods: NamespaceCache | None = None
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _written: dict[str, Written] = field(default_factory=dict)
     # uid → (generation, what parse_scenario_to_revert made of it)

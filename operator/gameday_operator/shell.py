@@ -240,7 +240,14 @@ def gather(
     failures: tuple[str, ...] = ()
     if status.phase in (Phase.INJECTING, Phase.DEGRADED):
         # While the faults alone are in effect, an injector that failed is seen within a tick.
-        ctx = Context(kube=rt.kube, config=rt.config, scenario=scenario, body=body, now=now)
+        ctx = Context(
+            kube=rt.kube,
+            config=rt.config,
+            scenario=scenario,
+            body=body,
+            now=now,
+            injected_pods=rt.injected_pods,
+        )
         failures = tuple(
             f
             for a in status.actions

@@ -28,6 +28,7 @@ WORKLOAD_RIGHTS = [
     ("watch", "deployments.apps"),
     ("list", "replicasets.apps"),
     ("get", "pods"),
+    ("watch", "pods"),
     ("patch", "pods/ephemeralcontainers"),
     ("patch", "pods/resize"),
     ("create", "pods/exec"),
@@ -41,14 +42,13 @@ WORKLOAD_RIGHTS = [
     ("create", "configmaps"),
 ]
 
-# What no fault needs in an opted-in namespace: nothing there is watched but its
-# Deployments, no workload is created, replaced or deleted but the operator's own Jobs, HPAs,
+# What no fault needs in an opted-in namespace: nothing there is watched but its Deployments
+# and pods, no workload is created, replaced or deleted but the operator's own Jobs, HPAs,
 # Leases and load summaries (ConfigMaps), and no Secret is read (the database injector's Job
 # reads its Secret as an environment variable).
 NOT_GRANTED = [
     ("update", "deployments.apps"),
     ("delete", "deployments.apps"),
-    ("watch", "pods"),
     ("create", "pods"),
     ("delete", "pods"),
     ("update", "pods"),

@@ -181,8 +181,9 @@ class FakeKube(Kube):
         # server answers 403 to what it reads there.
         self.unbound: set[str] = set()
         self.calls: list[tuple[str, ...]] = []  # (method, namespace, name) of every call
-        # What a watch of Deployments delivers, in order; what a list of them raises.
+        # What a watch of Deployments (of pods) delivers, in order; what a list of them raises.
         self.deployment_events: queue.Queue[JsonDict | None] = queue.Queue()
+        self.pod_events: queue.Queue[JsonDict | None] = queue.Queue()
         self.list_refusal: ApiException | None = None
         self.execs: list[tuple[str, str, str, list[str]]] = []
         self.hogs = CpuHogs()
@@ -321,29 +322,27 @@ class FakeKube(Kube):
         self, namespace: str, limit: int = 500, continue_: str | None = None
     ) -> JsonDict:
         self._call("list_deployments", namespace)
-        if self.list_refusal is not None:
-            raise self.list_refusal
-        names = sorted(n for ns, n in self.deployments if ns == namespace)
-        start = int(continue_ or 0)
-        meta: JsonDict = {"resourceVersion": str(next(self._versions))}
-        if start + limit < len(names):
-            meta["continue"] = str(start + limit)
-        items = [copy.deepcopy(self.deployments[(namespace, n)]) for n in names[start:][:limit]]
-        return {"metadata": meta, "items": items}
+        return self._page(self.deployments, namespace, limit, continue_)
 
     def watch_deployments(
         self, namespace: str, resource_version: str, timeout_seconds: float
     ) -> Iterator[JsonDict]:
         """The events a test puts in `deployment_events` (None ends the watch)."""
         self._call("watch_deployments", namespace, resource_version)
-        while True:
-            try:
-                event = self.deployment_events.get(timeout=timeout_seconds)
-            except queue.Empty:
-                return
-            if event is None:
-                return
-            yield event
+        return _delivered(self.deployment_events, timeout_seconds)
+
+    def _page(
+        self, store: dict[Key, JsonDict], namespace: str, limit: int, continue_: str | None
+    ) -> JsonDict:
+        if self.list_refusal is not None:
+            raise self.list_refusal
+        names = sorted(n for ns, n in store if ns == namespace)
+        start = int(continue_ or 0)
+        meta: JsonDict = {"resourceVersion": str(next(self._versions))}
+        if start + limit < len(names):
+            meta["continue"] = str(start + limit)
+        items = [copy.deepcopy(store[(namespace, n)]) for n in names[start:][:limit]]
+        return {"metadata": meta, "items": items}
 
     def get_deployment(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_deployment", namespace, name)
@@ -374,6 +373,19 @@ class FakeKube(Kube):
     def get_pod(self, namespace: str, name: str) -> JsonDict | None:
         self._call("get_pod", namespace, name)
         return self._read(self.pods, (namespace, name))
+
+    def list_pod_page(
+        self, namespace: str, limit: int = 500, continue_: str | None = None
+    ) -> JsonDict:
+        self._call("list_pod_page", namespace)
+        return self._page(self.pods, namespace, limit, continue_)
+
+    def watch_pods(
+        self, namespace: str, resource_version: str, timeout_seconds: float
+    ) -> Iterator[JsonDict]:
+        """The events a test puts in `pod_events` (None ends the watch)."""
+        self._call("watch_pods", namespace, resource_version)
+        return _delivered(self.pod_events, timeout_seconds)
 
     def add_ephemeral_container(self, namespace: str, pod: str, container: JsonDict) -> JsonDict:
         self._call("add_ephemeral_container", namespace, pod)
@@ -768,3 +780,15 @@ def scene(
     sc = parse_scenario(body)
     ctx = Context(kube=kube, config=rt.config, scenario=sc, body=body, now=T0)
     return Scene(kube, body, rt, ctx, Writer(rt, sc), [], logging.getLogger("test"))
+
+
+def _delivered(events: queue.Queue[JsonDict | None], timeout_seconds: float) -> Iterator[JsonDict]:
+    """What a test put in `events`, until a None or `timeout_seconds` without one."""
+    while True:
+        try:
+            event = events.get(timeout=timeout_seconds)
+        except queue.Empty:
+            return
+        if event is None:
+            return
+        yield event

@@ -125,7 +125,7 @@ class EphemeralInjector:
     detail_type = EphemeralInjection
 
     def failure(self, ctx: Context, change: Change[EphemeralInjection, None]) -> str | None:
-        return injector_failure(ctx.kube.get_pod(ctx.namespace, change.detail.pod), change.detail)
+        return injector_failure(ctx.pod_for_health(change.detail.pod), change.detail)
 
     def apply(self, ctx: Context, change: Change[EphemeralInjection, None]) -> None:
         d = change.detail
