@@ -39,7 +39,7 @@ from gameday_operator.model import (
     Status,
     parse_status,
 )
-from gameday_operator.model.status import status_patch
+from gameday_operator.model.status import status_patch, with_samples_held
 from gameday_operator.model.target import (
     Planning,
     Target,
@@ -94,7 +94,11 @@ class Writer:
         uid = self.scenario.uid
         known = self.rt.written(uid)
         whole = status.to_dict()
-        patch = status_patch(known.stored if known is not None else None, whole)
+        patch = status_patch(
+            known.stored if known is not None else None,
+            whole,
+            self.rt.config.sample_write_interval_seconds,
+        )
         if patch is None and known is not None:
             self.rt.remember(uid, replace(known, status=status))
         else:
@@ -138,6 +142,8 @@ def current(
         theirs = status.progress.last_tick_at
         if ours is not None and (theirs is None or ours > theirs):
             status = replace(status, progress=replace(status.progress, last_tick_at=ours))
+        # So are the samples taken and not yet written (GAMEDAY_SAMPLE_WRITE_INTERVAL).
+        status = with_samples_held(status, known.status)
     rt.remember(uid, Written(str(raw["metadata"].get("resourceVersion") or ""), stored, status))
     return raw, status
 

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from gameday_operator import scenario_tick, shell
+from gameday_operator.config import Config, ConfigError
 from gameday_operator.engine import Intent
 from gameday_operator.model import (
     ActionState,
     JsonDict,
     Phase,
+    Sample,
     Status,
     Timeline,
     parse_scenario_to_revert,
@@ -92,6 +94,63 @@ def test_a_patch_carries_only_what_changed() -> None:
         "progress": failed.to_dict()["progress"],
     }
     assert status_patch(None, failed.to_dict()) == failed.to_dict()
+
+
+def sampled(status: Status, *seconds: float) -> Status:
+    return replace(
+        status,
+        samples=(
+            *status.samples,
+            *(
+                Sample(at=T0 + timedelta(seconds=t), phase=Phase.INJECTING, service="web")
+                for t in seconds
+            ),
+        ),
+    )
+
+
+def test_new_samples_alone_are_held_until_they_span_the_write_interval() -> None:
+    before = sampled(INJECTED, 0).to_dict()
+    assert status_patch(before, sampled(INJECTED, 0, 5).to_dict(), 0.0) is not None  # at once
+    held = sampled(INJECTED, 0, 5, 10, 15, 20, 25)  # five new ones over 20 s
+    assert status_patch(before, held.to_dict(), 30.0) is None
+    due = sampled(held, 35)  # 5 … 35: 30 s
+    assert status_patch(before, due.to_dict(), 30.0) == {"samples": due.to_dict()["samples"]}
+    # Anything else that changes goes out at once, with the samples held so far.
+    degraded = replace(held, phase=Phase.DEGRADED)
+    patch = status_patch(before, degraded.to_dict(), 30.0)
+    assert patch is not None and patch["samples"] == held.to_dict()["samples"]
+
+
+def test_the_sample_write_interval_is_read_from_the_environment_and_bounded() -> None:
+    assert Config().sample_write_interval_seconds == 0.0
+    assert (
+        Config.from_env({"GAMEDAY_SAMPLE_WRITE_INTERVAL": "30s"}).sample_write_interval_seconds
+        == 30
+    )
+    with pytest.raises(ConfigError, match="GAMEDAY_SAMPLE_WRITE_INTERVAL='11m' must be between"):
+        Config.from_env({"GAMEDAY_SAMPLE_WRITE_INTERVAL": "11m"})
+
+
+def test_samples_held_survive_a_read_of_the_object_and_go_out_with_the_next_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = scene([LOAD])
+    sc.rt = replace(sc.rt, config=replace(sc.rt.config, sample_write_interval_seconds=30.0))
+    sc.write = shell.Writer(sc.rt, sc.scenario)
+    sc.write(INJECTED)
+    run(sc, 1, monkeypatch)  # the first sample: the first one is written
+    sc.kube.calls.clear()
+    for at in (6, 11, 16):
+        run(sc, at, monkeypatch, kopf_copy(sc))
+    assert sc.kube.called("patch_scenario_status") == 0  # three samples held
+    assert len(parse_status(sc.stored_status()).samples) == 1
+    # Someone else changes the object: the next tick reads it, and keeps what it held.
+    sc.kube.scenarios[(NS, sc.scenario.name)]["metadata"]["resourceVersion"] = "edited"
+    sc.kube.deployments[(NS, "web")]["status"]["readyReplicas"] = 0  # down: a change to write
+    run(sc, 21, monkeypatch, kopf_copy(sc))
+    written = parse_status(sc.stored_status()).samples
+    assert [s.at for s in written] == [T0 + timedelta(seconds=t) for t in (1, 6, 11, 16, 21)]
 
 
 class Crash(BaseException):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gameday_operator.model.enums import ActionState, JsonDict, Phase
+from gameday_operator.model.enums import MAX_SAMPLES, ActionState, JsonDict, Phase
 from gameday_operator.model.timestamps import format_time, parse_time
 from gameday_operator.units import human_duration
 
@@ -645,22 +645,55 @@ def figures_to_dict(f: Figures) -> JsonDict:
     return f.to_dict()
 
 
-def status_patch(written: Mapping[str, Any] | None, status: JsonDict) -> JsonDict | None:
+def with_samples_held(stored: Status, ours: Status) -> Status:
+    """`stored` with the samples of `ours` taken after its last one appended (the samples this
+    process holds and has not written yet, which a read of the object must not drop)."""
+    last = stored.samples[-1].at if stored.samples else None
+    held = tuple(s for s in ours.samples if last is None or s.at > last)
+    if not held:
+        return stored
+    return replace(stored, samples=(*stored.samples, *held)[-MAX_SAMPLES:])
+
+
+def status_patch(
+    written: Mapping[str, Any] | None, status: JsonDict, hold_samples_seconds: float = 0.0
+) -> JsonDict | None:
     """The merge patch that makes the status `written` last (None: unknown) into `status`: its
     top-level parts that changed, whole; None when nothing changed.
 
     `progress.lastTickAt` alone is no change: at every tick it moves, and a write for it alone
     would make every tick of every running scenario a write (and an event back to every watch
-    of scenarios). It goes out with the next change, at the latest with the next sample."""
+    of scenarios). It goes out with the next change, at the latest with the next sample.
+
+    New samples alone are held until the oldest of them is `hold_samples_seconds` older than
+    the newest (0: written at once); any other change writes them with it."""
     if written is None:
         return status
     changed = {k: v for k, v in status.items() if written.get(k) != v}
     progress = changed.get("progress")
-    if progress is not None and set(changed) == {"progress"}:
+    if progress is not None:
         before = written.get("progress")
         if isinstance(before, Mapping) and {**before, "lastTickAt": None} == {
             **progress,
             "lastTickAt": None,
         }:
+            progress = None  # the tick's time alone
+    rest = set(changed) - {"progress", "samples"}
+    if not rest and progress is None:
+        if "samples" not in changed:
+            return None
+        if _held(written.get("samples"), changed["samples"], hold_samples_seconds):
             return None
     return changed or None
+
+
+def _held(written: Any, samples: Any, hold_seconds: float) -> bool:
+    """Whether the samples `samples` adds to `written` span less than `hold_seconds`."""
+    if hold_seconds <= 0 or not isinstance(samples, list) or not samples:
+        return False
+    last_written = None
+    if isinstance(written, list) and written:
+        last_written = parse_time((written[-1] or {}).get("at"))
+    times = [parse_time((s or {}).get("at")) for s in samples]
+    new = [t for t in times if t is not None and (last_written is None or t > last_written)]
+    return bool(new) and (max(new) - min(new)).total_seconds() < hold_seconds
