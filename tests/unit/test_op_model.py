@@ -922,6 +922,30 @@ REFUSED_BOTH: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
         for key, value in (("burst", "1Ki"), ("limit", "128Mi"))
     ),
     (
+        "bandwidth and netem latency on eth0 by default",
+        minimal(
+            faults=[
+                fault("NetworkBandwidth", {"rate": "1mbit"}),
+                fault("NetworkLatency", {"latency": "5ms"}),
+            ]
+        ),
+        "spec.faults",
+        "one root qdisc per interface",
+        ("NetworkBandwidth", "Netem", "interface", "size() == 1"),
+    ),
+    (
+        "two bandwidth faults on eth1",
+        minimal(
+            faults=[
+                fault("NetworkBandwidth", {"rate": "1mbit", "interface": "eth1"}),
+                fault("NetworkBandwidth", {"rate": "2mbit", "interface": "eth1"}),
+            ]
+        ),
+        "spec.faults",
+        "one root qdisc per interface",
+        ("networkBandwidth.interface",),
+    ),
+    (
         "a loss probability of zero",
         minimal(faults=[fault("NetworkLoss", {"probability": 0})]),
         "spec.faults[].networkLoss.probability",
@@ -1053,3 +1077,34 @@ def test_a_spec_that_does_not_read_still_gives_what_a_revert_needs() -> None:
     body["spec"]["faults"][0]["cpuStress"]["load"] = 50
     whole, none = parse_scenario_to_revert(body)
     assert none is None and len(whole.spec.faults) == 1
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        # Each on its own interface, or one that installs no qdisc.
+        [
+            fault("NetworkBandwidth", {"rate": "1mbit"}),
+            fault("NetworkLatency", {"latency": "5ms", "interface": "eth1"}),
+        ],
+        [fault("NetworkBandwidth", {"rate": "1mbit"}), fault("NetworkLatency", PROXY)],
+        [fault("NetworkBandwidth", {"rate": "1mbit"}), fault("NetworkLoss", {"probability": 0.5})],
+    ],
+    ids=["other-interface", "proxy-latency", "loss-beside"],
+)
+def test_faults_that_do_not_share_a_root_qdisc_are_accepted_together(
+    faults: list[dict[str, Any]],
+) -> None:
+    assert len(parse_spec(minimal(faults=faults)).faults) == 2
+
+
+def test_two_root_qdiscs_on_one_interface_are_refused_naming_both_faults() -> None:
+    raw = minimal(
+        faults=[
+            fault("CPUStress", {"load": 50}),
+            fault("NetworkLatency", {"latency": "5ms", "interface": "eth1"}),
+            fault("NetworkBandwidth", {"rate": "1mbit", "interface": "eth1"}),
+        ]
+    )
+    with pytest.raises(SpecError, match=r"spec.faults\[2\] and spec.faults\[1\]: one root qdisc"):
+        parse_spec(raw)

@@ -45,6 +45,10 @@ def no_services(_params: object) -> tuple[NamedService, ...]:
     return ()
 
 
+def no_root_qdisc(_params: object) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class FaultDefinition(Generic[P]):
     """One fault type: its name and spec block, its typed parameters, how it is planned and
@@ -71,6 +75,9 @@ class FaultDefinition(Generic[P]):
     references: Callable[[P], tuple[Reference, ...]] = no_references
     # The Services of the scenario's namespace the parameters name as network destinations.
     services: Callable[[P], tuple[NamedService, ...]] = no_services
+    # The pod interface whose root qdisc the fault installs (None: it installs none). An
+    # interface has one: a second fault's would be refused in the pod, so the spec refuses it.
+    root_qdisc: Callable[[P], str | None] = no_root_qdisc
 
     def runs_in_pods(self, params: P) -> bool:
         """Whether the fault, with these parameters, runs in the target's pods."""

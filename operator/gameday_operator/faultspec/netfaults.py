@@ -279,9 +279,11 @@ def definition(
     parse: Callable[[Reader, float], P],
     command: str,
     effect: Callable[[P], list[str]],
+    root_qdisc: bool = False,
 ) -> FaultDefinition[P]:
     """A network fault's definition: an injector (`net <command>` with the fault's `effect`
-    arguments) in an ephemeral container of each selected pod, its cleanup beside it."""
+    arguments) in an ephemeral container of each selected pod, its cleanup beside it;
+    `root_qdisc` where the effect is a root qdisc on the scope's interface."""
     container = kind(f"{name}Container", EphemeralInjection)
 
     def plan(planning: Planning, fault: Fault, params: P) -> list[Action]:
@@ -295,7 +297,18 @@ def definition(
         cleanup = net_clean_args(tag, scope.interface)
         return injection_actions(planning, fault, container, args, net_admin=True, cleanup=cleanup)
 
+    def qdisc_interface(params: P) -> str | None:
+        return params.scope.interface if root_qdisc else None
+
     kinds = (container,)
     return FaultDefinition(
-        name, block, params_type, parse, plan, kinds, pod_fault=True, services=named_services
+        name,
+        block,
+        params_type,
+        parse,
+        plan,
+        kinds,
+        pod_fault=True,
+        services=named_services,
+        root_qdisc=qdisc_interface,
     )

@@ -83,4 +83,5 @@ DEFINITION = definition(
     parse_network_bandwidth,
     "bandwidth",
     bandwidth_args,
+    root_qdisc=True,
 )

@@ -182,4 +182,5 @@ DEFINITION = FaultDefinition(
     in_pods=in_pods,
     in_pods_when="with mechanism Netem",
     references=references,
+    root_qdisc=lambda n: n.interface if in_pods(n) else None,
 )

@@ -71,6 +71,7 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
     if len(raw_faults) > 8:
         raise SpecError("spec.faults must list at most 8 faults")
     faults = tuple(_parse_fault(i, f, duration) for i, f in enumerate(raw_faults))
+    _one_root_qdisc_per_interface(faults)
 
     ss = r.sub("steadyState")
     services: tuple[str, ...] = ()
@@ -122,6 +123,24 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         abort_error_ratio=abort,
         remediation=remediation,
     )
+
+
+def _one_root_qdisc_per_interface(faults: Sequence[Fault]) -> None:
+    """Two faults that each install a root qdisc on one interface cannot both be in: the
+    second's injector would refuse to replace the first's (SpecError naming both)."""
+    first: dict[str, Fault] = {}
+    for fault in faults:
+        interface = DEFINITIONS[fault.type].root_qdisc(fault.params)
+        if interface is None:
+            continue
+        if interface in first:
+            raise SpecError(
+                f"spec.faults[{fault.index}] and spec.faults[{first[interface].index}]: "
+                f"one root qdisc per interface: both shape {interface} (NetworkBandwidth and "
+                "NetworkLatency with mechanism Netem each install one); give one of them "
+                "another interface"
+            )
+        first[interface] = fault
 
 
 def _parse_fault(index: int, raw: object, duration: float) -> Fault:
