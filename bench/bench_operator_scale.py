@@ -2,27 +2,44 @@
 
 kwok fakes the nodes and the pods, so thousands are cheap:
   * kwok runs against the cluster managing only Nodes annotated kwok.x-k8s.io/node=fake; the fake
-    Nodes carry a NoSchedule taint, so real workloads never land there, and only the benchmark's
-    pods tolerate it;
+    Nodes (--nodes, 5 by default, each with room for twice its share of the pods) carry a
+    NoSchedule taint, so real workloads never land there, and only the benchmark's pods tolerate
+    it;
+  * the fake nodes heartbeat through node Leases, as a kubelet does (kwok
+    --node-lease-duration-seconds, --lease-seconds here: renewed every quarter of it, a small
+    Lease update; the Node's status every 20 to 45 s besides). Without Leases kwok v0.7.0 writes a
+    node's status every 10 to 20 minutes only, so the node controller marked every fake node
+    NotReady once its grace period had passed (about a minute after the nodes were created, on an
+    idle cluster too), marked their pods NotReady, and kwok never sets a pod Ready again: the
+    targets were not Ready and the scenarios waited in Baseline;
+  * the pods tolerate the node.kubernetes.io/not-ready and unreachable NoExecute taints without
+    a time limit, so a heartbeat that is late all the same evicts nothing;
   * --targets Deployments (one per scenario unless given: a scenario claims its target, and a second
     one on a busy target is refused) of one replica each (pods from their ReplicaSets, scheduled
     onto the fake nodes), plus bare pods with the same `app` label bound to the fake nodes, up to
     --pods in all (the ReplicaSet controller of a shared cluster creates ~20 pods/s; bare pods keep
-    its queue free). The operator's pod listing for a target sees all of them;
+    its queue free), created at most --create-rate a second so that the API server, etcd and the
+    controllers that share the machine keep up. The operator's pod listing for a target sees all
+    of them;
   * --scenarios FailureScenarios, one per target, each injecting CPUStress into one of its target's
     pods (an ephemeral container in a fake pod) and then holding in Injecting (remediation.after
     30m), so the operator ticks every one of them.
 
-The operator runs as a process (`kopf run`, default tick unless --tick). Printed: the time to get
-every scenario to Injecting, the operator's RSS and CPU over --window seconds of steady state, and
-how far behind the ticks fall: the operator's own gameday_tick_lag_seconds (how much later than its
-interval after the one before each tick started, read from its /metrics over the window; "n/a" from
-an operator without it), and the age of status.progress.lastTickAt when read (written at every tick
-by earlier operators; since status is written only when it changes, at the latest with the next
-sample, so this age is bounded by the sample interval plus the lag rather than by the tick
-interval). Everything is deleted afterwards (scenarios first, with the operator still running, then
-pods, namespace, nodes, kwok). Every wait is bounded; if the setup does not reach the asked scale in
-time, the scale it reached is what is measured and printed.
+Whether the setup held is printed with it: the fake nodes the node controller marked NotReady and
+the pods it marked NotReady or evicted (from its Events), once the pods are set up and again after
+the window, and the targets Ready at both times. The operator runs as a process (`kopf run`, default
+tick unless --tick). Printed: the time to get every scenario to Injecting, the operator's RSS and
+CPU over --window seconds of steady state, and how far behind the ticks fall: the operator's own
+gameday_tick_lag_seconds (how much later than its interval after the one before each tick started,
+read from its /metrics over the window; "n/a" from an operator without it), and the age of
+status.progress.lastTickAt when read (written at every tick by earlier operators; since status is
+written only when it changes, at the latest with the next sample, so this age is bounded by the
+sample interval plus the lag rather than by the tick interval). Everything is deleted afterwards
+(scenarios first, with the operator still running, then pods, namespace, nodes and their Leases,
+kwok); kwok never starts an ephemeral container, so each scenario's revert ends when the operator
+gives it up, after --revert-timeout (30 s; the operator's own default is 5 min). Every wait is
+bounded; if the setup does not reach the asked scale in time, the scale it reached is what is
+measured and printed.
 
     .venv/bin/python bench/bench_operator_scale.py --scenarios 1000 --pods 10000
 """
@@ -30,6 +47,8 @@ time, the scale it reached is what is measured and printed.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import socket
 import statistics
@@ -59,13 +78,19 @@ from tests.fixtures.operator import deployed_operator_stopped, start_operator  #
 GROUP, VERSION, PLURAL = "gameday.io", "v1alpha1", "failurescenarios"
 CRD = REPO / "crds" / "failurescenario.yaml"
 FAKE = "kwok.x-k8s.io/node"
-TOLERATION = {"key": FAKE, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
+TOLERATIONS = [
+    {"key": FAKE, "operator": "Equal", "value": "fake", "effect": "NoSchedule"},
+    # No tolerationSeconds: a fake node that misses a heartbeat does not get its pods evicted
+    # (the admission plugin's default is 300 s, then TaintManagerEviction).
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def fake_node(name: str) -> dict[str, Any]:
-    capacity = {"cpu": "64", "memory": "512Gi", "pods": "1000"}
+def fake_node(name: str, pods: int) -> dict[str, Any]:
+    capacity = {"cpu": "1000", "memory": "4Ti", "pods": str(pods)}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -81,7 +106,7 @@ def fake_node(name: str) -> dict[str, Any]:
 
 def pod_spec(node: str | None) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "tolerations": [TOLERATION],
+        "tolerations": TOLERATIONS,
         "nodeSelector": {"type": "kwok"},
         "containers": [
             {
@@ -173,10 +198,30 @@ class ProcSampler:
         return cores, max(rss), statistics.mean(rss)
 
 
-def run_parallel(fn: Any, items: list[Any], workers: int = 8) -> list[Exception]:
+class Pacer:
+    """At most `rate` calls a second across threads (0: unbounded)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next)
+            self.next = at + self.interval
+        time.sleep(at - now)
+
+
+def run_parallel(fn: Any, items: list[Any], workers: int = 8, rate: float = 0.0) -> list[Exception]:
     errors: list[Exception] = []
+    pacer = Pacer(rate)
 
     def call(item: Any) -> None:
+        pacer.wait()
         for attempt in range(5):
             try:
                 fn(item)
@@ -196,6 +241,44 @@ def run_parallel(fn: Any, items: list[Any], workers: int = 8) -> list[Exception]
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(call, items))
     return errors
+
+
+def raw(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A list call's answer as plain JSON, without building the client's models (10,000 pods
+    as models cost the benchmark seconds of the CPU it shares with the operator)."""
+    resp = call(*args, _preload_content=False, **kwargs)
+    found = json.loads(resp.data)
+    assert isinstance(found, dict)
+    return found
+
+
+def count_pods(core: client.CoreV1Api, ns: str) -> tuple[int, int]:
+    """(pods, pods Running) in the namespace: the total from one item's remainingItemCount, the
+    Running ones as the total less those a field selector finds not Running (few, once set up)."""
+    page = raw(core.list_namespaced_pod, ns, limit=1)
+    total = len(page["items"]) + (page["metadata"].get("remainingItemCount") or 0)
+    waiting = raw(core.list_namespaced_pod, ns, field_selector="status.phase!=Running")
+    return total, total - len(waiting["items"])
+
+
+def node_trouble(core: client.CoreV1Api, ns: str, nodes: list[str]) -> dict[str, int]:
+    """What the node controller did to the fake nodes and their pods, from its Events (each
+    counted with its repeats): the nodes it marked NotReady, the pods it marked NotReady
+    (NodeNotReady on a pod) and the pods it evicted (TaintManagerEviction)."""
+
+    def count(namespace: str, reason: str, names: set[str] | None = None) -> int:
+        found = raw(core.list_namespaced_event, namespace, field_selector=f"reason={reason}")
+        return sum(
+            e.get("count") or (e.get("series") or {}).get("count") or 1
+            for e in found["items"]
+            if names is None or e["involvedObject"].get("name") in names
+        )
+
+    return {
+        "node NotReady": count("default", "NodeNotReady", set(nodes)),
+        "pod NotReady": count(ns, "NodeNotReady"),
+        "pod evicted": count(ns, "TaintManagerEviction"),
+    }
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -245,10 +328,28 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=10000)
     parser.add_argument("--targets", type=int, default=0, help="default: one per scenario")
-    parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--nodes", type=int, default=5)
+    parser.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=40,
+        help="kwok's node Lease duration (renewed every quarter of it; the kubelet's default)",
+    )
+    parser.add_argument(
+        "--create-rate",
+        type=float,
+        default=100.0,
+        help="Deployments and pods created per second during setup (0: unbounded)",
+    )
     parser.add_argument("--window", type=float, default=60.0, help="steady-state seconds")
     parser.add_argument("--setup-timeout", type=float, default=600.0)
     parser.add_argument("--tick", default="", help="GAMEDAY_TICK_INTERVAL (default: operator's)")
+    parser.add_argument(
+        "--revert-timeout",
+        default="30s",
+        help="GAMEDAY_REVERT_TIMEOUT: a fake pod never starts its injector, so the revert of a "
+        "deleted scenario can only give up, at this timeout ('' for the operator's, 5m)",
+    )
     args = parser.parse_args()
     args.targets = args.targets or args.scenarios
 
@@ -258,6 +359,7 @@ def main() -> None:
     core = client.CoreV1Api(api)
     apps = client.AppsV1Api(api)
     custom = client.CustomObjectsApi(api)
+    coordination = client.CoordinationV1Api(api)
     kubectl = [str(CACHE / "bin" / "kubectl"), "--kubeconfig", kubeconfig]
     subprocess.run(
         [*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(CRD)],
@@ -271,6 +373,7 @@ def main() -> None:
     kwok: subprocess.Popen[bytes] | None = None
     operator: subprocess.Popen[bytes] | None = None
     stand_aside = ExitStack()
+    names: list[str] = []  # the scenarios, once applied
     figures: dict[str, Any] = {}
     try:
         kwok = subprocess.Popen(
@@ -280,6 +383,11 @@ def main() -> None:
                 kubeconfig,
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={FAKE}=fake",
+                # Heartbeats through node Leases, as a kubelet's. Without a Lease kwok v0.7.0
+                # writes a node's status every 10 to 20 minutes only, so the node controller
+                # marks every fake node NotReady once its grace period (50 s) has passed, and
+                # with it the node's pods, which kwok never sets Ready again.
+                f"--node-lease-duration-seconds={args.lease_seconds}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=open(f"/tmp/{ns}-kwok.log", "wb"),  # noqa: SIM115
@@ -289,7 +397,8 @@ def main() -> None:
                 metadata=client.V1ObjectMeta(name=ns, labels={"gameday.io/enabled": "true"})
             )
         )
-        errors = run_parallel(lambda n: core.create_node(fake_node(n)), nodes)  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
+        capacity = max(110, 2 * math.ceil(max(args.pods, args.targets) / len(nodes)))
+        errors = run_parallel(lambda n: core.create_node(fake_node(n, capacity)), nodes)  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
         assert not errors, errors[:3]
         wait_until(
             lambda: (
@@ -311,6 +420,7 @@ def main() -> None:
         errors = run_parallel(
             lambda t: apps.create_namespaced_deployment(ns, deployment(t)),  # type: ignore[arg-type]  # the client takes a plain dict; its annotation names the model
             targets,
+            rate=args.create_rate,
         )
         assert not errors, errors[:3]
         bare = max(0, args.pods - args.targets)
@@ -329,14 +439,14 @@ def main() -> None:
             ),
             pods,
             workers=16,
+            rate=args.create_rate,
         )
         created_in = time.monotonic() - t0
 
         def ready_targets() -> int:
+            listed = raw(apps.list_namespaced_deployment, ns)
             return sum(
-                1
-                for d in apps.list_namespaced_deployment(ns).items
-                if (status_of(d).ready_replicas or 0) >= 1
+                1 for d in listed["items"] if (d.get("status") or {}).get("readyReplicas", 0) >= 1
             )
 
         try:
@@ -350,15 +460,7 @@ def main() -> None:
             print(f"setup did not finish: {exc}", flush=True)
 
         def running_pods() -> int:
-            n = 0
-            cont: str | None = None
-            while True:
-                page = core.list_namespaced_pod(ns, limit=2000, _continue=cont)
-                n += sum(1 for p in page.items if status_of(p).phase == "Running")
-                assert page.metadata is not None
-                cont = page.metadata._continue
-                if not cont:
-                    return n
+            return count_pods(core, ns)[1]
 
         expected = len(targets) + len(pods)
         try:
@@ -374,10 +476,12 @@ def main() -> None:
         running = running_pods()
         figures["pods running"] = running
         figures["targets ready"] = ready_targets()
+        trouble = node_trouble(core, ns, nodes)
+        figures["node controller at setup"] = trouble
         print(
             f"setup: {running} pods Running on {len(nodes)} fake nodes, "
             f"{figures['targets ready']}/{len(targets)} targets ready, "
-            f"{len(errors)} pod create errors, {created_in:.0f}s",
+            f"{len(errors)} pod create errors, {created_in:.0f}s; node controller: {trouble}",
             flush=True,
         )
 
@@ -385,13 +489,15 @@ def main() -> None:
         env = {"GAMEDAY_METRICS_PORT": str(metrics_port)}
         if args.tick:
             env["GAMEDAY_TICK_INTERVAL"] = args.tick
+        if args.revert_timeout:
+            env["GAMEDAY_REVERT_TIMEOUT"] = args.revert_timeout
         # The deployed operator (if any) would take this namespace's scenarios too.
         stand_aside.enter_context(deployed_operator_stopped(Cluster(Path(kubeconfig), api)))
         operator = start_operator(ns, kubeconfig, Path(f"/tmp/{ns}-operator.log"), env)
         sampler = ProcSampler(operator.pid)
         time.sleep(3)
         idle_cpu, idle_rss = sampler.read()
-        names = [f"s{i:05d}" for i in range(args.scenarios)]
+        names.extend(f"s{i:05d}" for i in range(args.scenarios))
         t_apply = time.monotonic()
         errors = run_parallel(
             lambda n: custom.create_namespaced_custom_object(
@@ -439,6 +545,7 @@ def main() -> None:
         load_cores, load_peak, _ = sampler.between(t_apply, w0)
         figures["phases"] = dict(phases())
         figures["targets ready at the end"] = ready_targets()
+        figures["node controller at the end"] = node_trouble(core, ns, nodes)
         figures["operator RSS idle (MiB)"] = round(idle_rss / 2**20, 1)
         figures["operator RSS steady peak / mean (MiB)"] = f"{peak:.1f} / {mean:.1f}"
         figures["operator RSS peak while applying (MiB)"] = round(load_peak, 1)
@@ -461,7 +568,18 @@ def main() -> None:
         try:
             if operator is not None and operator.poll() is None:
                 try:
-                    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
+                    # One by one: a delete of the collection of 1,000 scenarios, each with its
+                    # status, outlasts the API server's request timeout (504).
+                    def delete(name: str) -> None:
+                        try:
+                            custom.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+                        except ApiException as exc:
+                            if exc.status != 404:
+                                raise
+
+                    errors = run_parallel(delete, names)
+                    if errors:
+                        print(f"scenario deletes: {len(errors)} failed: {errors[:1]}", flush=True)
                     wait_until(
                         lambda: (
                             not json_of(
@@ -483,15 +601,12 @@ def main() -> None:
                 operator.wait(timeout=60)
             # Scenarios left behind (operator gone) must not pin the namespace.
             left = json_of(custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
-            for item in left["items"]:
-                custom.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    ns,
-                    PLURAL,
-                    item["metadata"]["name"],
-                    {"metadata": {"finalizers": None}},
-                )
+            run_parallel(
+                lambda n: custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, ns, PLURAL, n, {"metadata": {"finalizers": None}}
+                ),
+                [item["metadata"]["name"] for item in left["items"]],
+            )
             apps.delete_collection_namespaced_deployment(ns)
 
             def pods_gone() -> bool:
@@ -510,6 +625,11 @@ def main() -> None:
             for n in nodes:
                 try:
                     core.delete_node(n)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                try:  # the garbage collector would too: kwok makes the Node their owner
+                    coordination.delete_namespaced_lease(n, "kube-node-lease")
                 except ApiException as exc:
                     if exc.status != 404:
                         raise
