@@ -170,9 +170,11 @@ def without_managed_fields(obj: JsonDict) -> JsonDict:
 
 
 def injected_pod(pod: JsonDict) -> JsonDict | None:
-    """What injector health reads of a pod that carries ephemeral containers (None for one that
-    carries none: no injector of it can have failed): its name, uid and deletion, its
-    ephemeral containers' names, its phase and their statuses."""
+    """What injector health (`faults.pods.injector_failure`) reads of a pod that carries
+    ephemeral containers (None for one that carries none: no injector of it can have failed):
+    its name, uid and deletion, its ephemeral containers' names, its phase and their statuses.
+    A field that function comes to read must be kept here too (tests/unit/test_watches.py
+    checks a failure is seen through this copy)."""
     spec = pod.get("spec") or {}
     added = spec.get("ephemeralContainers") or []
     if not added:

@@ -688,12 +688,22 @@ def status_patch(
 
 
 def _held(written: Any, samples: Any, hold_seconds: float) -> bool:
-    """Whether the samples `samples` adds to `written` span less than `hold_seconds`."""
+    """Whether the samples `samples` adds to `written` span less than `hold_seconds`.
+
+    Samples are appended in time order, so the new ones are read from the end back to the
+    last one written: a tick reads a few times, not the up to MAX_SAMPLES of the list."""
     if hold_seconds <= 0 or not isinstance(samples, list) or not samples:
         return False
     last_written = None
     if isinstance(written, list) and written:
         last_written = parse_time((written[-1] or {}).get("at"))
-    times = [parse_time((s or {}).get("at")) for s in samples]
-    new = [t for t in times if t is not None and (last_written is None or t > last_written)]
-    return bool(new) and (max(new) - min(new)).total_seconds() < hold_seconds
+    newest = oldest_new = None
+    for sample in reversed(samples):
+        at = parse_time((sample or {}).get("at"))
+        if at is None or (last_written is not None and at <= last_written):
+            break
+        newest = newest or at
+        oldest_new = at
+    if newest is None or oldest_new is None:
+        return False
+    return (newest - oldest_new).total_seconds() < hold_seconds
